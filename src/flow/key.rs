@@ -1,0 +1,141 @@
+//! Flow keys: endpoints, the canonical (direction-free) key, and directions.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// IP protocol numbers tunscope tracks as flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L4 {
+    Tcp,
+    Udp,
+}
+
+impl L4 {
+    pub fn name(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        }
+    }
+}
+
+/// One side of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(addr: IpAddr, port: u16) -> Self {
+        Endpoint { addr, port }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// `1.2.3.4:80` or `[::1]:80`, the form every output of tunscope uses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Which way a packet travels within a flow, relative to the flow's client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Direction {
+    /// From the client (the side that opened the connection) to the server.
+    #[serde(rename = "c2s")]
+    ClientToServer,
+    /// From the server back to the client.
+    #[serde(rename = "s2c")]
+    ServerToClient,
+}
+
+impl Direction {
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::ClientToServer => Direction::ServerToClient,
+            Direction::ServerToClient => Direction::ClientToServer,
+        }
+    }
+
+    /// 0 for client-to-server, 1 for server-to-client: an index into per-direction arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Direction::ClientToServer => 0,
+            Direction::ServerToClient => 1,
+        }
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            Direction::ClientToServer => "c2s",
+            Direction::ServerToClient => "s2c",
+        }
+    }
+}
+
+/// A direction-free key: both directions of a conversation map to the same value.
+/// `lo` is the smaller endpoint in (address, port) order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub l4: L4,
+    pub lo: Endpoint,
+    pub hi: Endpoint,
+}
+
+impl FlowKey {
+    /// The canonical key of a packet from `src` to `dst`, and whether the packet travels
+    /// from `lo` to `hi`.
+    pub fn canonical(l4: L4, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
+        if src <= dst {
+            (FlowKey { l4, lo: src, hi: dst }, true)
+        } else {
+            (FlowKey { l4, lo: dst, hi: src }, false)
+        }
+    }
+}
+
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} <-> {}", self.l4.name(), self.lo, self.hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn ep(a: [u8; 4], port: u16) -> Endpoint {
+        Endpoint::new(IpAddr::V4(Ipv4Addr::from(a)), port)
+    }
+
+    #[test]
+    fn both_directions_meet_in_one_key() {
+        let a = ep([10, 0, 0, 2], 40000);
+        let b = ep([10, 0, 0, 1], 80);
+        let (k1, fwd1) = FlowKey::canonical(L4::Tcp, a, b);
+        let (k2, fwd2) = FlowKey::canonical(L4::Tcp, b, a);
+        assert_eq!(k1, k2);
+        assert_ne!(fwd1, fwd2);
+        assert_eq!(k1.lo, b);
+    }
+
+    #[test]
+    fn endpoints_print_like_urls() {
+        assert_eq!(ep([1, 2, 3, 4], 80).to_string(), "1.2.3.4:80");
+        let v6 = Endpoint::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 443);
+        assert_eq!(v6.to_string(), "[::1]:443");
+    }
+}

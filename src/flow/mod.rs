@@ -1,0 +1,15 @@
+//! The flow table: bidirectional conversations keyed by a canonical 5-tuple.
+
+pub mod key;
+
+pub use key::{Direction, Endpoint, FlowKey, L4};
+
+use serde::Serialize;
+
+/// A live flow's handle: a slot in the flow table plus a generation, so a handle to a
+/// flow that has ended never aliases the next flow stored in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct FlowId {
+    pub slot: u32,
+    pub generation: u32,
+}

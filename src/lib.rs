@@ -1,0 +1,7 @@
+//! tunscope: TCP reassembly and tunnel analysis over packet captures.
+
+pub mod decode;
+pub mod flow;
+pub mod timestamp;
+
+pub use timestamp::Timestamp;

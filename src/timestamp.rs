@@ -1,0 +1,84 @@
+//! Packet time. Everything in tunscope runs on the capture's clock: the library never
+//! reads the wall clock, so the same capture always gives the same answers.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// Nanoseconds since the Unix epoch, as recorded in the capture.
+///
+/// Signed so that arithmetic on differences never wraps; pcap timestamps fit easily
+/// (an `i64` of nanoseconds covers the years 1678 to 2262).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const ZERO: Timestamp = Timestamp(0);
+
+    pub fn from_secs_nanos(secs: i64, nanos: i64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+    }
+
+    pub fn from_secs_f64(secs: f64) -> Self {
+        Timestamp((secs * 1e9).round() as i64)
+    }
+
+    pub fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds as a float, for reports.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// `self - earlier` in nanoseconds (negative when `earlier` is later).
+    pub fn nanos_since(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// `self - earlier` in milliseconds, as a float.
+    pub fn millis_since(self, earlier: Timestamp) -> f64 {
+        self.nanos_since(earlier) as f64 / 1e6
+    }
+
+    pub fn saturating_add_nanos(self, nanos: i64) -> Self {
+        Timestamp(self.0.saturating_add(nanos))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// `seconds.nanoseconds`, like tshark's epoch time column.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        write!(f, "{secs}.{nanos:09}")
+    }
+}
+
+impl Serialize for Timestamp {
+    /// Serialised as seconds since the epoch (a float with microsecond-or-better precision),
+    /// the convention of Zeek and tshark's JSON.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_pads_nanoseconds() {
+        assert_eq!(Timestamp::from_secs_nanos(12, 5).to_string(), "12.000000005");
+        assert_eq!(Timestamp(-1).to_string(), "-1.999999999");
+    }
+
+    #[test]
+    fn differences_are_signed() {
+        let a = Timestamp::from_secs_nanos(10, 0);
+        let b = Timestamp::from_secs_nanos(10, 1_500_000);
+        assert_eq!(b.nanos_since(a), 1_500_000);
+        assert_eq!(a.nanos_since(b), -1_500_000);
+        assert!((b.millis_since(a) - 1.5).abs() < 1e-9);
+    }
+}
