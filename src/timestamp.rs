@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn display_pads_nanoseconds() {
-        assert_eq!(Timestamp::from_secs_nanos(12, 5).to_string(), "12.000000005");
+        assert_eq!(
+            Timestamp::from_secs_nanos(12, 5).to_string(),
+            "12.000000005"
+        );
         assert_eq!(Timestamp(-1).to_string(), "-1.999999999");
     }
 

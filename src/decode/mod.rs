@@ -1,5 +1,514 @@
-//! Link, network and transport decoding.
+//! Decoding: from a captured frame to the transport-layer facts the flow table needs.
+//!
+//! # Contract
+//!
+//! - Link layers: see [`link`]. IPv4 (with options) and IPv6 (with extension headers) are
+//!   sliced by `etherparse`'s lax slicer, so packets cut by the snap length still decode;
+//!   TCP and UDP headers are read here.
+//! - IP fragments are held by [`defrag::Defragmenter`], which is bounded in bytes and
+//!   entries and expires incomplete datagrams in packet time; a completed datagram is
+//!   decoded like any other packet, at the time of its last fragment.
+//! - A malformed packet becomes [`Decoded::Malformed`] with a reason; the caller records it
+//!   as an anomaly and skips the packet. Nothing here panics on any input.
+//! - Every packet is counted once in [`ProtocolCounts`].
 
+pub mod defrag;
+pub mod link;
 pub mod tcp;
 
 pub use tcp::{TcpFlags, TcpSegment};
+
+use crate::capture::{LinkType, RawPacket};
+use crate::timestamp::Timestamp;
+use etherparse::{LaxIpSlice, LenSource};
+use link::{LinkError, Network};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Network-layer facts of a decoded packet.
+#[derive(Clone, Copy, Debug)]
+pub struct IpMeta {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 total length or IPv6 payload length + 40: the bytes Zeek counts as `ip_bytes`.
+    pub ip_len: u32,
+    /// True when the packet was rebuilt from fragments.
+    pub reassembled: bool,
+}
+
+/// The result of decoding one packet.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    Tcp {
+        ip: IpMeta,
+        sport: u16,
+        dport: u16,
+        segment: TcpSegment<'a>,
+    },
+    Udp {
+        ip: IpMeta,
+        sport: u16,
+        dport: u16,
+        payload: &'a [u8],
+        /// Payload bytes cut by the snap length.
+        missing: u32,
+    },
+    /// Decoded and counted, but not a flow tunscope tracks (ICMP, ARP, ...).
+    Other,
+    /// A fragment held for reassembly (or dropped; see the defragmenter's stats).
+    Fragment,
+    Malformed {
+        kind: &'static str,
+        detail: String,
+    },
+}
+
+/// Packets per protocol, as a summary reports them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProtocolCounts {
+    pub ipv4: u64,
+    pub ipv6: u64,
+    pub tcp: u64,
+    pub udp: u64,
+    pub icmp: u64,
+    pub icmpv6: u64,
+    pub arp: u64,
+    /// Packets that carried at least one 802.1Q/802.1ad VLAN tag.
+    pub vlan_tagged: u64,
+    pub ip_fragments: u64,
+    pub reassembled_datagrams: u64,
+    pub malformed: u64,
+    /// Other IP protocols, by number.
+    pub other_ip_protocols: BTreeMap<u8, u64>,
+    /// Non-IP EtherTypes, by `0x` hex value.
+    pub other_ethertypes: BTreeMap<String, u64>,
+    /// Frames of link types tunscope does not decode, by link type name.
+    pub unsupported_link_types: BTreeMap<String, u64>,
+    /// Non-IP frames of other kinds (LLC, PPP control, non-IP loopback families).
+    pub other_link_frames: u64,
+}
+
+/// Decodes packets, holding fragment state between calls.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    pub counts: ProtocolCounts,
+    pub defrag: defrag::Defragmenter,
+}
+
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+
+impl Decoder {
+    pub fn new(defrag: defrag::Defragmenter) -> Self {
+        Decoder {
+            counts: ProtocolCounts::default(),
+            defrag,
+        }
+    }
+
+    /// Decodes one packet. The result borrows either the packet or, for a datagram rebuilt
+    /// from fragments, the decoder's reassembly buffer.
+    pub fn decode<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Decoded<'a> {
+        let mut vlan_tags = 0;
+        let net = match link::strip(pkt.link, pkt.data, &mut vlan_tags) {
+            Ok(n) => n,
+            Err(LinkError::Unsupported(lt)) => {
+                *self
+                    .counts
+                    .unsupported_link_types
+                    .entry(lt.name())
+                    .or_insert(0) += 1;
+                return Decoded::Other;
+            }
+            Err(LinkError::Truncated { need, have }) => {
+                return self.malformed("truncated_link_header", || {
+                    format!("{} header needs {need} bytes, frame has {have}", pkt.link)
+                });
+            }
+            Err(LinkError::TooManyVlanTags) => {
+                return self.malformed("too_many_vlan_tags", || {
+                    "more than 8 stacked VLAN tags".into()
+                });
+            }
+        };
+        if vlan_tags > 0 {
+            self.counts.vlan_tagged += 1;
+        }
+        let ip_bytes = match net {
+            Network::Ipv4(b) => {
+                self.counts.ipv4 += 1;
+                b
+            }
+            Network::Ipv6(b) => {
+                self.counts.ipv6 += 1;
+                b
+            }
+            Network::OtherEtherType(link::ETHERTYPE_ARP) => {
+                self.counts.arp += 1;
+                return Decoded::Other;
+            }
+            Network::OtherEtherType(t) => {
+                *self
+                    .counts
+                    .other_ethertypes
+                    .entry(format!("{t:#06x}"))
+                    .or_insert(0) += 1;
+                return Decoded::Other;
+            }
+            Network::Llc | Network::OtherPpp(_) | Network::OtherFamily(_) => {
+                self.counts.other_link_frames += 1;
+                return Decoded::Other;
+            }
+        };
+        self.decode_ip(ip_bytes, pkt.index, pkt.ts, pkt.link)
+    }
+
+    fn malformed<'a>(
+        &mut self,
+        kind: &'static str,
+        detail: impl FnOnce() -> String,
+    ) -> Decoded<'a> {
+        self.counts.malformed += 1;
+        Decoded::Malformed {
+            kind,
+            detail: detail(),
+        }
+    }
+
+    fn decode_ip<'a>(
+        &'a mut self,
+        bytes: &'a [u8],
+        index: u64,
+        ts: Timestamp,
+        _link: LinkType,
+    ) -> Decoded<'a> {
+        let ip = match LaxIpSlice::from_slice(bytes) {
+            Ok((ip, _ext_err)) => ip,
+            Err(e) => return self.malformed("bad_ip_header", || e.to_string()),
+        };
+        let payload = ip.payload();
+        let proto = payload.ip_number.0;
+        let (src, dst) = (ip.source_addr(), ip.destination_addr());
+        // The length the IP header claims for its payload, to tell snap-length cuts apart.
+        // Headers (with options and extension headers) span from the start of `bytes` to
+        // the start of the payload slice.
+        let headers_len =
+            (payload.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u32;
+        let ip_len = match &ip {
+            LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+            LaxIpSlice::Ipv6(v6) => u32::from(v6.header().payload_length()) + 40,
+        };
+        let declared_payload = ip_len.saturating_sub(headers_len);
+        let meta = IpMeta {
+            src,
+            dst,
+            ip_len,
+            reassembled: false,
+        };
+        if payload.fragmented {
+            self.counts.ip_fragments += 1;
+            let frag = match &ip {
+                LaxIpSlice::Ipv4(v4) => {
+                    let h = v4.header();
+                    defrag::FragmentInfo {
+                        id: u32::from(h.identification()),
+                        offset: h.fragments_offset(),
+                        more: h.more_fragments(),
+                    }
+                }
+                LaxIpSlice::Ipv6(v6) => {
+                    let Some(fh) = v6.extensions().clone().into_iter().find_map(|e| match e {
+                        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.to_header()),
+                        _ => None,
+                    }) else {
+                        return self.malformed("bad_fragment", || {
+                            "IPv6 fragment without a fragment header".into()
+                        });
+                    };
+                    defrag::FragmentInfo {
+                        id: fh.identification,
+                        offset: fh.fragment_offset,
+                        more: fh.more_fragments,
+                    }
+                }
+            };
+            if payload.incomplete {
+                return self.malformed("truncated_fragment", || {
+                    "fragment cut by the snap length".into()
+                });
+            }
+            let payload_bytes = payload.payload;
+            return match self
+                .defrag
+                .add(src, dst, proto, frag, payload_bytes, ts, index)
+            {
+                Ok(Some(())) => {
+                    self.counts.reassembled_datagrams += 1;
+                    let meta = IpMeta {
+                        reassembled: true,
+                        ip_len: self.defrag.completed().len() as u32
+                            + if src.is_ipv4() { 20 } else { 40 },
+                        ..meta
+                    };
+                    let len = self.defrag.completed().len() as u32;
+                    let Decoder { counts, defrag } = self;
+                    transport(counts, meta, proto, defrag.completed(), len)
+                }
+                Ok(None) => Decoded::Fragment,
+                Err(reason) => self.malformed("bad_fragment", || reason),
+            };
+        }
+        let declared = if payload.len_source == LenSource::Slice && !payload.incomplete {
+            payload.payload.len() as u32
+        } else {
+            declared_payload
+        };
+        transport(&mut self.counts, meta, proto, payload.payload, declared)
+    }
+}
+
+/// Decodes TCP or UDP from an IP payload. `declared` is the payload length the IP header
+/// claims; captured bytes beyond it (Ethernet padding) are ignored, missing ones are a
+/// snap-length cut.
+fn transport<'a>(
+    counts: &mut ProtocolCounts,
+    ip: IpMeta,
+    proto: u8,
+    bytes: &'a [u8],
+    declared: u32,
+) -> Decoded<'a> {
+    let bytes = &bytes[..bytes.len().min(declared as usize)];
+    let missing_total = (declared as usize).saturating_sub(bytes.len()) as u32;
+    match proto {
+        IPPROTO_TCP => {
+            counts.tcp += 1;
+            match parse_tcp(bytes, missing_total) {
+                Ok((sport, dport, segment)) => Decoded::Tcp {
+                    ip,
+                    sport,
+                    dport,
+                    segment,
+                },
+                Err((kind, detail)) => {
+                    counts.malformed += 1;
+                    Decoded::Malformed { kind, detail }
+                }
+            }
+        }
+        IPPROTO_UDP => {
+            counts.udp += 1;
+            let Some(h) = bytes.get(0..8) else {
+                counts.malformed += 1;
+                return Decoded::Malformed {
+                    kind: "truncated_udp_header",
+                    detail: format!("UDP header needs 8 bytes, {} captured", bytes.len()),
+                };
+            };
+            let sport = u16::from_be_bytes([h[0], h[1]]);
+            let dport = u16::from_be_bytes([h[2], h[3]]);
+            let udp_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+            let body = &bytes[8..];
+            // The UDP length bounds the payload when it is sane (0 is used by jumbograms
+            // and some offload paths: then trust the IP length).
+            let wire_len = if udp_len >= 8 {
+                udp_len - 8
+            } else {
+                body.len() + missing_total as usize
+            };
+            let payload = &body[..body.len().min(wire_len)];
+            let missing = wire_len.saturating_sub(payload.len()) as u32;
+            Decoded::Udp {
+                ip,
+                sport,
+                dport,
+                payload,
+                missing,
+            }
+        }
+        IPPROTO_ICMP => {
+            counts.icmp += 1;
+            Decoded::Other
+        }
+        IPPROTO_ICMPV6 => {
+            counts.icmpv6 += 1;
+            Decoded::Other
+        }
+        other => {
+            *counts.other_ip_protocols.entry(other).or_insert(0) += 1;
+            Decoded::Other
+        }
+    }
+}
+
+/// Reads a TCP header. `missing` is how many bytes of the IP payload the capture lacks.
+fn parse_tcp(b: &[u8], missing: u32) -> Result<(u16, u16, TcpSegment<'_>), (&'static str, String)> {
+    if b.len() < 20 {
+        return Err((
+            "truncated_tcp_header",
+            format!("TCP header needs 20 bytes, {} captured", b.len()),
+        ));
+    }
+    let be16 = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
+    let be32 = |o: usize| u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    let data_offset = usize::from(b[12] >> 4) * 4;
+    if data_offset < 20 {
+        return Err((
+            "bad_tcp_header",
+            format!("TCP data offset {data_offset} is below 20"),
+        ));
+    }
+    if data_offset > b.len() {
+        let kind = if missing > 0 {
+            "truncated_tcp_header"
+        } else {
+            "bad_tcp_header"
+        };
+        return Err((
+            kind,
+            format!("TCP header of {data_offset} bytes, {} available", b.len()),
+        ));
+    }
+    let mut mss = None;
+    let mut opts = &b[20..data_offset];
+    while let Some((&kind, rest)) = opts.split_first() {
+        match kind {
+            0 => break,
+            1 => opts = rest,
+            _ => {
+                let Some(&len) = rest.first() else { break };
+                let len = usize::from(len);
+                if len < 2 || len > opts.len() {
+                    break;
+                }
+                if kind == 2 && len == 4 {
+                    mss = Some(u16::from_be_bytes([opts[2], opts[3]]));
+                }
+                opts = &opts[len..];
+            }
+        }
+    }
+    Ok((
+        be16(0),
+        be16(2),
+        TcpSegment {
+            seq: be32(4),
+            ack: be32(8),
+            flags: TcpFlags(b[13]),
+            window: be16(14),
+            mss,
+            payload: &b[data_offset..],
+            missing,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn raw(link: LinkType, data: &[u8]) -> RawPacket<'_> {
+        RawPacket {
+            index: 0,
+            ts: Timestamp::ZERO,
+            link,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    #[test]
+    fn tcp_over_ethernet() {
+        let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 65535)
+            .syn()
+            .ack(5);
+        let mut frame = Vec::new();
+        builder.write(&mut frame, b"hello").unwrap();
+        let mut d = Decoder::default();
+        match d.decode(&raw(LinkType::ETHERNET, &frame)) {
+            Decoded::Tcp {
+                sport,
+                dport,
+                segment,
+                ip,
+            } => {
+                assert_eq!((sport, dport), (40000, 80));
+                assert_eq!(segment.seq, 1000);
+                assert_eq!(segment.ack, 5);
+                assert!(segment.flags.syn() && segment.flags.ack());
+                assert_eq!(segment.payload, b"hello");
+                assert_eq!(segment.missing, 0);
+                assert_eq!(ip.ip_len, 20 + 20 + 5);
+            }
+            other => panic!("expected TCP, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn snaplen_cut_is_counted_as_missing_bytes() {
+        let builder = PacketBuilder::ipv6([1; 16], [2; 16], 64).tcp(1, 2, 7, 100);
+        let mut pkt = Vec::new();
+        builder.write(&mut pkt, &[0xaa; 100]).unwrap();
+        let cut = &pkt[..40 + 20 + 30];
+        let mut d = Decoder::default();
+        match d.decode(&raw(LinkType::RAW, cut)) {
+            Decoded::Tcp { segment, .. } => {
+                assert_eq!(segment.payload.len(), 30);
+                assert_eq!(segment.missing, 70);
+            }
+            other => panic!("expected TCP, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(53, 5353);
+        let mut frame = Vec::new();
+        builder.write(&mut frame, b"ab").unwrap();
+        frame.extend_from_slice(&[0; 10]); // padding to the 60-byte minimum
+        let mut d = Decoder::default();
+        match d.decode(&raw(LinkType::ETHERNET, &frame)) {
+            Decoded::Udp {
+                payload, missing, ..
+            } => {
+                assert_eq!(payload, b"ab");
+                assert_eq!(missing, 0);
+            }
+            other => panic!("expected UDP, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut d = Decoder::default();
+        let mut seed = 0x1234_5678u32;
+        for len in 0..200usize {
+            let mut buf = vec![0u8; len];
+            for b in &mut buf {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                *b = seed as u8;
+            }
+            if let Some(first) = buf.first_mut() {
+                *first = 0x45;
+            }
+            for link in [
+                LinkType::ETHERNET,
+                LinkType::RAW,
+                LinkType::LINUX_SLL,
+                LinkType::LINUX_SLL2,
+                LinkType::NULL,
+            ] {
+                let _ = d.decode(&raw(link, &buf));
+            }
+        }
+    }
+}

@@ -99,9 +99,23 @@ impl FlowKey {
     /// from `lo` to `hi`.
     pub fn canonical(l4: L4, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
         if src <= dst {
-            (FlowKey { l4, lo: src, hi: dst }, true)
+            (
+                FlowKey {
+                    l4,
+                    lo: src,
+                    hi: dst,
+                },
+                true,
+            )
         } else {
-            (FlowKey { l4, lo: dst, hi: src }, false)
+            (
+                FlowKey {
+                    l4,
+                    lo: dst,
+                    hi: src,
+                },
+                false,
+            )
         }
     }
 }

@@ -13,3 +13,6 @@ pub struct FlowId {
     pub slot: u32,
     pub generation: u32,
 }
+
+pub mod table;
+pub use table::{EndReason, Flow, FlowConfig, FlowTable, PacketFacts, Placement, RoleRule};

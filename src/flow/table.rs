@@ -1,0 +1,564 @@
+//! The flow table: one entry per bidirectional conversation, keyed by the canonical
+//! 5-tuple with a seeded hash (5-tuples are chosen by whoever sends the packets).
+//!
+//! # Contract
+//!
+//! - [`FlowTable::lookup`] returns the flow a packet belongs to, creating it when needed,
+//!   and the packet's [`Direction`] relative to the flow's client.
+//! - Roles are decided when the flow is created, by the first rule that applies:
+//!   a SYN without ACK is sent by the client ([`RoleRule::Syn`]); a SYN-ACK by the server
+//!   ([`RoleRule::SynAck`]); else a well-known port (below 1024) on exactly one side marks
+//!   the server ([`RoleRule::WellKnownPort`]); else the lower port is the server's
+//!   ([`RoleRule::LowerPort`]); on equal ports the sender of the first packet is the client
+//!   ([`RoleRule::FirstPacket`]).
+//! - Flows end, and are pushed to the caller's `ended` list with their [`EndReason`], when:
+//!   idle longer than the idle timeout of their protocol in packet time
+//!   ([`FlowTable::expire`], cheap enough to call for every packet: it looks at the
+//!   least-recently-used end of each list only); the table is full and a new flow needs
+//!   room (the least recently active flow is evicted); a TCP SYN with a new ISN arrives on
+//!   a 4-tuple whose connection has closed (port reuse); or the capture ends
+//!   ([`FlowTable::drain`]). A [`FlowId`] is never reused for another flow: slots carry
+//!   a generation.
+
+use super::{Direction, Endpoint, FlowId, FlowKey, L4};
+use crate::decode::TcpFlags;
+use crate::timestamp::Timestamp;
+use hashbrown::HashMap;
+use serde::Serialize;
+
+const NIL: u32 = u32::MAX;
+
+/// How the client and server roles of a flow were decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleRule {
+    Syn,
+    SynAck,
+    WellKnownPort,
+    LowerPort,
+    FirstPacket,
+}
+
+/// Why a flow left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    IdleTimeout,
+    Evicted,
+    PortReuse,
+    EndOfCapture,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FlowConfig {
+    /// Live flows at most; a new flow beyond this evicts the least recently active one.
+    pub max_flows: usize,
+    pub tcp_idle_ns: i64,
+    pub udp_idle_ns: i64,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            max_flows: 262_144,
+            // Zeek's tcp_inactivity_timeout and udp_inactivity_timeout.
+            tcp_idle_ns: 300_000_000_000,
+            udp_idle_ns: 60_000_000_000,
+        }
+    }
+}
+
+/// Per-direction packet counters kept by the table (index with [`Direction::index`]).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct DirCounters {
+    pub packets: u64,
+    /// Captured frame bytes (as nDPI and tshark count them).
+    pub bytes: u64,
+    /// IP total lengths (as Zeek's `ip_bytes`).
+    pub ip_bytes: u64,
+    /// Transport payload bytes on the wire, retransmissions included.
+    pub payload_bytes: u64,
+}
+
+/// One conversation.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub id: FlowId,
+    pub key: FlowKey,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub role_rule: RoleRule,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub dirs: [DirCounters; 2],
+    /// Index of the first packet of the flow in the capture.
+    pub first_packet: u64,
+    /// TCP: the client's ISN when its SYN was seen.
+    pub client_isn: Option<u32>,
+    /// TCP: a FIN or RST has been seen (in either direction).
+    pub closing: bool,
+    prev: u32,
+    next: u32,
+}
+
+impl Flow {
+    pub fn direction_of(&self, src: Endpoint) -> Direction {
+        if src == self.client {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    flow: Option<Flow>,
+}
+
+/// A doubly linked list of slots in order of last activity (head = least recent).
+#[derive(Clone, Copy)]
+struct Lru {
+    head: u32,
+    tail: u32,
+}
+
+/// Where a packet landed.
+#[derive(Clone, Copy, Debug)]
+pub struct Placement {
+    pub id: FlowId,
+    pub dir: Direction,
+    pub created: bool,
+}
+
+/// The packet facts the table needs.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketFacts {
+    pub l4: L4,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub ts: Timestamp,
+    pub index: u64,
+    pub frame_len: u32,
+    pub ip_len: u32,
+    pub payload_len: u32,
+    /// TCP flags and sequence number, for roles and port reuse.
+    pub tcp: Option<(TcpFlags, u32)>,
+}
+
+pub struct FlowTable {
+    cfg: FlowConfig,
+    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    lru: [Lru; 2],
+    pub created: u64,
+    pub evicted: u64,
+    pub peak_live: usize,
+}
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            cfg: FlowConfig {
+                max_flows: cfg.max_flows.max(1),
+                ..cfg
+            },
+            map: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            lru: [Lru {
+                head: NIL,
+                tail: NIL,
+            }; 2],
+            created: 0,
+            evicted: 0,
+            peak_live: 0,
+        }
+    }
+
+    pub fn live(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn get(&self, id: FlowId) -> Option<&Flow> {
+        let slot = self.slots.get(id.slot as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.flow.as_ref()
+    }
+
+    /// Finds or creates the flow of a packet and counts the packet in it. Flows ended to
+    /// make room (eviction, port reuse) are appended to `ended`.
+    pub fn lookup(&mut self, p: &PacketFacts, ended: &mut Vec<(Flow, EndReason)>) -> Placement {
+        let (key, _) = FlowKey::canonical(p.l4, p.src, p.dst);
+        let mut created = false;
+        let slot = match self.map.get(&key) {
+            Some(&slot) if self.is_port_reuse(slot, p) => {
+                if let Some(f) = self.remove(slot) {
+                    ended.push((f, EndReason::PortReuse));
+                }
+                created = true;
+                self.insert(key, p, ended)
+            }
+            Some(&slot) => slot,
+            None => {
+                created = true;
+                self.insert(key, p, ended)
+            }
+        };
+        let class = class_of(p.l4);
+        self.touch(class, slot);
+        let s = &mut self.slots[slot as usize];
+        let generation = s.generation;
+        let Some(flow) = s.flow.as_mut() else {
+            unreachable_slot()
+        };
+        let dir = flow.direction_of(p.src);
+        flow.last_ts = flow.last_ts.max(p.ts);
+        let c = &mut flow.dirs[dir.index()];
+        c.packets += 1;
+        c.bytes += u64::from(p.frame_len);
+        c.ip_bytes += u64::from(p.ip_len);
+        c.payload_bytes += u64::from(p.payload_len);
+        if let Some((flags, seq)) = p.tcp {
+            if flags.syn() && !flags.ack() && dir == Direction::ClientToServer {
+                flow.client_isn.get_or_insert(seq);
+            }
+            if flags.fin() || flags.rst() {
+                flow.closing = true;
+            }
+        }
+        Placement {
+            id: FlowId { slot, generation },
+            dir,
+            created,
+        }
+    }
+
+    /// Ends every flow idle for longer than its protocol's timeout at `now`.
+    pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, EndReason)>) {
+        for (class, timeout) in [(0, self.cfg.tcp_idle_ns), (1, self.cfg.udp_idle_ns)] {
+            loop {
+                let head = self.lru[class].head;
+                if head == NIL {
+                    break;
+                }
+                let Some(flow) = self.slots[head as usize].flow.as_ref() else {
+                    break;
+                };
+                if now.nanos_since(flow.last_ts) <= timeout {
+                    break;
+                }
+                if let Some(f) = self.remove(head) {
+                    ended.push((f, EndReason::IdleTimeout));
+                }
+            }
+        }
+    }
+
+    /// Ends every remaining flow (end of capture), oldest activity first.
+    pub fn drain(&mut self, ended: &mut Vec<(Flow, EndReason)>) {
+        for class in 0..2 {
+            while self.lru[class].head != NIL {
+                let head = self.lru[class].head;
+                match self.remove(head) {
+                    Some(f) => ended.push((f, EndReason::EndOfCapture)),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    fn is_port_reuse(&self, slot: u32, p: &PacketFacts) -> bool {
+        let Some((flags, seq)) = p.tcp else {
+            return false;
+        };
+        if !flags.syn() || flags.ack() {
+            return false;
+        }
+        match self.slots.get(slot as usize).and_then(|s| s.flow.as_ref()) {
+            Some(f) => f.closing && f.client_isn != Some(seq),
+            None => false,
+        }
+    }
+
+    fn insert(&mut self, key: FlowKey, p: &PacketFacts, ended: &mut Vec<(Flow, EndReason)>) -> u32 {
+        while self.map.len() >= self.cfg.max_flows {
+            let victim = self.least_recent();
+            match victim.and_then(|v| self.remove(v)) {
+                Some(f) => {
+                    self.evicted += 1;
+                    ended.push((f, EndReason::Evicted));
+                }
+                None => break,
+            }
+        }
+        let (client, server, role_rule) = decide_roles(p);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    flow: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        s.flow = Some(Flow {
+            id: FlowId {
+                slot,
+                generation: s.generation,
+            },
+            key,
+            client,
+            server,
+            role_rule,
+            first_ts: p.ts,
+            last_ts: p.ts,
+            dirs: [DirCounters::default(); 2],
+            first_packet: p.index,
+            client_isn: None,
+            closing: false,
+            prev: NIL,
+            next: NIL,
+        });
+        self.map.insert(key, slot);
+        self.created += 1;
+        self.peak_live = self.peak_live.max(self.map.len());
+        self.link_tail(class_of(p.l4), slot);
+        slot
+    }
+
+    fn least_recent(&self) -> Option<u32> {
+        let heads: Vec<u32> = self
+            .lru
+            .iter()
+            .map(|l| l.head)
+            .filter(|&h| h != NIL)
+            .collect();
+        heads.into_iter().min_by_key(|&h| {
+            self.slots[h as usize]
+                .flow
+                .as_ref()
+                .map_or(Timestamp(i64::MIN), |f| f.last_ts)
+        })
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<Flow> {
+        let class = class_of(self.slots.get(slot as usize)?.flow.as_ref()?.key.l4);
+        self.unlink(class, slot);
+        let flow = self.slots[slot as usize].flow.take()?;
+        self.map.remove(&flow.key);
+        self.free.push(slot);
+        Some(flow)
+    }
+
+    fn touch(&mut self, class: usize, slot: u32) {
+        if self.lru[class].tail != slot {
+            self.unlink(class, slot);
+            self.link_tail(class, slot);
+        }
+    }
+
+    fn link_tail(&mut self, class: usize, slot: u32) {
+        let tail = self.lru[class].tail;
+        if let Some(f) = self.slots[slot as usize].flow.as_mut() {
+            f.prev = tail;
+            f.next = NIL;
+        }
+        if tail == NIL {
+            self.lru[class].head = slot;
+        } else if let Some(t) = self.slots[tail as usize].flow.as_mut() {
+            t.next = slot;
+        }
+        self.lru[class].tail = slot;
+    }
+
+    fn unlink(&mut self, class: usize, slot: u32) {
+        let (prev, next) = match self.slots[slot as usize].flow.as_ref() {
+            Some(f) => (f.prev, f.next),
+            None => return,
+        };
+        if prev == NIL {
+            self.lru[class].head = next;
+        } else if let Some(p) = self.slots[prev as usize].flow.as_mut() {
+            p.next = next;
+        }
+        if next == NIL {
+            self.lru[class].tail = prev;
+        } else if let Some(n) = self.slots[next as usize].flow.as_mut() {
+            n.prev = prev;
+        }
+        if let Some(f) = self.slots[slot as usize].flow.as_mut() {
+            f.prev = NIL;
+            f.next = NIL;
+        }
+    }
+}
+
+#[cold]
+fn unreachable_slot() -> ! {
+    // A slot returned by insert() or found in the map always holds a flow.
+    panic!("flow table invariant broken: mapped slot is empty")
+}
+
+fn class_of(l4: L4) -> usize {
+    match l4 {
+        L4::Tcp => 0,
+        L4::Udp => 1,
+    }
+}
+
+fn decide_roles(p: &PacketFacts) -> (Endpoint, Endpoint, RoleRule) {
+    if let Some((flags, _)) = p.tcp {
+        if flags.syn() && !flags.ack() {
+            return (p.src, p.dst, RoleRule::Syn);
+        }
+        if flags.syn() && flags.ack() {
+            return (p.dst, p.src, RoleRule::SynAck);
+        }
+    }
+    let (sw, dw) = (p.src.port < 1024, p.dst.port < 1024);
+    if dw && !sw {
+        return (p.src, p.dst, RoleRule::WellKnownPort);
+    }
+    if sw && !dw {
+        return (p.dst, p.src, RoleRule::WellKnownPort);
+    }
+    if p.src.port > p.dst.port {
+        (p.src, p.dst, RoleRule::LowerPort)
+    } else if p.src.port < p.dst.port {
+        (p.dst, p.src, RoleRule::LowerPort)
+    } else {
+        (p.src, p.dst, RoleRule::FirstPacket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn ep(last: u8, port: u16) -> Endpoint {
+        Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), port)
+    }
+
+    fn facts(src: Endpoint, dst: Endpoint, ts: i64, tcp: Option<(u8, u32)>) -> PacketFacts {
+        PacketFacts {
+            l4: if tcp.is_some() { L4::Tcp } else { L4::Udp },
+            src,
+            dst,
+            ts: Timestamp(ts),
+            index: 0,
+            frame_len: 60,
+            ip_len: 40,
+            payload_len: 0,
+            tcp: tcp.map(|(f, s)| (TcpFlags(f), s)),
+        }
+    }
+
+    #[test]
+    fn syn_ack_first_still_names_the_client() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut ended = Vec::new();
+        let p = t.lookup(
+            &facts(
+                ep(1, 80),
+                ep(2, 50000),
+                0,
+                Some((TcpFlags::SYN | TcpFlags::ACK, 9)),
+            ),
+            &mut ended,
+        );
+        assert_eq!(p.dir, Direction::ServerToClient);
+        let f = t.get(p.id).unwrap();
+        assert_eq!(f.client, ep(2, 50000));
+        assert_eq!(f.role_rule, RoleRule::SynAck);
+        let back = t.lookup(
+            &facts(ep(2, 50000), ep(1, 80), 1, Some((TcpFlags::ACK, 1))),
+            &mut ended,
+        );
+        assert_eq!(back.id, p.id);
+        assert_eq!(back.dir, Direction::ClientToServer);
+    }
+
+    #[test]
+    fn port_rules_without_syn() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut ended = Vec::new();
+        let a = t.lookup(&facts(ep(1, 53), ep(2, 40000), 0, None), &mut ended);
+        assert_eq!(t.get(a.id).unwrap().role_rule, RoleRule::WellKnownPort);
+        assert_eq!(a.dir, Direction::ServerToClient);
+        let b = t.lookup(&facts(ep(1, 8080), ep(2, 40000), 0, None), &mut ended);
+        assert_eq!(t.get(b.id).unwrap().role_rule, RoleRule::LowerPort);
+        assert_eq!(t.get(b.id).unwrap().server, ep(1, 8080));
+    }
+
+    #[test]
+    fn idle_flows_expire_in_packet_time_and_ids_are_not_reused() {
+        let mut t = FlowTable::new(FlowConfig {
+            udp_idle_ns: 10,
+            ..FlowConfig::default()
+        });
+        let mut ended = Vec::new();
+        let a = t.lookup(&facts(ep(1, 1000), ep(2, 2000), 0, None), &mut ended);
+        t.expire(Timestamp(5), &mut ended);
+        assert!(ended.is_empty());
+        t.expire(Timestamp(11), &mut ended);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].1, EndReason::IdleTimeout);
+        let b = t.lookup(&facts(ep(1, 1000), ep(2, 2000), 20, None), &mut ended);
+        assert_eq!(a.id.slot, b.id.slot);
+        assert_ne!(a.id, b.id);
+        assert!(t.get(a.id).is_none());
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_least_recently_active() {
+        let mut t = FlowTable::new(FlowConfig {
+            max_flows: 3,
+            ..FlowConfig::default()
+        });
+        let mut ended = Vec::new();
+        for port in 0..3u16 {
+            t.lookup(
+                &facts(ep(1, 1000 + port), ep(2, 53), i64::from(port), None),
+                &mut ended,
+            );
+        }
+        // Refresh the first flow so the second becomes the least recent.
+        t.lookup(&facts(ep(1, 1000), ep(2, 53), 10, None), &mut ended);
+        t.lookup(&facts(ep(1, 2000), ep(2, 53), 11, None), &mut ended);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].0.client, ep(1, 1001));
+        assert_eq!(ended[0].1, EndReason::Evicted);
+        assert_eq!(t.live(), 3);
+    }
+
+    #[test]
+    fn a_new_syn_after_close_is_a_new_connection() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut ended = Vec::new();
+        let (c, s) = (ep(1, 40000), ep(2, 80));
+        let a = t.lookup(&facts(c, s, 0, Some((TcpFlags::SYN, 100))), &mut ended);
+        // Retransmitted SYN with the same ISN: same connection.
+        assert_eq!(
+            t.lookup(&facts(c, s, 1, Some((TcpFlags::SYN, 100))), &mut ended)
+                .id,
+            a.id
+        );
+        t.lookup(
+            &facts(c, s, 2, Some((TcpFlags::FIN | TcpFlags::ACK, 101))),
+            &mut ended,
+        );
+        let b = t.lookup(&facts(c, s, 3, Some((TcpFlags::SYN, 5000))), &mut ended);
+        assert_ne!(a.id, b.id);
+        assert!(b.created);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].1, EndReason::PortReuse);
+    }
+}

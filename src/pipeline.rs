@@ -1,0 +1,236 @@
+//! The pipeline, one way only: capture -> decode -> flows -> (assembly, analyzers) -> summary.
+//!
+//! [`Pipeline`] is the library's entry point for a whole run. It does no I/O of its own:
+//! it is fed [`RawPacket`]s (from files, a pipe or a live interface) and, at the end,
+//! produces a [`Summary`]. Time is the packets' time.
+
+use crate::anomaly::Anomalies;
+use crate::capture::{CaptureError, LinkType, PacketSource, RawPacket};
+use crate::decode::defrag::{DefragConfig, Defragmenter};
+use crate::decode::{Decoded, Decoder};
+use crate::flow::{EndReason, Endpoint, Flow, FlowConfig, FlowTable, L4, PacketFacts};
+use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, Summary};
+use crate::timestamp::Timestamp;
+use std::collections::BTreeMap;
+
+/// Knobs of a run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub flows: FlowConfig,
+    pub defrag: DefragConfig,
+    /// Connection records kept for the report; beyond this they are counted only.
+    pub max_connection_records: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            flows: FlowConfig::default(),
+            defrag: DefragConfig::default(),
+            max_connection_records: 100_000,
+        }
+    }
+}
+
+pub struct Pipeline {
+    opts: Options,
+    decoder: Decoder,
+    table: FlowTable,
+    ended: Vec<(Flow, EndReason)>,
+    anomalies: Anomalies,
+    connections: Vec<ConnectionRecord>,
+    connections_omitted: u64,
+    tcp_flows: u64,
+    udp_flows: u64,
+    packets: u64,
+    bytes: u64,
+    first_ts: Option<Timestamp>,
+    last_ts: Option<Timestamp>,
+    link_types: BTreeMap<LinkType, u64>,
+}
+
+impl Pipeline {
+    pub fn new(opts: Options) -> Self {
+        Pipeline {
+            decoder: Decoder::new(Defragmenter::new(opts.defrag)),
+            table: FlowTable::new(opts.flows),
+            opts,
+            ended: Vec::new(),
+            anomalies: Anomalies::default(),
+            connections: Vec::new(),
+            connections_omitted: 0,
+            tcp_flows: 0,
+            udp_flows: 0,
+            packets: 0,
+            bytes: 0,
+            first_ts: None,
+            last_ts: None,
+            link_types: BTreeMap::new(),
+        }
+    }
+
+    /// Processes one packet.
+    pub fn process(&mut self, pkt: &RawPacket<'_>) {
+        self.packets += 1;
+        self.bytes += pkt.data.len() as u64;
+        self.first_ts = Some(self.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
+        self.last_ts = Some(self.last_ts.map_or(pkt.ts, |t| t.max(pkt.ts)));
+        *self.link_types.entry(pkt.link).or_insert(0) += 1;
+        if pkt.data.len() as u64 > u64::from(pkt.orig_len) {
+            self.anomalies
+                .record(pkt.index, "caplen_exceeds_wire_len", || {
+                    format!(
+                        "captured {} bytes of a {}-byte packet",
+                        pkt.data.len(),
+                        pkt.orig_len
+                    )
+                });
+        }
+
+        self.table.expire(pkt.ts, &mut self.ended);
+        let facts = match self.decoder.decode(pkt) {
+            Decoded::Tcp {
+                ip,
+                sport,
+                dport,
+                segment,
+            } => PacketFacts {
+                l4: L4::Tcp,
+                src: Endpoint::new(ip.src, sport),
+                dst: Endpoint::new(ip.dst, dport),
+                ts: pkt.ts,
+                index: pkt.index,
+                frame_len: pkt.data.len() as u32,
+                ip_len: ip.ip_len,
+                payload_len: segment.wire_len(),
+                tcp: Some((segment.flags, segment.seq)),
+            },
+            Decoded::Udp {
+                ip,
+                sport,
+                dport,
+                payload,
+                missing,
+            } => PacketFacts {
+                l4: L4::Udp,
+                src: Endpoint::new(ip.src, sport),
+                dst: Endpoint::new(ip.dst, dport),
+                ts: pkt.ts,
+                index: pkt.index,
+                frame_len: pkt.data.len() as u32,
+                ip_len: ip.ip_len,
+                payload_len: payload.len() as u32 + missing,
+                tcp: None,
+            },
+            Decoded::Malformed { kind, detail } => {
+                self.anomalies.record(pkt.index, kind, || detail);
+                self.flush_ended();
+                return;
+            }
+            Decoded::Other | Decoded::Fragment => {
+                self.flush_ended();
+                return;
+            }
+        };
+        let placement = self.table.lookup(&facts, &mut self.ended);
+        if placement.created {
+            match facts.l4 {
+                L4::Tcp => self.tcp_flows += 1,
+                L4::Udp => self.udp_flows += 1,
+            }
+        }
+        self.flush_ended();
+    }
+
+    /// Hands ended flows to the report.
+    fn flush_ended(&mut self) {
+        for (flow, reason) in self.ended.drain(..) {
+            if self.connections.len() < self.opts.max_connection_records {
+                self.connections
+                    .push(ConnectionRecord::from_flow(&flow, reason));
+            } else {
+                self.connections_omitted += 1;
+            }
+        }
+    }
+
+    /// Ends every flow and builds the summary. `errors` are the capture errors met.
+    pub fn finish(mut self, source: CaptureSummaryInput) -> Summary {
+        self.table.drain(&mut self.ended);
+        self.flush_ended();
+        self.decoder.defrag.finish();
+        self.connections.sort_by_key(|c| c.first_packet);
+        Summary::new(
+            CaptureSummary {
+                files: source.files,
+                packets: self.packets,
+                bytes: self.bytes,
+                first_ts: self.first_ts,
+                last_ts: self.last_ts,
+                duration_s: match (self.first_ts, self.last_ts) {
+                    (Some(a), Some(b)) => b.nanos_since(a) as f64 / 1e9,
+                    _ => 0.0,
+                },
+                link_types: self.link_types,
+                protocols: self.decoder.counts,
+                defrag: self.decoder.defrag.stats.clone(),
+                anomalies: self.anomalies,
+                warnings: source.warnings,
+                errors: source.errors,
+                complete: source.complete,
+            },
+            FlowStats {
+                tcp: self.tcp_flows,
+                udp: self.udp_flows,
+                evicted: self.table.evicted,
+                peak_live: self.table.peak_live as u64,
+            },
+            self.connections,
+            self.connections_omitted,
+        )
+    }
+}
+
+/// What the capture side reports at the end of a run.
+#[derive(Debug, Default)]
+pub struct CaptureSummaryInput {
+    pub files: Vec<crate::capture::FileInfo>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+    /// False when some input could not be read to its end.
+    pub complete: bool,
+}
+
+/// Runs a whole capture set through a pipeline. `on_progress` is called every few
+/// thousand packets with the packets read so far.
+pub fn run(
+    source: &mut crate::capture::CaptureSet,
+    opts: Options,
+    mut on_progress: impl FnMut(&crate::capture::CaptureSet, u64),
+) -> Summary {
+    let mut pipeline = Pipeline::new(opts);
+    let mut errors: Vec<CaptureError> = Vec::new();
+    let mut n: u64 = 0;
+    loop {
+        match source.next_packet() {
+            Ok(Some(pkt)) => {
+                pipeline.process(&pkt);
+                n += 1;
+                if n.is_multiple_of(8192) {
+                    on_progress(source, n);
+                }
+            }
+            Ok(None) => break,
+            // The failing file is closed; the set goes on with the next one.
+            Err(e) => errors.push(e),
+        }
+    }
+    on_progress(source, n);
+    let complete = errors.is_empty();
+    pipeline.finish(CaptureSummaryInput {
+        files: source.files.clone(),
+        warnings: source.warnings.clone(),
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+        complete,
+    })
+}

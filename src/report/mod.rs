@@ -1,0 +1,144 @@
+//! The report model: one serde-serialisable [`Summary`] that every renderer (terminal
+//! text, JSON) draws from. Field names are stable snake_case and documented in
+//! `docs/output.md`.
+
+pub mod text;
+
+use crate::anomaly::Anomalies;
+use crate::capture::{FileInfo, LinkType};
+use crate::decode::ProtocolCounts;
+use crate::decode::defrag::DefragStats;
+use crate::flow::{EndReason, Endpoint, Flow, L4, RoleRule};
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The JSON document's schema version; bumped when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub tunscope: ToolInfo,
+    pub capture: CaptureSummary,
+    pub flows: FlowStats,
+    /// Every connection (TCP) and flow (UDP), in order of their first packet.
+    pub connections: Vec<ConnectionRecord>,
+    /// Connections beyond the record limit, counted but not listed.
+    pub connections_omitted: u64,
+}
+
+impl Summary {
+    pub fn new(
+        capture: CaptureSummary,
+        flows: FlowStats,
+        connections: Vec<ConnectionRecord>,
+        connections_omitted: u64,
+    ) -> Self {
+        Summary {
+            tunscope: ToolInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                schema: SCHEMA_VERSION,
+            },
+            capture,
+            flows,
+            connections,
+            connections_omitted,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolInfo {
+    pub version: &'static str,
+    pub schema: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CaptureSummary {
+    pub files: Vec<FileInfo>,
+    pub packets: u64,
+    /// Captured bytes, link-layer headers included.
+    pub bytes: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    pub duration_s: f64,
+    /// Packets per link type (tcpdump's names: `EN10MB`, `LINUX_SLL2`, ...).
+    pub link_types: BTreeMap<LinkType, u64>,
+    pub protocols: ProtocolCounts,
+    pub defrag: DefragStats,
+    pub anomalies: Anomalies,
+    pub warnings: Vec<String>,
+    /// Capture errors (a file that could not be read to its end), one line each.
+    pub errors: Vec<String>,
+    /// False when some input could not be read to its end: the report is partial.
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowStats {
+    pub tcp: u64,
+    pub udp: u64,
+    pub evicted: u64,
+    pub peak_live: u64,
+}
+
+/// One connection or UDP flow.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionRecord {
+    pub proto: L4,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// Which rule decided who is the client.
+    pub role_rule: RoleRule,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub duration_s: f64,
+    pub packets_c2s: u64,
+    pub packets_s2c: u64,
+    /// Captured frame bytes each way.
+    pub bytes_c2s: u64,
+    pub bytes_s2c: u64,
+    /// Sum of IP total lengths each way (Zeek's `orig_ip_bytes` / `resp_ip_bytes`).
+    pub ip_bytes_c2s: u64,
+    pub ip_bytes_s2c: u64,
+    /// Transport payload bytes each way, retransmissions included.
+    pub payload_bytes_c2s: u64,
+    pub payload_bytes_s2c: u64,
+    /// Why the flow left the table.
+    pub end: EndReason,
+    /// 0-based index of the flow's first packet in the capture.
+    pub first_packet: u64,
+}
+
+impl ConnectionRecord {
+    pub fn from_flow(f: &Flow, end: EndReason) -> Self {
+        let [c2s, s2c] = f.dirs;
+        ConnectionRecord {
+            proto: f.key.l4,
+            client: f.client,
+            server: f.server,
+            role_rule: f.role_rule,
+            first_ts: f.first_ts,
+            last_ts: f.last_ts,
+            duration_s: f.last_ts.nanos_since(f.first_ts) as f64 / 1e9,
+            packets_c2s: c2s.packets,
+            packets_s2c: s2c.packets,
+            bytes_c2s: c2s.bytes,
+            bytes_s2c: s2c.bytes,
+            ip_bytes_c2s: c2s.ip_bytes,
+            ip_bytes_s2c: s2c.ip_bytes,
+            payload_bytes_c2s: c2s.payload_bytes,
+            payload_bytes_s2c: s2c.payload_bytes,
+            end,
+            first_packet: f.first_packet,
+        }
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.packets_c2s + self.packets_s2c
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes_c2s + self.bytes_s2c
+    }
+}
