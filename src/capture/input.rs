@@ -34,12 +34,13 @@ pub enum Input {
 impl Input {
     /// Opens `path`; `-` is standard input. Regular uncompressed files are memory-mapped.
     pub fn open(path: &Path) -> Result<Input, CaptureError> {
+        let shown = display_path(path);
         let open_err = |source| CaptureError::Open {
-            path: path.to_path_buf(),
+            path: shown.clone(),
             source,
         };
         if path == Path::new("-") {
-            return Input::from_reader(Box::new(io::stdin()), path);
+            return Input::from_reader(Box::new(io::stdin()), &shown);
         }
         let meta = std::fs::metadata(path).map_err(open_err)?;
         if meta.is_dir() {

@@ -1,0 +1,180 @@
+//! Bad input: each case gives one clear line naming the file (and where it applies the
+//! record index and byte offset), exit code 2, a report of what was read before the
+//! fault, and never a panic (exit 101).
+
+use crate::util::*;
+use std::path::{Path, PathBuf};
+
+const QUIC29: &str = "ndpi/pcap/quic-29.pcap";
+
+/// Walks a little-endian classic pcap and returns each record's start offset, computed
+/// independently of tunscope.
+fn record_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut offs = Vec::new();
+    let mut pos = 24;
+    while pos + 16 <= bytes.len() {
+        offs.push(pos);
+        let caplen = u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4 bytes")) as usize;
+        pos += 16 + caplen;
+    }
+    offs
+}
+
+fn corpus_bytes(rel: &str) -> Vec<u8> {
+    std::fs::read(corpus_dir().join(rel)).expect("corpus capture")
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, bytes).expect("write");
+    p
+}
+
+fn json_of(path: &Path) -> Run {
+    run_analyze([path.as_os_str(), "--format".as_ref(), "json".as_ref()])
+}
+
+#[test]
+fn truncated_capture_reports_record_offset_and_partial_results() {
+    let bytes = corpus_bytes(QUIC29);
+    let offs = record_offsets(&bytes);
+    // Cut record 5 in the middle of its data.
+    let cut = offs[5] + 16 + 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, "cut.pcap", &bytes[..cut]);
+    let run = json_of(&path);
+    assert_eq!(run.code, 2);
+    let line = run.stderr.lines().find(|l| l.contains("error")).expect("an error line");
+    assert!(line.contains("cut.pcap"), "{line}");
+    assert!(line.contains("record 5"), "{line}");
+    assert!(line.contains(&format!("byte offset {}", offs[5])), "{line}");
+    assert!(line.contains("truncated"), "{line}");
+    let doc = run.json();
+    assert_eq!(doc["capture"]["packets"], 5);
+    assert_eq!(doc["capture"]["complete"], false);
+
+    // A cut inside a record header is reported too.
+    let path = write(&dir, "cut-header.pcap", &bytes[..offs[7] + 9]);
+    let run = json_of(&path);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("record 7"), "{}", run.stderr);
+    assert_eq!(run.json()["capture"]["packets"], 7);
+}
+
+#[test]
+fn record_longer_than_snap_length_or_file() {
+    let bytes = corpus_bytes(QUIC29);
+    let offs = record_offsets(&bytes);
+    let snaplen = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let mut beyond_snap = bytes.clone();
+    let at = offs[3] + 8;
+    beyond_snap[at..at + 4].copy_from_slice(&(snaplen + 100_000).to_le_bytes());
+    let run = json_of(&write(&dir, "snap.pcap", &beyond_snap));
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("record 3"), "{}", run.stderr);
+    assert!(run.stderr.contains("snap length"), "{}", run.stderr);
+    assert_eq!(run.json()["capture"]["packets"], 3);
+
+    // The last record claims more bytes than the file has left (but fits the snap length).
+    let mut beyond_file = bytes.clone();
+    let last = *offs.last().expect("records");
+    beyond_file[last + 8..last + 12].copy_from_slice(&(snaplen.min(60_000)).to_le_bytes());
+    let run = json_of(&write(&dir, "long.pcap", &beyond_file));
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains(&format!("record {}", offs.len() - 1)), "{}", run.stderr);
+    assert!(run.stderr.contains("remain"), "{}", run.stderr);
+}
+
+#[test]
+fn garbage_empty_directory_and_missing_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (write(&dir, "garbage.pcap", &garbage), "not a pcap or pcapng"),
+        (write(&dir, "empty.pcap", &[]), "empty"),
+        (dir.path().to_path_buf(), "directory"),
+        (dir.path().join("missing.pcap"), "No such file"),
+    ];
+    for (path, needle) in cases {
+        let run = run_analyze([path.as_os_str()]);
+        assert_eq!(run.code, 2, "{}: {}", path.display(), run.stderr);
+        let line = run.stderr.lines().find(|l| l.contains("error")).expect("an error line");
+        assert!(line.contains(&*path.to_string_lossy()), "{line}");
+        assert!(line.contains(needle), "{line}");
+    }
+}
+
+#[test]
+fn empty_or_garbage_standard_input() {
+    for (input, needle) in [(Vec::new(), "empty"), (b"GET / HTTP/1.1\r\n\r\n".to_vec(), "not a pcap")] {
+        let out = tunscope()
+            .args(["analyze", "-"])
+            .write_stdin(input)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("<stdin>") && stderr.contains(needle), "{stderr}");
+    }
+}
+
+#[test]
+fn corrupt_pcapng_blocks() {
+    let bytes = corpus_bytes("ndpi/pcap/quic_frags_ch_in_multiple_packets.pcapng");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Walk the blocks independently: (offset, type) of each.
+    let mut blocks = Vec::new();
+    let mut pos = 0;
+    while pos + 8 <= bytes.len() {
+        let kind = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+        blocks.push((pos, kind));
+        pos += len;
+    }
+    let packet_blocks: Vec<usize> = blocks.iter().filter(|b| b.1 == 6).map(|b| b.0).collect();
+    let last_packet = *packet_blocks.last().expect("packets");
+    let index = blocks.iter().position(|b| b.0 == last_packet).expect("found");
+    // Truncated inside the last packet block.
+    let run = json_of(&write(&dir, "cut.pcapng", &bytes[..last_packet + 30]));
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("cut.pcapng") && run.stderr.contains("truncated block"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("record {index}, byte offset {last_packet}")), "{}", run.stderr);
+    assert_eq!(run.json()["capture"]["packets"], packet_blocks.len() as u64 - 1);
+    // A block length that is not a multiple of 4, right after the section header.
+    let shb_len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
+    let mut bad = bytes.clone();
+    bad[shb_len + 4..shb_len + 8].copy_from_slice(&13u32.to_le_bytes());
+    let run = json_of(&write(&dir, "badlen.pcapng", &bad));
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("record 1") && run.stderr.contains(&format!("byte offset {shb_len}")), "{}", run.stderr);
+}
+
+#[test]
+fn truncated_gzip_stream() {
+    use std::io::Write;
+    let bytes = corpus_bytes(QUIC29);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&bytes).expect("gzip");
+    let gz = enc.finish().expect("gzip");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = json_of(&write(&dir, "cut.pcap.gz", &gz[..gz.len() / 2]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cut.pcap.gz"), "{}", run.stderr);
+    let read = run.json()["capture"]["packets"].as_u64().expect("count");
+    assert!(read < 15, "read {read} packets of a half stream");
+}
+
+#[test]
+fn a_bad_file_among_good_ones_still_reports_the_good_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = corpus_dir().join(QUIC29);
+    let bad = write(&dir, "bad.pcap", b"definitely not a capture");
+    let run = run_analyze([good.as_os_str(), bad.as_os_str(), good.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+    assert_eq!(run.code, 2);
+    let doc = run.json();
+    assert_eq!(doc["capture"]["packets"], 30);
+    assert_eq!(doc["capture"]["files"].as_array().map(Vec::len), Some(3));
+    assert!(doc["capture"]["files"][1]["error"].as_str().is_some_and(|e| e.contains("bad.pcap")));
+}
