@@ -44,6 +44,36 @@ impl Timestamp {
     pub fn saturating_add_nanos(self, nanos: i64) -> Self {
         Timestamp(self.0.saturating_add(nanos))
     }
+
+    /// UTC date and time with microseconds, e.g. `2026-11-22 02:28:35.123456`.
+    pub fn utc(self) -> String {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let micros = self.0.rem_euclid(1_000_000_000) / 1000;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day)
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 impl fmt::Display for Timestamp {
@@ -74,6 +104,15 @@ mod tests {
             "12.000000005"
         );
         assert_eq!(Timestamp(-1).to_string(), "-1.999999999");
+    }
+
+    #[test]
+    fn utc_dates() {
+        // Values from `date -u -d @SECONDS`.
+        assert_eq!(Timestamp::from_secs_nanos(0, 0).utc(), "1970-01-01 00:00:00.000000");
+        assert_eq!(Timestamp::from_secs_nanos(951_782_400, 5_000).utc(), "2000-02-29 00:00:00.000005");
+        assert_eq!(Timestamp::from_secs_nanos(1_795_315_262, 692_855_000).utc(), "2026-11-22 02:41:02.692855");
+        assert_eq!(Timestamp::from_secs_nanos(-1, 0).utc(), "1969-12-31 23:59:59.000000");
     }
 
     #[test]
