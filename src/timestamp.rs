@@ -109,10 +109,22 @@ mod tests {
     #[test]
     fn utc_dates() {
         // Values from `date -u -d @SECONDS`.
-        assert_eq!(Timestamp::from_secs_nanos(0, 0).utc(), "1970-01-01 00:00:00.000000");
-        assert_eq!(Timestamp::from_secs_nanos(951_782_400, 5_000).utc(), "2000-02-29 00:00:00.000005");
-        assert_eq!(Timestamp::from_secs_nanos(1_795_315_262, 692_855_000).utc(), "2026-11-22 02:41:02.692855");
-        assert_eq!(Timestamp::from_secs_nanos(-1, 0).utc(), "1969-12-31 23:59:59.000000");
+        assert_eq!(
+            Timestamp::from_secs_nanos(0, 0).utc(),
+            "1970-01-01 00:00:00.000000"
+        );
+        assert_eq!(
+            Timestamp::from_secs_nanos(951_782_400, 5_000).utc(),
+            "2000-02-29 00:00:00.000005"
+        );
+        assert_eq!(
+            Timestamp::from_secs_nanos(1_795_315_262, 692_855_000).utc(),
+            "2026-11-22 02:41:02.692855"
+        );
+        assert_eq!(
+            Timestamp::from_secs_nanos(-1, 0).utc(),
+            "1969-12-31 23:59:59.000000"
+        );
     }
 
     #[test]

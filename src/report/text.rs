@@ -22,7 +22,13 @@ pub fn render(s: &Summary, top: usize) -> String {
     let _ = writeln!(out, "  bytes       {}", human_bytes(c.bytes));
     match (c.first_ts, c.last_ts) {
         (Some(a), Some(b)) => {
-            let _ = writeln!(out, "  time        {} .. {} UTC  ({:.3} s)", a.utc(), b.utc(), c.duration_s);
+            let _ = writeln!(
+                out,
+                "  time        {} .. {} UTC  ({:.3} s)",
+                a.utc(),
+                b.utc(),
+                c.duration_s
+            );
         }
         _ => {
             let _ = writeln!(out, "  time        -");

@@ -14,7 +14,8 @@ fn record_offsets(bytes: &[u8]) -> Vec<usize> {
     let mut pos = 24;
     while pos + 16 <= bytes.len() {
         offs.push(pos);
-        let caplen = u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4 bytes")) as usize;
+        let caplen =
+            u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4 bytes")) as usize;
         pos += 16 + caplen;
     }
     offs
@@ -44,7 +45,11 @@ fn truncated_capture_reports_record_offset_and_partial_results() {
     let path = write(&dir, "cut.pcap", &bytes[..cut]);
     let run = json_of(&path);
     assert_eq!(run.code, 2);
-    let line = run.stderr.lines().find(|l| l.contains("error")).expect("an error line");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("error"))
+        .expect("an error line");
     assert!(line.contains("cut.pcap"), "{line}");
     assert!(line.contains("record 5"), "{line}");
     assert!(line.contains(&format!("byte offset {}", offs[5])), "{line}");
@@ -83,16 +88,25 @@ fn record_longer_than_snap_length_or_file() {
     beyond_file[last + 8..last + 12].copy_from_slice(&(snaplen.min(60_000)).to_le_bytes());
     let run = json_of(&write(&dir, "long.pcap", &beyond_file));
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains(&format!("record {}", offs.len() - 1)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("record {}", offs.len() - 1)),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("remain"), "{}", run.stderr);
 }
 
 #[test]
 fn garbage_empty_directory_and_missing_files() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let cases: Vec<(PathBuf, &str)> = vec![
-        (write(&dir, "garbage.pcap", &garbage), "not a pcap or pcapng"),
+        (
+            write(&dir, "garbage.pcap", &garbage),
+            "not a pcap or pcapng",
+        ),
         (write(&dir, "empty.pcap", &[]), "empty"),
         (dir.path().to_path_buf(), "directory"),
         (dir.path().join("missing.pcap"), "No such file"),
@@ -100,7 +114,11 @@ fn garbage_empty_directory_and_missing_files() {
     for (path, needle) in cases {
         let run = run_analyze([path.as_os_str()]);
         assert_eq!(run.code, 2, "{}: {}", path.display(), run.stderr);
-        let line = run.stderr.lines().find(|l| l.contains("error")).expect("an error line");
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("error"))
+            .expect("an error line");
         assert!(line.contains(&*path.to_string_lossy()), "{line}");
         assert!(line.contains(needle), "{line}");
     }
@@ -108,7 +126,10 @@ fn garbage_empty_directory_and_missing_files() {
 
 #[test]
 fn empty_or_garbage_standard_input() {
-    for (input, needle) in [(Vec::new(), "empty"), (b"GET / HTTP/1.1\r\n\r\n".to_vec(), "not a pcap")] {
+    for (input, needle) in [
+        (Vec::new(), "empty"),
+        (b"GET / HTTP/1.1\r\n\r\n".to_vec(), "not a pcap"),
+    ] {
         let out = tunscope()
             .args(["analyze", "-"])
             .write_stdin(input)
@@ -116,7 +137,10 @@ fn empty_or_garbage_standard_input() {
             .expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(stderr.contains("<stdin>") && stderr.contains(needle), "{stderr}");
+        assert!(
+            stderr.contains("<stdin>") && stderr.contains(needle),
+            "{stderr}"
+        );
     }
 }
 
@@ -135,20 +159,39 @@ fn corrupt_pcapng_blocks() {
     }
     let packet_blocks: Vec<usize> = blocks.iter().filter(|b| b.1 == 6).map(|b| b.0).collect();
     let last_packet = *packet_blocks.last().expect("packets");
-    let index = blocks.iter().position(|b| b.0 == last_packet).expect("found");
+    let index = blocks
+        .iter()
+        .position(|b| b.0 == last_packet)
+        .expect("found");
     // Truncated inside the last packet block.
     let run = json_of(&write(&dir, "cut.pcapng", &bytes[..last_packet + 30]));
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("cut.pcapng") && run.stderr.contains("truncated block"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("record {index}, byte offset {last_packet}")), "{}", run.stderr);
-    assert_eq!(run.json()["capture"]["packets"], packet_blocks.len() as u64 - 1);
+    assert!(
+        run.stderr.contains("cut.pcapng") && run.stderr.contains("truncated block"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("record {index}, byte offset {last_packet}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.json()["capture"]["packets"],
+        packet_blocks.len() as u64 - 1
+    );
     // A block length that is not a multiple of 4, right after the section header.
     let shb_len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
     let mut bad = bytes.clone();
     bad[shb_len + 4..shb_len + 8].copy_from_slice(&13u32.to_le_bytes());
     let run = json_of(&write(&dir, "badlen.pcapng", &bad));
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("record 1") && run.stderr.contains(&format!("byte offset {shb_len}")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("record 1") && run.stderr.contains(&format!("byte offset {shb_len}")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -171,10 +214,20 @@ fn a_bad_file_among_good_ones_still_reports_the_good_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = corpus_dir().join(QUIC29);
     let bad = write(&dir, "bad.pcap", b"definitely not a capture");
-    let run = run_analyze([good.as_os_str(), bad.as_os_str(), good.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+    let run = run_analyze([
+        good.as_os_str(),
+        bad.as_os_str(),
+        good.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
     assert_eq!(run.code, 2);
     let doc = run.json();
     assert_eq!(doc["capture"]["packets"], 30);
     assert_eq!(doc["capture"]["files"].as_array().map(Vec::len), Some(3));
-    assert!(doc["capture"]["files"][1]["error"].as_str().is_some_and(|e| e.contains("bad.pcap")));
+    assert!(
+        doc["capture"]["files"][1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("bad.pcap"))
+    );
 }

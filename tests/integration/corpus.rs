@@ -10,7 +10,9 @@ fn tshark_streams(summary: &str) -> BTreeMap<(String, String, String), (u64, u64
     let mut out = BTreeMap::new();
     for line in summary.lines() {
         let line = line.trim();
-        let Some((head, rest)) = line.split_once(": ") else { continue };
+        let Some((head, rest)) = line.split_once(": ") else {
+            continue;
+        };
         let proto = if head.starts_with("tcp.stream") {
             "tcp"
         } else if head.starts_with("udp.stream") {
@@ -18,8 +20,12 @@ fn tshark_streams(summary: &str) -> BTreeMap<(String, String, String), (u64, u64
         } else {
             continue;
         };
-        let Some((ends, counts)) = rest.split_once(": ") else { continue };
-        let Some((a, b)) = ends.split_once(" -> ") else { continue };
+        let Some((ends, counts)) = rest.split_once(": ") else {
+            continue;
+        };
+        let Some((a, b)) = ends.split_once(" -> ") else {
+            continue;
+        };
         let nums = |s: &str| -> (u64, u64) {
             let w: Vec<&str> = s.split_whitespace().collect();
             let pk = w.first().and_then(|x| x.parse().ok()).unwrap_or(0);
@@ -73,10 +79,18 @@ fn every_corpus_capture_reads_with_tsharks_counts() {
         let packets = c["packets"].as_u64().unwrap_or(0);
         let expected = tshark_packet_count(&summary);
         if packets != expected {
-            failures.push(format!("{name}: {packets} packets, tshark counts {expected}"));
+            failures.push(format!(
+                "{name}: {packets} packets, tshark counts {expected}"
+            ));
         }
-        if c["protocols"]["unsupported_link_types"].as_object().is_some_and(|m| !m.is_empty()) {
-            failures.push(format!("{name}: unsupported link type {}", c["protocols"]["unsupported_link_types"]));
+        if c["protocols"]["unsupported_link_types"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+        {
+            failures.push(format!(
+                "{name}: unsupported link type {}",
+                c["protocols"]["unsupported_link_types"]
+            ));
         }
         if c["anomalies"]["total"].as_u64() != Some(0) {
             failures.push(format!("{name}: anomalies {}", c["anomalies"]));
@@ -84,10 +98,17 @@ fn every_corpus_capture_reads_with_tsharks_counts() {
         // Per conversation: tshark's stream table, summed over both directions.
         let mut ours: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
         for conn in doc["connections"].as_array().into_iter().flatten() {
-            let (a, b) = (conn["client"].as_str().unwrap_or(""), conn["server"].as_str().unwrap_or(""));
+            let (a, b) = (
+                conn["client"].as_str().unwrap_or(""),
+                conn["server"].as_str().unwrap_or(""),
+            );
             let (x, y) = if a <= b { (a, b) } else { (b, a) };
             let e = ours
-                .entry((conn["proto"].as_str().unwrap_or("").to_string(), x.to_string(), y.to_string()))
+                .entry((
+                    conn["proto"].as_str().unwrap_or("").to_string(),
+                    x.to_string(),
+                    y.to_string(),
+                ))
                 .or_insert((0, 0));
             let n = |k: &str| conn[k].as_u64().unwrap_or(0);
             e.0 += n("packets_c2s") + n("packets_s2c");
@@ -100,15 +121,31 @@ fn every_corpus_capture_reads_with_tsharks_counts() {
             // exactly the capture's ICMP and ICMPv6 packets (31, by `tshark -Y 'icmp || icmpv6'`).
             let ours_total: u64 = ours.values().map(|v| v.0).sum();
             let theirs_total: u64 = theirs.values().map(|v| v.0).sum();
-            let icmp = c["protocols"]["icmp"].as_u64().unwrap_or(0) + c["protocols"]["icmpv6"].as_u64().unwrap_or(0);
+            let icmp = c["protocols"]["icmp"].as_u64().unwrap_or(0)
+                + c["protocols"]["icmpv6"].as_u64().unwrap_or(0);
             if icmp != 31 || theirs_total != ours_total + icmp || ours.keys().ne(theirs.keys()) {
                 failures.push(format!("{name}: ICMP-quoting difference: icmp {icmp}, tshark {theirs_total}, ours {ours_total}, same conversations {}", ours.keys().eq(theirs.keys())));
             }
         } else if ours != theirs {
-            let only_ours: Vec<_> = ours.iter().filter(|(k, v)| theirs.get(*k) != Some(v)).take(3).collect();
-            let only_theirs: Vec<_> = theirs.iter().filter(|(k, v)| ours.get(*k) != Some(v)).take(3).collect();
-            failures.push(format!("{name}: conversations differ\n  ours:   {only_ours:?}\n  tshark: {only_theirs:?}"));
+            let only_ours: Vec<_> = ours
+                .iter()
+                .filter(|(k, v)| theirs.get(*k) != Some(v))
+                .take(3)
+                .collect();
+            let only_theirs: Vec<_> = theirs
+                .iter()
+                .filter(|(k, v)| ours.get(*k) != Some(v))
+                .take(3)
+                .collect();
+            failures.push(format!(
+                "{name}: conversations differ\n  ours:   {only_ours:?}\n  tshark: {only_theirs:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} corpus mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} corpus mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -19,10 +19,14 @@ fn packets() -> Vec<Pkt> {
                 .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
                 .udp(5000 + u16::from(i), 53);
             let mut data = Vec::new();
-            builder.write(&mut data, &vec![i; 10 + usize::from(i)]).expect("build");
+            builder
+                .write(&mut data, &vec![i; 10 + usize::from(i)])
+                .expect("build");
             Pkt {
                 // Whole microseconds, so every resolution represents them exactly.
-                ts_ns: 1_700_000_000_000_000_000 + i64::from(i) * 1_250_000_000 + i64::from(i) * 7_000,
+                ts_ns: 1_700_000_000_000_000_000
+                    + i64::from(i) * 1_250_000_000
+                    + i64::from(i) * 7_000,
                 link: 1,
                 data,
             }
@@ -50,7 +54,14 @@ fn pcap(pkts: &[Pkt], be: bool, nanos: bool) -> Vec<u8> {
         let secs = p.ts_ns / 1_000_000_000;
         let sub = p.ts_ns % 1_000_000_000;
         f.extend(u32b(secs as u32, be));
-        f.extend(u32b(if nanos { sub as u32 } else { (sub / 1000) as u32 }, be));
+        f.extend(u32b(
+            if nanos {
+                sub as u32
+            } else {
+                (sub / 1000) as u32
+            },
+            be,
+        ));
         f.extend(u32b(p.data.len() as u32, be));
         f.extend(u32b(p.data.len() as u32, be));
         f.extend(&p.data);
@@ -126,7 +137,11 @@ fn pcapng(pkts: &[Pkt], mixed: bool) -> Vec<u8> {
         f.extend(idb(be, 1, Some(9))); // nanoseconds
         f.extend(block(be, 0x0000_0bad, b"custom block to skip"));
         for (i, p) in chunk.iter().enumerate() {
-            let (iface, ticks) = if i % 2 == 0 { (0, p.ts_ns / 1000) } else { (1, p.ts_ns) };
+            let (iface, ticks) = if i % 2 == 0 {
+                (0, p.ts_ns / 1000)
+            } else {
+                (1, p.ts_ns)
+            };
             f.extend(epb(be, iface, ticks as u64, &p.data));
         }
     }
@@ -230,7 +245,12 @@ fn standard_input_is_read_as_a_stream() {
         .write_stdin(pcap(&pkts, true, true))
         .output()
         .expect("runs");
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
     assert_eq!(doc["capture"]["packets"], 6);
     assert_eq!(doc["capture"]["files"][0]["path"], "<stdin>");

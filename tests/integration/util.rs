@@ -29,7 +29,10 @@ pub fn tshark_summary(capture: &Path) -> String {
     let top = parts.next().expect("tool directory");
     let rest: PathBuf = parts.collect();
     let candidates = [
-        corpus_dir().join(top).join("tshark").join(format!("{}.tshark.txt", rest.display())),
+        corpus_dir()
+            .join(top)
+            .join("tshark")
+            .join(format!("{}.tshark.txt", rest.display())),
         corpus_dir().join(top).join("tshark").join(format!(
             "{}.tshark.txt",
             rest.file_name().expect("file name").to_string_lossy()
@@ -55,8 +58,12 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
