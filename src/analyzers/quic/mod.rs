@@ -19,3 +19,6 @@ pub mod version;
 pub use conn::{QuicFlow, QuicSummary};
 pub use header::{detect_version, looks_like_quic};
 pub use version::Version;
+
+#[cfg(test)]
+mod tests;
