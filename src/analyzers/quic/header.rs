@@ -40,6 +40,11 @@ pub enum HeaderError {
     RetryTooShort,
 }
 
+/// The first 4 bytes of `b` as a big-endian u32.
+fn be32(b: &[u8]) -> Option<u32> {
+    b.first_chunk::<4>().map(|a| u32::from_be_bytes(*a))
+}
+
 /// Decode a variable-length integer (RFC 9000 §16). Returns the value and the bytes used,
 /// or `None` when `buf` is too short. Non-minimal encodings are accepted.
 pub fn varint(buf: &[u8]) -> Option<(u64, usize)> {
@@ -156,7 +161,7 @@ impl<'a> VersionNegotiation<'a> {
     pub fn versions(&self) -> impl Iterator<Item = Version> + 'a {
         self.versions_raw
             .chunks_exact(4)
-            .map(|c| Version(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .filter_map(|c| be32(c).map(Version))
     }
 }
 
@@ -293,13 +298,12 @@ pub fn parse_packet(
         return Ok((Packet::Short(pkt), buf.len()));
     }
     let mut c = Cursor { buf, pos: 1 };
-    let v = c.bytes(4, "version")?;
-    let version = Version(u32::from_be_bytes([v[0], v[1], v[2], v[3]])); // 4 bytes checked
+    let version = Version(be32(c.bytes(4, "version")?).ok_or(HeaderError::Truncated("version"))?);
     if version == Version::NEGOTIATION {
         let dcid = c.cid(255, "DCID")?;
         let scid = c.cid(255, "SCID")?;
         let versions_raw = buf.get(c.pos..).unwrap_or(&[]);
-        if versions_raw.is_empty() || versions_raw.len() % 4 != 0 {
+        if versions_raw.is_empty() || !versions_raw.len().is_multiple_of(4) {
             return Err(HeaderError::BadVersionList(versions_raw.len()));
         }
         let pkt = VersionNegotiation {
@@ -358,6 +362,9 @@ pub fn parse_packet(
         return Err(HeaderError::LengthTooSmall(length));
     }
     let end = pn_offset + length as usize; // <= buf.len(), checked above
+    let bytes = buf
+        .get(..end)
+        .ok_or(HeaderError::LengthBeyondDatagram { length, available })?;
     let pkt = LongHeader {
         first_byte,
         version,
@@ -367,7 +374,7 @@ pub fn parse_packet(
         token,
         length,
         pn_offset,
-        bytes: &buf[..end],
+        bytes,
     };
     Ok((Packet::Long(pkt), end))
 }
@@ -423,7 +430,7 @@ impl<'a> Iterator for Packets<'a> {
                 return self.stop_trailing();
             }
             // A short header can follow a long one, but a cleared QUIC bit there is junk.
-            if self.rest[0] & 0xc0 == 0 {
+            if self.rest.first().is_some_and(|b| b & 0xc0 == 0) {
                 return self.stop_trailing();
             }
         }
@@ -470,8 +477,7 @@ pub fn detect_version(datagram: &[u8]) -> Option<Version> {
     if first & 0x80 == 0 {
         return detect_gquic_public_header(datagram);
     }
-    let v = datagram.get(1..5)?;
-    let version = Version(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+    let version = Version(be32(datagram.get(1..)?)?);
     match version.kind() {
         VersionKind::Negotiation => match parse_packet(datagram, None) {
             Ok((Packet::VersionNegotiation(vn), _)) => {
@@ -517,8 +523,7 @@ fn detect_gquic_public_header(d: &[u8]) -> Option<Version> {
     if flags & 0x09 != 0x09 || flags & 0x80 != 0 || d.len() < 1200 {
         return None;
     }
-    let v = d.get(9..13)?;
-    let version = Version(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+    let version = Version(be32(d.get(9..)?)?);
     match version.kind() {
         VersionKind::GoogleQ(n) if (1..=46).contains(&n) => Some(version),
         _ => None,

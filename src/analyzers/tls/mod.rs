@@ -77,11 +77,14 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, TlsError> {
-        Ok(self.bytes(1, what)?[0])
+        let b = *self.buf.get(self.pos).ok_or(TlsError::Malformed(what))?;
+        self.pos += 1;
+        Ok(b)
     }
     pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, TlsError> {
         let b = self.bytes(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+        let pair: [u8; 2] = b.try_into().map_err(|_| TlsError::Malformed(what))?;
+        Ok(u16::from_be_bytes(pair))
     }
     /// A vector with a 1-byte length prefix.
     pub(crate) fn vec8(&mut self, what: &'static str) -> Result<&'a [u8], TlsError> {
@@ -95,12 +98,12 @@ impl<'a> Reader<'a> {
     }
     /// Read big-endian u16 items until the slice ends (an odd trailing byte is an error).
     pub(crate) fn u16_list(buf: &[u8], what: &'static str) -> Result<Vec<u16>, TlsError> {
-        if buf.len() % 2 != 0 {
+        if !buf.len().is_multiple_of(2) {
             return Err(TlsError::Malformed(what));
         }
         Ok(buf
             .chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .filter_map(|c| c.first_chunk::<2>().map(|a| u16::from_be_bytes(*a)))
             .collect())
     }
 }
