@@ -27,7 +27,7 @@
 //!   [`QuicFlow::server_scid`] and [`QuicFlow::retry_dcid`].
 
 use super::header::{LongHeader, LongType, Packet, packets};
-use super::initial::{CryptoStream, Frame, Frames, InitialKeys, open_long};
+use super::initial::{CryptoStream, Frame, FrameError, Frames, InitialKeys, open_long};
 use super::keys::verify_retry;
 use super::version::{Version, VersionKind};
 use crate::analyzers::tls::{
@@ -352,6 +352,8 @@ impl QuicFlow {
                     self.connection_close.get_or_insert((dir, error_code));
                 }
                 Ok(_) => {}
+                // gQUIC ACK/STOP_WAITING are not decoded: ending the walk there is normal.
+                Err(FrameError::Unknown(_)) if gquic => {}
                 Err(_) => self.anomaly("unexpected or truncated frame in an Initial", ts),
             }
         }

@@ -166,21 +166,23 @@ pub enum FrameError {
 
 /// Iterator over the frames of a decrypted payload.
 ///
-/// `gquic_crypto` makes type 0x08 a CRYPTO frame (offset, length, data), the framing of
-/// Google's Q050/T050/T051 Initials.
+/// `gquic` selects Google QUIC framing (Q050/T050/T051 Initials: one-byte frame types):
+/// PADDING (0x00), PING (0x07), CRYPTO (0x08: offset, length as varints, data) and ACK
+/// (0x40-0x7f) are understood; any other type (STOP_WAITING, STREAM, ...) ends the walk
+/// as `Unknown`.
 pub struct Frames<'a> {
     buf: &'a [u8],
     pos: usize,
-    gquic_crypto: bool,
+    gquic: bool,
     done: bool,
 }
 
 impl<'a> Frames<'a> {
-    pub fn new(payload: &'a [u8], gquic_crypto: bool) -> Self {
+    pub fn new(payload: &'a [u8], gquic: bool) -> Self {
         Frames {
             buf: payload,
             pos: 0,
-            gquic_crypto,
+            gquic,
             done: false,
         }
     }
@@ -204,6 +206,9 @@ impl<'a> Frames<'a> {
     }
 
     fn frame(&mut self) -> Result<Frame<'a>, FrameError> {
+        if self.gquic {
+            return self.gquic_frame();
+        }
         let ty = self.v("type")?;
         match ty {
             0x00 => {
@@ -240,7 +245,6 @@ impl<'a> Frames<'a> {
                 })
             }
             0x06 => self.crypto(),
-            0x08 if self.gquic_crypto => self.crypto(),
             0x1c | 0x1d => {
                 let error_code = self.v("CONNECTION_CLOSE error")?;
                 let frame_type = if ty == 0x1c {
@@ -258,6 +262,64 @@ impl<'a> Frames<'a> {
                 })
             }
             other => Err(FrameError::Unknown(other)),
+        }
+    }
+
+    /// Google QUIC frames (one-byte types): PADDING, PING, CRYPTO and ACK are decoded.
+    fn gquic_frame(&mut self) -> Result<Frame<'a>, FrameError> {
+        let ty = self.take(1, "type")?.first().copied().unwrap_or(0);
+        match ty {
+            0x00 => Ok(self.padding()),
+            0x07 => Ok(Frame::Ping),
+            0x08 => self.crypto(),
+            // ACK: 0b01nt_llmm (n: more blocks; ll, mm: largest / block length sizes).
+            0x40..=0x7f => {
+                const LEN: [u64; 4] = [1, 2, 4, 6];
+                let ll = LEN[usize::from((ty >> 2) & 3)];
+                let mm = LEN[usize::from(ty & 3)];
+                let largest = self
+                    .take(ll, "ACK largest")?
+                    .iter()
+                    .fold(0u64, |a, b| a << 8 | u64::from(*b));
+                self.take(2, "ACK delay")?;
+                let blocks = if ty & 0x20 != 0 {
+                    self.byte("ACK block count")?
+                } else {
+                    0
+                };
+                self.take(mm, "ACK first block")?;
+                for _ in 0..blocks {
+                    self.take(1 + mm, "ACK block")?;
+                }
+                let stamps = self.byte("ACK timestamp count")?;
+                if stamps > 0 {
+                    self.take(5 + 3 * (u64::from(stamps) - 1), "ACK timestamps")?;
+                }
+                Ok(Frame::Ack {
+                    largest,
+                    ranges: u64::from(blocks),
+                    ecn: false,
+                })
+            }
+            other => Err(FrameError::Unknown(u64::from(other))),
+        }
+    }
+
+    fn byte(&mut self, what: &'static str) -> Result<u8, FrameError> {
+        self.take(1, what)?
+            .first()
+            .copied()
+            .ok_or(FrameError::Truncated(what))
+    }
+
+    /// The rest of a PADDING run whose first byte was just read.
+    fn padding(&mut self) -> Frame<'a> {
+        let start = self.pos.saturating_sub(1);
+        while self.buf.get(self.pos) == Some(&0) {
+            self.pos += 1;
+        }
+        Frame::Padding {
+            len: self.pos - start,
         }
     }
 
@@ -424,6 +486,33 @@ mod tests {
         // With gQUIC framing 0x08 is a CRYPTO frame: offset 9, length 9 runs past the end.
         let g: Vec<_> = Frames::new(&p[22..], true).collect();
         assert_eq!(g, vec![Err(FrameError::Truncated("CRYPTO data"))]);
+        // ... and 0x06 is gQUIC STOP_WAITING, not CRYPTO: the walk stops there.
+        let g: Vec<_> = Frames::new(&[0, 0, 7, 6, 0, 1, b'x'], true).collect();
+        assert_eq!(
+            g,
+            vec![
+                Ok(Frame::Padding { len: 2 }),
+                Ok(Frame::Ping),
+                Err(FrameError::Unknown(6))
+            ]
+        );
+        // gQUIC ACK as sent by Google's T051 server: 40 | largest 01 | delay 0000 |
+        // first block 01 | 0 timestamps, then CRYPTO(0, "ab").
+        let g: Vec<_> = Frames::new(&[0x40, 1, 0, 0, 1, 0, 8, 0, 2, b'a', b'b'], true).collect();
+        assert_eq!(
+            g,
+            vec![
+                Ok(Frame::Ack {
+                    largest: 1,
+                    ranges: 0,
+                    ecn: false
+                }),
+                Ok(Frame::Crypto {
+                    offset: 0,
+                    data: b"ab"
+                })
+            ]
+        );
     }
 
     #[test]
