@@ -406,3 +406,43 @@ fn ndpi_client_hello_in_two_initials_without_sni() {
     );
     assert_eq!((&ja4[3..4], &ja4[8..10]), ("i", "h4"));
 }
+
+#[test]
+fn ndpi_interop_version_negotiation() {
+    // ndpi .out: 63 flows, all "QUIC ver: Ver-Negotiation", no SNI; 32 have a reply.
+    // The clients offer a reserved (greased) version, for which no Initial salt exists, so
+    // tunscope reports the header only (no SNI), like nDPI and unlike TShark's guess.
+    let rel = "ndpi/pcap/quic_interop_V.pcapng";
+    let ours: BTreeMap<String, QuicSummary> = flows_by_client(rel).into_iter().collect();
+    let text =
+        std::fs::read_to_string(format!("{CORPUS}ndpi/result/quic_interop_V.pcapng.out")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("\tUDP ")).collect();
+    assert_eq!((lines.len(), ours.len()), (63, 63));
+    for l in lines {
+        let client = l
+            .split("\tUDP ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap();
+        let s = ours
+            .get(client)
+            .unwrap_or_else(|| panic!("no flow for {client}"));
+        let v = s.version.as_deref().unwrap();
+        let n = u32::from_str_radix(v.trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(
+            n & 0x0f0f0f0f,
+            0x0a0a0a0a,
+            "{client}: {v} is not a reserved version"
+        );
+        assert_eq!(s.sni, None);
+        assert_eq!(s.version_negotiation, l.contains(" <-> "), "{client}");
+    }
+}
+
+#[test]
+fn detector_rejects_wireguard() {
+    // ndpi/result/wireguard.pcap.out: the one UDP flow is WireGuard, not QUIC.
+    let all = read_pcap("ndpi/pcap/wireguard.pcap");
+    assert!(all.len() > 10);
+    assert!(all.iter().all(|d| !looks_like_quic(&d.payload)));
+}

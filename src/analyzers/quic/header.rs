@@ -155,6 +155,8 @@ pub struct VersionNegotiation<'a> {
     pub scid: &'a [u8],
     /// Supported versions, 4 bytes each (length checked to be a non-zero multiple of 4).
     pub versions_raw: &'a [u8],
+    /// The whole packet (it always ends the datagram).
+    pub bytes: &'a [u8],
 }
 
 impl<'a> VersionNegotiation<'a> {
@@ -201,17 +203,9 @@ impl<'a> Packet<'a> {
         match self {
             Packet::Long(h) => h.bytes,
             Packet::Retry(h) => h.bytes,
-            Packet::VersionNegotiation(_) | Packet::Invariant(_) => self.invariant_bytes(),
-            Packet::Short(h) => h.bytes,
-        }
-    }
-
-    fn invariant_bytes(&self) -> &'a [u8] {
-        match self {
+            Packet::VersionNegotiation(h) => h.bytes,
             Packet::Invariant(h) => h.bytes,
-            // VN has no separate whole-packet slice; its list ends the datagram.
-            Packet::VersionNegotiation(h) => h.versions_raw,
-            _ => &[],
+            Packet::Short(h) => h.bytes,
         }
     }
 
@@ -311,6 +305,7 @@ pub fn parse_packet(
             dcid,
             scid,
             versions_raw,
+            bytes: buf,
         };
         return Ok((Packet::VersionNegotiation(pkt), buf.len()));
     }
@@ -748,5 +743,33 @@ mod tests {
             None,
             "short gQUIC public header is not enough"
         );
+    }
+
+    #[test]
+    fn random_udp_is_not_detected() {
+        // Fixed-seed LCG: 100k random datagrams, half of them with a long-header first byte
+        // (0xc0..0xff), of random length up to 1500 bytes. None may be called QUIC.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u32
+        };
+        let mut buf = vec![0u8; 1500];
+        for i in 0..100_000 {
+            let len = (next() % 1501) as usize;
+            for b in buf.iter_mut().take(len) {
+                *b = next() as u8;
+            }
+            if i % 2 == 0 && len > 0 {
+                buf[0] |= 0xc0;
+            }
+            assert!(
+                !looks_like_quic(&buf[..len]),
+                "random datagram {i} detected: {:02x?}",
+                &buf[..len.min(16)]
+            );
+        }
     }
 }
