@@ -1,0 +1,2 @@
+pub mod quic;
+pub mod tls;

@@ -1,0 +1,429 @@
+//! Per-flow QUIC state: what a passive observer learns from one UDP 4-tuple.
+//!
+//! [`QuicFlow::on_datagram`] takes each UDP payload with its direction and capture time;
+//! [`QuicFlow::summarize`] gives a serde-serialisable [`QuicSummary`]. No I/O, no clock.
+//!
+//! What it tracks: version (the latest Initial's, so compatible version negotiation shows
+//! the final one), client original DCID, client SCID, server SCID (first server long
+//! header), Retry (its integrity tag is verified against the DCID it answers; the client's
+//! next Initial DCID is the one Initial keys derive from afterwards), Version Negotiation,
+//! 0-RTT, datagrams and UDP payload bytes each way, handshake times, and the ClientHello
+//! (SNI, ALPN list, JA4) and ServerHello (version, cipher) reassembled from Initial CRYPTO
+//! frames in any order.
+//!
+//! Contracts and bounds:
+//! * Never panics on any input; a malformed packet is counted as an anomaly (reason and
+//!   first time) and skipped. Anomaly reasons are a fixed set of static strings, so the
+//!   anomaly list is bounded.
+//! * Each direction's Initial CRYPTO stream buffers at most 64 KiB
+//!   ([`super::initial::MAX_CRYPTO_BYTES`]); past that, bytes are dropped with an anomaly
+//!   and a hello that does not fit is never parsed.
+//! * CIDs are at most 255 bytes each (the invariants' limit); at most
+//!   [`MAX_VN_VERSIONS`] versions of a Version Negotiation packet are kept.
+//! * `packets_*` count UDP datagrams, `bytes_*` UDP payload bytes (coalesced QUIC packets
+//!   are one datagram).
+//! * Grouping flows by CID across 4-tuples (migration) is left to the caller: the CIDs are
+//!   exposed by [`QuicFlow::client_dcid`], [`QuicFlow::client_scid`],
+//!   [`QuicFlow::server_scid`] and [`QuicFlow::retry_dcid`].
+
+use super::header::{LongHeader, LongType, Packet, packets};
+use super::initial::{CryptoStream, Frame, FrameError, Frames, InitialKeys, open_long};
+use super::keys::verify_retry;
+use super::version::{Version, VersionKind};
+use crate::analyzers::tls::{
+    ClientHello, Ja4Transport, ServerHello, TlsError, first_handshake_message, hex,
+    parse_client_hello, parse_server_hello,
+};
+use crate::flow::Direction;
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+
+/// Most versions kept from a Version Negotiation packet.
+pub const MAX_VN_VERSIONS: usize = 16;
+
+/// One kind of anomaly: a fixed reason, how often, and when first seen.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnomalyCount {
+    pub reason: &'static str,
+    pub count: u64,
+    pub first_ts: Timestamp,
+}
+
+/// Report of one QUIC flow. CIDs are lower-case hex (`""` for a zero-length CID, `null` when
+/// never seen).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QuicSummary {
+    /// `"1"`, `"2"`, `"draft-29"`, `"T051"`, or hex such as `"0x0a0a0a0a"`.
+    pub version: Option<String>,
+    pub client_dcid: Option<String>,
+    pub client_scid: Option<String>,
+    pub server_scid: Option<String>,
+    /// DCID of the client's first Initial after a Retry (the CID the Retry asked for).
+    pub retry_dcid: Option<String>,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub ja4: Option<String>,
+    /// First client Initial to first client 1-RTT (short-header) packet.
+    pub handshake_ms: Option<f64>,
+    /// First client Initial to first server Handshake packet.
+    pub server_handshake_ms: Option<f64>,
+    pub packets_c2s: u64,
+    pub packets_s2c: u64,
+    pub bytes_c2s: u64,
+    pub bytes_s2c: u64,
+    pub zero_rtt: bool,
+    pub retry: bool,
+    /// Whether the Retry integrity tag verified (`null` when no Retry or no key known).
+    pub retry_tag_valid: Option<bool>,
+    pub version_negotiation: bool,
+    /// Versions offered in the Version Negotiation packet.
+    pub vn_versions: Vec<String>,
+    /// TLS version chosen by the server (e.g. `0x0304`), from its ServerHello.
+    pub tls_version: Option<String>,
+    /// Cipher suite chosen by the server, from its ServerHello.
+    pub tls_cipher: Option<String>,
+    /// Error code of the first CONNECTION_CLOSE seen in an Initial, with its direction.
+    pub connection_close: Option<(Direction, u64)>,
+    pub client_hello: Option<ClientHello>,
+    pub anomalies: u64,
+    pub anomaly_reasons: Vec<AnomalyCount>,
+}
+
+/// Per-flow QUIC state (see the module doc).
+#[derive(Debug, Default)]
+pub struct QuicFlow {
+    version: Option<Version>,
+    client_dcid: Option<Vec<u8>>,
+    client_scid: Option<Vec<u8>>,
+    server_scid: Option<Vec<u8>>,
+    /// DCID the Initial keys derive from (the original DCID, or the post-Retry one).
+    keys_dcid: Option<Vec<u8>>,
+    retry_scid: Option<Vec<u8>>,
+    retry_dcid: Option<Vec<u8>>,
+    keys: Option<(Version, Vec<u8>, InitialKeys)>,
+    largest_pn: [Option<u64>; 2],
+    crypto: [CryptoStream; 2],
+    client_hello: Option<ClientHello>,
+    server_hello: Option<ServerHello>,
+    retry: bool,
+    retry_tag_valid: Option<bool>,
+    awaiting_post_retry_initial: bool,
+    vn: bool,
+    vn_versions: Vec<Version>,
+    zero_rtt: bool,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    t_client_initial: Option<Timestamp>,
+    t_server_handshake: Option<Timestamp>,
+    t_client_short: Option<Timestamp>,
+    connection_close: Option<(Direction, u64)>,
+    anomalies: Vec<AnomalyCount>,
+}
+
+fn hexo(v: &Option<Vec<u8>>) -> Option<String> {
+    v.as_deref().map(hex)
+}
+
+impl QuicFlow {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+    pub fn client_dcid(&self) -> Option<&[u8]> {
+        self.client_dcid.as_deref()
+    }
+    pub fn client_scid(&self) -> Option<&[u8]> {
+        self.client_scid.as_deref()
+    }
+    pub fn server_scid(&self) -> Option<&[u8]> {
+        self.server_scid.as_deref()
+    }
+    pub fn retry_dcid(&self) -> Option<&[u8]> {
+        self.retry_dcid.as_deref()
+    }
+    pub fn client_hello(&self) -> Option<&ClientHello> {
+        self.client_hello.as_ref()
+    }
+    pub fn server_hello(&self) -> Option<&ServerHello> {
+        self.server_hello.as_ref()
+    }
+    pub fn anomalies(&self) -> &[AnomalyCount] {
+        &self.anomalies
+    }
+
+    fn anomaly(&mut self, reason: &'static str, ts: Timestamp) {
+        match self.anomalies.iter_mut().find(|a| a.reason == reason) {
+            Some(a) => a.count += 1,
+            None => self.anomalies.push(AnomalyCount {
+                reason,
+                count: 1,
+                first_ts: ts,
+            }),
+        }
+    }
+
+    /// Feed one UDP payload.
+    pub fn on_datagram(&mut self, dir: Direction, payload: &[u8], ts: Timestamp) {
+        let d = dir.index();
+        self.packets[d] += 1;
+        self.bytes[d] += payload.len() as u64;
+        // Short headers carry the peer's chosen CID: the server's SCID client-to-server.
+        let short_len = match dir {
+            Direction::ClientToServer => self.server_scid.as_ref().map(Vec::len),
+            Direction::ServerToClient => self.client_scid.as_ref().map(Vec::len),
+        };
+        let mut it = packets(payload, short_len);
+        for r in &mut it {
+            match r {
+                Ok(p) => self.on_packet(dir, p, ts),
+                Err(_) => self.anomaly("unparsable QUIC header", ts),
+            }
+        }
+        if it.trailing().iter().any(|&b| b != 0) {
+            self.anomaly("non-zero bytes after the last coalesced packet", ts);
+        }
+    }
+
+    fn on_packet(&mut self, dir: Direction, p: Packet<'_>, ts: Timestamp) {
+        let c2s = dir == Direction::ClientToServer;
+        match p {
+            Packet::Long(h) => self.on_long(dir, &h, ts),
+            Packet::Retry(r) => {
+                if c2s {
+                    self.anomaly("Retry sent by the client", ts);
+                    return;
+                }
+                self.retry = true;
+                self.retry_scid = Some(r.scid.to_vec());
+                self.awaiting_post_retry_initial = true;
+                if let Some(odcid) = self.keys_dcid.as_deref()
+                    && r.version.retry_key().is_some()
+                {
+                    let ok = verify_retry(r.version, odcid, r.bytes);
+                    self.retry_tag_valid = Some(ok);
+                    if !ok {
+                        self.anomaly("Retry integrity tag does not verify", ts);
+                    }
+                }
+            }
+            Packet::VersionNegotiation(vn) => {
+                if c2s {
+                    self.anomaly("Version Negotiation sent by the client", ts);
+                    return;
+                }
+                self.vn = true;
+                for v in vn.versions() {
+                    if self.vn_versions.len() < MAX_VN_VERSIONS {
+                        self.vn_versions.push(v);
+                    }
+                }
+            }
+            Packet::Invariant(h) => {
+                if self.version.is_none() {
+                    self.version = Some(h.version);
+                }
+                if c2s && self.client_dcid.is_none() {
+                    self.client_dcid = Some(h.dcid.to_vec());
+                    self.client_scid = Some(h.scid.to_vec());
+                    self.t_client_initial.get_or_insert(ts);
+                }
+            }
+            Packet::Short(_) => {
+                if c2s && self.t_client_initial.is_some() {
+                    self.t_client_short.get_or_insert(ts);
+                }
+            }
+        }
+    }
+
+    fn on_long(&mut self, dir: Direction, h: &LongHeader<'_>, ts: Timestamp) {
+        let c2s = dir == Direction::ClientToServer;
+        match (c2s, h.ty) {
+            (true, LongType::Initial) => {
+                self.version = Some(h.version);
+                if self.client_dcid.is_none() {
+                    self.client_dcid = Some(h.dcid.to_vec());
+                    self.keys_dcid = Some(h.dcid.to_vec());
+                    self.client_scid = Some(h.scid.to_vec());
+                    self.t_client_initial = Some(ts);
+                } else if self.awaiting_post_retry_initial {
+                    self.awaiting_post_retry_initial = false;
+                    if self.retry_scid.as_deref() != Some(h.dcid) {
+                        self.anomaly("client Initial after Retry does not use the Retry SCID", ts);
+                    }
+                    self.retry_dcid = Some(h.dcid.to_vec());
+                    self.keys_dcid = Some(h.dcid.to_vec());
+                }
+                self.open_initial(dir, h, ts);
+            }
+            (false, LongType::Initial) => {
+                if self.server_scid.is_none() {
+                    self.server_scid = Some(h.scid.to_vec());
+                }
+                if h.version.is_known() {
+                    // Compatible version negotiation: the server's Initial names the final version.
+                    self.version = Some(h.version);
+                }
+                self.open_initial(dir, h, ts);
+            }
+            (false, LongType::Handshake) => {
+                if self.server_scid.is_none() {
+                    self.server_scid = Some(h.scid.to_vec());
+                }
+                if self.t_client_initial.is_some() {
+                    self.t_server_handshake.get_or_insert(ts);
+                }
+            }
+            (true, LongType::ZeroRtt) => self.zero_rtt = true,
+            (false, LongType::ZeroRtt) => self.anomaly("0-RTT packet sent by the server", ts),
+            (true, LongType::Handshake) => {}
+            // Retry is parsed as its own packet kind; the type cannot reach here.
+            (_, LongType::Retry) => {}
+        }
+    }
+
+    /// Initial keys for `version` derived from `dcid`, cached for the last pair used.
+    fn keys_for(&mut self, version: Version, dcid: &[u8]) -> Option<&InitialKeys> {
+        let fresh = match &self.keys {
+            Some((v, d, _)) => *v != version || d.as_slice() != dcid,
+            None => true,
+        };
+        if fresh {
+            self.keys = InitialKeys::derive(version, dcid)
+                .ok()
+                .map(|k| (version, dcid.to_vec(), k));
+        }
+        self.keys.as_ref().map(|(_, _, k)| k)
+    }
+
+    fn open_initial(&mut self, dir: Direction, h: &LongHeader<'_>, ts: Timestamp) {
+        let d = dir.index();
+        if h.version.initial_salt().is_none() {
+            return; // no keys known for this version: header only
+        }
+        // Keys from the connection's DCID; if the first Initial was missed, from this
+        // packet's own DCID (a client Initial), as Wireshark and Suricata do.
+        let mut candidates: Vec<Vec<u8>> = Vec::with_capacity(2);
+        if let Some(k) = &self.keys_dcid {
+            candidates.push(k.clone());
+        }
+        if dir == Direction::ClientToServer && self.keys_dcid.as_deref() != Some(h.dcid) {
+            candidates.push(h.dcid.to_vec());
+        }
+        let largest = self.largest_pn[d];
+        let mut opened = None;
+        for dcid in &candidates {
+            let Some(keys) = self.keys_for(h.version, dcid) else {
+                continue;
+            };
+            let dk = if dir == Direction::ClientToServer {
+                &keys.client
+            } else {
+                &keys.server
+            };
+            if let Ok(o) = open_long(dk, h, largest) {
+                opened = Some(o);
+                break;
+            }
+        }
+        let Some(o) = opened else {
+            self.anomaly("Initial packet does not decrypt", ts);
+            return;
+        };
+        self.largest_pn[d] = Some(self.largest_pn[d].map_or(o.pn, |l| l.max(o.pn)));
+        if o.reserved_bits != 0 {
+            self.anomaly("reserved header bits set in a decrypted Initial", ts);
+        }
+        let gquic = matches!(
+            h.version.kind(),
+            VersionKind::GoogleQ(_) | VersionKind::GoogleT(_)
+        );
+        for f in Frames::new(&o.payload, gquic) {
+            match f {
+                Ok(Frame::Crypto { offset, data }) => {
+                    if self.crypto[d].insert(offset, data).is_err() {
+                        self.anomaly("CRYPTO data beyond the reassembly limit dropped", ts);
+                    }
+                }
+                Ok(Frame::ConnectionClose { error_code, .. }) => {
+                    self.connection_close.get_or_insert((dir, error_code));
+                }
+                Ok(_) => {}
+                // gQUIC ACK/STOP_WAITING are not decoded: ending the walk there is normal.
+                Err(FrameError::Unknown(_)) if gquic => {}
+                Err(_) => self.anomaly("unexpected or truncated frame in an Initial", ts),
+            }
+        }
+        self.try_parse_hello(dir, ts);
+    }
+
+    fn try_parse_hello(&mut self, dir: Direction, ts: Timestamp) {
+        let c2s = dir == Direction::ClientToServer;
+        if (c2s && self.client_hello.is_some()) || (!c2s && self.server_hello.is_some()) {
+            return;
+        }
+        let stream = self.crypto[dir.index()].contiguous();
+        match first_handshake_message(stream) {
+            Err(TlsError::Incomplete { .. }) => {}
+            Err(_) => self.anomaly("bad TLS handshake framing in CRYPTO", ts),
+            Ok((_, _, total)) => {
+                let msg = stream.get(..total).unwrap_or(&[]);
+                if c2s {
+                    match parse_client_hello(msg) {
+                        Ok(ch) => self.client_hello = Some(ch),
+                        Err(_) => self.anomaly("malformed ClientHello", ts),
+                    }
+                } else {
+                    match parse_server_hello(msg) {
+                        Ok(sh) => self.server_hello = Some(sh),
+                        Err(_) => self.anomaly("malformed ServerHello", ts),
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn summarize(&self) -> QuicSummary {
+        let ms = |end: Option<Timestamp>| match (self.t_client_initial, end) {
+            (Some(a), Some(b)) => Some(b.millis_since(a)),
+            _ => None,
+        };
+        let ch = self.client_hello.as_ref();
+        QuicSummary {
+            version: self.version.map(|v| v.name()),
+            client_dcid: hexo(&self.client_dcid),
+            client_scid: hexo(&self.client_scid),
+            server_scid: hexo(&self.server_scid),
+            retry_dcid: hexo(&self.retry_dcid),
+            sni: ch.and_then(|c| c.sni.clone()),
+            alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
+            ja4: ch.map(|c| c.ja4(Ja4Transport::Quic)),
+            handshake_ms: ms(self.t_client_short),
+            server_handshake_ms: ms(self.t_server_handshake),
+            packets_c2s: self.packets[0],
+            packets_s2c: self.packets[1],
+            bytes_c2s: self.bytes[0],
+            bytes_s2c: self.bytes[1],
+            zero_rtt: self.zero_rtt,
+            retry: self.retry,
+            retry_tag_valid: self.retry_tag_valid,
+            version_negotiation: self.vn,
+            vn_versions: self.vn_versions.iter().map(|v| v.name()).collect(),
+            tls_version: self
+                .server_hello
+                .as_ref()
+                .map(|s| format!("0x{:04x}", s.selected_version())),
+            tls_cipher: self
+                .server_hello
+                .as_ref()
+                .map(|s| format!("0x{:04x}", s.cipher_suite)),
+            connection_close: self.connection_close,
+            client_hello: self.client_hello.clone(),
+            anomalies: self.anomalies.iter().map(|a| a.count).sum(),
+            anomaly_reasons: self.anomalies.clone(),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! QUIC: header decoding, Initial decryption, ClientHello extraction and per-flow state.
+//!
+//! * `version` — version numbers, names and per-version constants (salts, labels, Retry keys).
+//! * `header` — cleartext headers, coalesced-packet splitting, the content detector
+//!   [`header::looks_like_quic`].
+//! * `keys` — the key schedule and packet protection on *ring*.
+//! * `initial` — header-protection removal, AEAD open, frames, CRYPTO reassembly.
+//! * `conn` — [`conn::QuicFlow`], fed one datagram at a time, and its [`conn::QuicSummary`].
+//!
+//! All of it is pure code over bytes: no I/O, no clock (time is passed in), no panics on
+//! any input, and every buffer has a stated bound.
+
+pub mod conn;
+pub mod header;
+pub mod initial;
+pub mod keys;
+pub mod version;
+
+pub use conn::{QuicFlow, QuicSummary};
+pub use header::{detect_version, looks_like_quic};
+pub use version::Version;
+
+#[cfg(test)]
+mod tests;
