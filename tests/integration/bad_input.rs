@@ -231,3 +231,25 @@ fn a_bad_file_among_good_ones_still_reports_the_good_ones() {
             .is_some_and(|e| e.contains("bad.pcap"))
     );
 }
+
+#[test]
+fn a_pipe_whose_writer_dies_mid_record() {
+    let bytes = corpus_bytes(QUIC29);
+    let offs = record_offsets(&bytes);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("capture.fifo");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(status.success());
+    let cut = offs[4] + 20;
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        // Opening a FIFO for writing blocks until the reader opens it.
+        std::fs::write(&writer_path, &bytes[..cut]).expect("write to fifo");
+    });
+    let run = json_of(&fifo);
+    writer.join().expect("writer thread");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("capture.fifo"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("record 4, byte offset {}", offs[4])), "{}", run.stderr);
+    assert_eq!(run.json()["capture"]["packets"], 4);
+}

@@ -71,7 +71,7 @@ fn pcap(pkts: &[Pkt], be: bool, nanos: bool) -> Vec<u8> {
 
 fn block(be: bool, kind: u32, body: &[u8]) -> Vec<u8> {
     let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push(0);
     }
     let total = (body.len() + 12) as u32;
