@@ -4,12 +4,16 @@
 //! it is fed [`RawPacket`]s (from files, a pipe or a live interface) and, at the end,
 //! produces a [`Summary`]. Time is the packets' time.
 
+use crate::analyzers::quic::{QuicFlow, header::looks_like_quic};
 use crate::anomaly::Anomalies;
 use crate::capture::{CaptureError, LinkType, PacketSource, RawPacket};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{Decoded, Decoder};
-use crate::flow::{EndReason, Endpoint, Flow, FlowConfig, FlowTable, L4, PacketFacts};
-use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, Summary};
+use crate::flow::slots::FlowSlots;
+use crate::flow::{
+    Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
+};
+use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::BTreeMap;
 
@@ -32,9 +36,27 @@ impl Default for Options {
     }
 }
 
+/// How many datagrams of a UDP flow are probed for a known protocol before giving up.
+const UDP_PROBE_DATAGRAMS: u8 = 4;
+
+/// What a UDP flow turned out to carry.
+enum UdpState {
+    Probing { seen: u8 },
+    Quic(Box<QuicFlow>),
+    Unknown,
+}
+
 pub struct Pipeline {
-    opts: Options,
     decoder: Decoder,
+    down: Downstream,
+}
+
+/// Everything after decoding; kept apart from the decoder so a decoded packet (which may
+/// borrow the decoder's defragmentation buffer) can be handed to it.
+struct Downstream {
+    opts: Options,
+    udp: FlowSlots<UdpState>,
+    quic: Vec<QuicRecord>,
     table: FlowTable,
     ended: Vec<(Flow, EndReason)>,
     anomalies: Anomalies,
@@ -53,24 +75,42 @@ impl Pipeline {
     pub fn new(opts: Options) -> Self {
         Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
-            table: FlowTable::new(opts.flows),
-            opts,
-            ended: Vec::new(),
-            anomalies: Anomalies::default(),
-            connections: Vec::new(),
-            connections_omitted: 0,
-            tcp_flows: 0,
-            udp_flows: 0,
-            packets: 0,
-            bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            link_types: BTreeMap::new(),
+            down: Downstream {
+                table: FlowTable::new(opts.flows),
+                opts,
+                udp: FlowSlots::default(),
+                quic: Vec::new(),
+                ended: Vec::new(),
+                anomalies: Anomalies::default(),
+                connections: Vec::new(),
+                connections_omitted: 0,
+                tcp_flows: 0,
+                udp_flows: 0,
+                packets: 0,
+                bytes: 0,
+                first_ts: None,
+                last_ts: None,
+                link_types: BTreeMap::new(),
+            },
         }
     }
 
     /// Processes one packet.
     pub fn process(&mut self, pkt: &RawPacket<'_>) {
+        self.down.count(pkt);
+        let decoded = self.decoder.decode(pkt);
+        self.down.handle(decoded, pkt);
+    }
+
+    /// Ends every flow and builds the summary.
+    pub fn finish(mut self, source: CaptureSummaryInput) -> Summary {
+        self.decoder.defrag.finish();
+        self.down.finish(source, &self.decoder)
+    }
+}
+
+impl Downstream {
+    fn count(&mut self, pkt: &RawPacket<'_>) {
         self.packets += 1;
         self.bytes += pkt.data.len() as u64;
         self.first_ts = Some(self.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
@@ -88,7 +128,12 @@ impl Pipeline {
         }
 
         self.table.expire(pkt.ts, &mut self.ended);
-        let facts = match self.decoder.decode(pkt) {
+        self.flush_ended();
+    }
+
+    fn handle(&mut self, decoded: Decoded<'_>, pkt: &RawPacket<'_>) {
+        let mut udp_payload: &[u8] = &[];
+        let facts = match decoded {
             Decoded::Tcp {
                 ip,
                 sport,
@@ -111,17 +156,20 @@ impl Pipeline {
                 dport,
                 payload,
                 missing,
-            } => PacketFacts {
-                l4: L4::Udp,
-                src: Endpoint::new(ip.src, sport),
-                dst: Endpoint::new(ip.dst, dport),
-                ts: pkt.ts,
-                index: pkt.index,
-                frame_len: pkt.data.len() as u32,
-                ip_len: ip.ip_len,
-                payload_len: payload.len() as u32 + missing,
-                tcp: None,
-            },
+            } => {
+                udp_payload = payload;
+                PacketFacts {
+                    l4: L4::Udp,
+                    src: Endpoint::new(ip.src, sport),
+                    dst: Endpoint::new(ip.dst, dport),
+                    ts: pkt.ts,
+                    index: pkt.index,
+                    frame_len: pkt.data.len() as u32,
+                    ip_len: ip.ip_len,
+                    payload_len: payload.len() as u32 + missing,
+                    tcp: None,
+                }
+            }
             Decoded::Malformed { kind, detail } => {
                 self.anomalies.record(pkt.index, kind, || detail);
                 self.flush_ended();
@@ -133,18 +181,56 @@ impl Pipeline {
             }
         };
         let placement = self.table.lookup(&facts, &mut self.ended);
-        if placement.created {
-            match facts.l4 {
-                L4::Tcp => self.tcp_flows += 1,
-                L4::Udp => self.udp_flows += 1,
+        // Flows ended to make room (eviction, port reuse) are finished before this packet
+        // is given to the new flow's analyzers.
+        self.flush_ended();
+        match facts.l4 {
+            L4::Tcp => {
+                if placement.created {
+                    self.tcp_flows += 1;
+                }
+            }
+            L4::Udp => {
+                if placement.created {
+                    self.udp_flows += 1;
+                }
+                self.on_datagram(placement.id, placement.dir, udp_payload, pkt.ts);
             }
         }
-        self.flush_ended();
+    }
+
+    /// Probes a UDP flow's first datagrams for QUIC and feeds the QUIC state afterwards.
+    fn on_datagram(&mut self, id: FlowId, dir: Direction, payload: &[u8], ts: Timestamp) {
+        let state = self
+            .udp
+            .get_or_insert_with(id, || UdpState::Probing { seen: 0 });
+        if let UdpState::Probing { seen } = state {
+            if looks_like_quic(payload) {
+                *state = UdpState::Quic(Box::default());
+            } else if *seen + 1 >= UDP_PROBE_DATAGRAMS {
+                *state = UdpState::Unknown;
+            } else {
+                *seen += 1;
+            }
+        }
+        if let UdpState::Quic(q) = state {
+            q.on_datagram(dir, payload, ts);
+        }
     }
 
     /// Hands ended flows to the report.
     fn flush_ended(&mut self) {
         for (flow, reason) in self.ended.drain(..) {
+            if flow.key.l4 == L4::Udp
+                && let Some(UdpState::Quic(q)) = self.udp.remove(flow.id)
+            {
+                self.quic.push(QuicRecord {
+                    client: flow.client,
+                    server: flow.server,
+                    first_ts: flow.first_ts,
+                    summary: q.summarize(),
+                });
+            }
             if self.connections.len() < self.opts.max_connection_records {
                 self.connections
                     .push(ConnectionRecord::from_flow(&flow, reason));
@@ -154,12 +240,11 @@ impl Pipeline {
         }
     }
 
-    /// Ends every flow and builds the summary. `errors` are the capture errors met.
-    pub fn finish(mut self, source: CaptureSummaryInput) -> Summary {
+    fn finish(mut self, source: CaptureSummaryInput, decoder: &Decoder) -> Summary {
         self.table.drain(&mut self.ended);
         self.flush_ended();
-        self.decoder.defrag.finish();
         self.connections.sort_by_key(|c| c.first_packet);
+        self.quic.sort_by_key(|q| q.first_ts);
         Summary::new(
             CaptureSummary {
                 files: source.files,
@@ -172,8 +257,8 @@ impl Pipeline {
                     _ => 0.0,
                 },
                 link_types: self.link_types,
-                protocols: self.decoder.counts,
-                defrag: self.decoder.defrag.stats.clone(),
+                protocols: decoder.counts.clone(),
+                defrag: decoder.defrag.stats.clone(),
                 anomalies: self.anomalies,
                 warnings: source.warnings,
                 errors: source.errors,
@@ -187,6 +272,7 @@ impl Pipeline {
             },
             self.connections,
             self.connections_omitted,
+            self.quic,
         )
     }
 }

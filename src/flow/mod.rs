@@ -14,5 +14,6 @@ pub struct FlowId {
     pub generation: u32,
 }
 
+pub mod slots;
 pub mod table;
 pub use table::{EndReason, Flow, FlowConfig, FlowTable, PacketFacts, Placement, RoleRule};

@@ -4,6 +4,7 @@
 
 pub mod text;
 
+use crate::analyzers::quic::QuicSummary;
 use crate::anomaly::Anomalies;
 use crate::capture::{FileInfo, LinkType};
 use crate::decode::ProtocolCounts;
@@ -25,6 +26,23 @@ pub struct Summary {
     pub connections: Vec<ConnectionRecord>,
     /// Connections beyond the record limit, counted but not listed.
     pub connections_omitted: u64,
+    pub quic: QuicReport,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QuicReport {
+    /// One per UDP flow recognised as QUIC, in order of first packet.
+    pub connections: Vec<QuicRecord>,
+}
+
+/// One QUIC connection: its endpoints and what its packets revealed.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuicRecord {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub first_ts: Timestamp,
+    #[serde(flatten)]
+    pub summary: QuicSummary,
 }
 
 impl Summary {
@@ -33,6 +51,7 @@ impl Summary {
         flows: FlowStats,
         connections: Vec<ConnectionRecord>,
         connections_omitted: u64,
+        quic: Vec<QuicRecord>,
     ) -> Self {
         Summary {
             tunscope: ToolInfo {
@@ -43,6 +62,7 @@ impl Summary {
             flows,
             connections,
             connections_omitted,
+            quic: QuicReport { connections: quic },
         }
     }
 }

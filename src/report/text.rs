@@ -138,6 +138,44 @@ pub fn render(s: &Summary, top: usize) -> String {
             );
         }
     }
+    if !s.quic.connections.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nQUIC          {} connections",
+            s.quic.connections.len()
+        );
+        for q in s.quic.connections.iter().take(top.max(1) * 5) {
+            let q_sum = &q.summary;
+            let mut facts = vec![format!("v{}", q_sum.version.as_deref().unwrap_or("?"))];
+            if let Some(sni) = &q_sum.sni {
+                facts.push(format!("sni {sni}"));
+            }
+            if !q_sum.alpn.is_empty() {
+                facts.push(format!("alpn {}", q_sum.alpn.join(",")));
+            }
+            if let Some(ms) = q_sum.handshake_ms {
+                facts.push(format!("handshake {ms:.1} ms"));
+            }
+            for (flag, name) in [
+                (q_sum.retry, "retry"),
+                (q_sum.zero_rtt, "0-rtt"),
+                (q_sum.version_negotiation, "version-negotiation"),
+            ] {
+                if flag {
+                    facts.push(name.to_string());
+                }
+            }
+            let _ = writeln!(
+                out,
+                "  {} -> {}  {}  ({}/{} packets)",
+                q.client,
+                q.server,
+                facts.join("  "),
+                q_sum.packets_c2s,
+                q_sum.packets_s2c
+            );
+        }
+    }
     if !c.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings");
         for w in &c.warnings {

@@ -238,7 +238,10 @@ fn a_pipe_whose_writer_dies_mid_record() {
     let offs = record_offsets(&bytes);
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("capture.fifo");
-    let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
     assert!(status.success());
     let cut = offs[4] + 20;
     let writer_path = fifo.clone();
@@ -250,6 +253,11 @@ fn a_pipe_whose_writer_dies_mid_record() {
     writer.join().expect("writer thread");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("capture.fifo"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("record 4, byte offset {}", offs[4])), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("record 4, byte offset {}", offs[4])),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.json()["capture"]["packets"], 4);
 }
