@@ -492,7 +492,7 @@ fn process_segment<S: StreamSink + ?Sized>(
             return state.status();
         }
         half.start_at(&mut ctx, data_start, StreamStart::Handshake, ts);
-    } else if half.start.is_none() && seg.seq_len() > 0 {
+    } else if half.start.is_none() && half.end.is_none() && seg.seq_len() > 0 {
         half.start_at(&mut ctx, seq, StreamStart::Midstream, ts);
     }
     if half.start.is_none() {

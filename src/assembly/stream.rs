@@ -107,7 +107,8 @@ impl HalfStream {
             && self.end.is_none()
     }
 
-    /// Starts the stream at `base`, or moves a stream without progress there.
+    /// Starts the stream at `base`, or moves a stream without progress there. A direction
+    /// that already ended (an RST before any data) never starts.
     pub fn start_at<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
@@ -115,6 +116,9 @@ impl HalfStream {
         how: StreamStart,
         ts: Timestamp,
     ) {
+        if self.end.is_some() {
+            return;
+        }
         match self.start {
             None => {
                 self.start = Some(how);

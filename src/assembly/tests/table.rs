@@ -161,13 +161,20 @@ fn rst_refusing_a_syn_closes_both_halves() {
             Ev::End(C2S, CloseReason::Rst)
         ]
     );
+    // Whatever either side sends afterwards is not stream, and the server's direction,
+    // ended before it started, never starts.
+    h.s(0, 101, ACK, b"late");
+    h.c(101, 0, ACK, b"late");
+    assert_eq!(h.events().len(), 2);
     let r = h.close();
     assert_eq!(
         (r.c2s.end, r.s2c.end),
         (Some(CloseReason::Rst), Some(CloseReason::Rst))
     );
+    assert_eq!(r.s2c.stats.bytes_after_end, 4);
+    assert_eq!(r.c2s.stats.bytes_after_end, 4);
     assert_eq!(r.conn_state, ConnState::Rejected);
-    assert_eq!(r.history, "Sr");
+    assert_eq!(r.history, "SrdD");
 }
 
 #[test]
