@@ -425,11 +425,12 @@ fn process_segment<S: StreamSink + ?Sized>(
     sink: &mut S,
 ) -> ConnStatus {
     let flags = seg.flags;
-    let wire_len = seg.wire_len();
+    // Not `seg.wire_len()`: a decoder's `missing` must not be able to overflow anything.
+    let wire_len = (seg.payload.len() as u64).saturating_add(u64::from(seg.missing));
     state.last_ts = ts;
     state.handshake.observe(dir, flags, ts);
     EndpointState::observe(&mut state.endpoints, dir.index(), flags);
-    for letter in HistoryLetter::for_segment(flags, wire_len, seg.window)
+    for letter in HistoryLetter::for_segment(flags, wire_len > 0, seg.window)
         .into_iter()
         .flatten()
     {
@@ -445,7 +446,7 @@ fn process_segment<S: StreamSink + ?Sized>(
         }
     };
     half.stats.packets += 1;
-    half.stats.payload_bytes += u64::from(wire_len);
+    half.stats.payload_bytes += wire_len;
     if wire_len > 0 {
         half.first_payload_ts.get_or_insert(ts);
         half.last_payload_ts = Some(ts);
@@ -492,22 +493,19 @@ fn process_segment<S: StreamSink + ?Sized>(
             return state.status();
         }
         half.start_at(&mut ctx, data_start, StreamStart::Handshake, ts);
-    } else if half.start.is_none() && half.end.is_none() && seg.seq_len() > 0 {
+    } else if half.start.is_none() && half.end.is_none() && (wire_len > 0 || flags.fin()) {
         half.start_at(&mut ctx, seq, StreamStart::Midstream, ts);
     }
     if half.start.is_none() {
         if half.end.is_some() {
-            half.stats.bytes_after_end += u64::from(wire_len);
+            half.stats.bytes_after_end += wire_len;
         }
         return state.status();
     }
 
     let mut tally = SegmentTally::default();
     let data_start = half.offset_of(seq.wrapping_add(u32::from(flags.syn())));
-    let captured = seg
-        .payload
-        .get(..seg.payload.len().min(wire_len as usize))
-        .unwrap_or(&[]);
+    let captured = seg.payload;
     half.accept(&mut ctx, data_start, Piece::Bytes(captured), ts, &mut tally);
     if seg.missing > 0 {
         let cut_start = data_start.saturating_add(captured.len() as i64);
@@ -515,7 +513,7 @@ fn process_segment<S: StreamSink + ?Sized>(
         half.accept(&mut ctx, cut_start, cut, ts, &mut tally);
     }
     if flags.fin() {
-        let fin = data_start.saturating_add(i64::from(wire_len));
+        let fin = data_start.saturating_add(i64::try_from(wire_len).unwrap_or(i64::MAX));
         half.note_fin(&mut ctx, fin, ts);
     }
 

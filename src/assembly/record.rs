@@ -384,7 +384,11 @@ impl HistoryLetter {
     }
 
     /// The letters a segment's flags and length earn.
-    pub(crate) fn for_segment(flags: TcpFlags, payload_len: u32, window: u16) -> [Option<Self>; 5] {
+    pub(crate) fn for_segment(
+        flags: TcpFlags,
+        has_payload: bool,
+        window: u16,
+    ) -> [Option<Self>; 5] {
         let multi = if flags.syn() && (flags.fin() || flags.rst()) {
             Some(HistoryLetter::MultiFlag)
         } else if flags.fin() && flags.rst() {
@@ -404,7 +408,7 @@ impl HistoryLetter {
         } else {
             None
         };
-        let body = if payload_len > 0 {
+        let body = if has_payload {
             Some(HistoryLetter::Data)
         } else if flags.ack() && !flags.syn() && !flags.fin() && !flags.rst() {
             Some(HistoryLetter::PureAck)
@@ -465,7 +469,7 @@ mod tests {
         for &(dir, flags) in packets {
             let flags = TcpFlags(flags);
             EndpointState::observe(&mut states, dir.index(), flags);
-            for letter in HistoryLetter::for_segment(flags, 0, 1)
+            for letter in HistoryLetter::for_segment(flags, false, 1)
                 .into_iter()
                 .flatten()
             {

@@ -182,4 +182,47 @@ proptest! {
             prop_assert_ne!(c.first_hash, c.second_hash);
         }
     }
+
+    /// Arbitrary packets in both directions (any flags, sequence numbers near and far,
+    /// snap-cut lengths up to `u32::MAX`, tiny limits and flush times) never panic, never
+    /// break the callback contract, and always account for every byte.
+    #[test]
+    fn arbitrary_packets_keep_the_accounting(
+        bases in (any::<u32>(), any::<u32>()),
+        packets in proptest::collection::vec(
+            (
+                any::<bool>(),
+                prop_oneof![4 => 0u32..4000, 1 => any::<u32>()],
+                prop_oneof![4 => 0u32..4000, 1 => any::<u32>()],
+                any::<u8>(),
+                proptest::collection::vec(any::<u8>(), 0..200),
+                prop_oneof![8 => Just(0u32), 2 => 0u32..3000, 1 => Just(u32::MAX)],
+                0i64..2_000,
+            ),
+            1..60,
+        ),
+        (page_size, per_conn, total) in limits_strategy(),
+        flush_after in prop_oneof![Just(None), (1i64..5_000).prop_map(Some)],
+    ) {
+        let cfg = AssemblerConfig {
+            page_size,
+            max_pages_per_conn: per_conn,
+            max_pages_total: total,
+            flush_after,
+            conflict_history_bytes: 64,
+            ..AssemblerConfig::default()
+        };
+        let mut h = Harness::with(cfg);
+        for (to_server, seq, ack, flags, payload, missing, pause) in &packets {
+            let (own, peer) = if *to_server { bases } else { (bases.1, bases.0) };
+            let mut segment = seg(own.wrapping_add(*seq), peer.wrapping_add(*ack), *flags, payload);
+            segment.missing = *missing;
+            h.now = h.now.saturating_add_nanos(*pause);
+            h.send(if *to_server { C2S } else { S2C }, &segment);
+            prop_assert!(h.asm.pages_in_use() <= total.min(per_conn));
+        }
+        h.close();
+        prop_assert_eq!(h.asm.pages_in_use(), 0);
+        prop_assert_eq!(h.asm.live_connections(), 0);
+    }
 }
