@@ -87,8 +87,9 @@
 //!   this, the direction that buffered skips to its first buffered page (a gap for the
 //!   hole) and delivers it and what is contiguous with it.
 //! - `max_pages_total`: the same, while all connections together hold more; only the
-//!   connection being handled gives pages back (gopacket's rule). Pages in use never
-//!   exceed it plus the pages of one segment.
+//!   connection being handled gives pages back (gopacket's rule). When a call returns,
+//!   pages in use are within both limits; during a call they may exceed them by the
+//!   pages of one segment. Every forced skip is counted in [`AssemblerStats`].
 //! - `flush_after`: buffered data older than this (packet time) is forced out the same
 //!   way, checked for the current connection on each segment and for all of them
 //!   periodically; [`Assembler::flush_older_than`] does it on demand.
@@ -110,6 +111,10 @@
 //! - An RST ends its direction at once (buffered data forced out, holes `NeverAcked`
 //!   unless acknowledged) and the connection reports [`ConnStatus::Finished`]; an RST
 //!   answering a SYN before any SYN-ACK (a refusal) ends both directions.
+//! - An RST's sequence number is not trusted: it neither extends the stream nor has to
+//!   lie in the window.
+//! - Snap-cut bytes are placeholders that follow first-wins like data: a later complete
+//!   copy of the same range does not replace them.
 //! - Empty segments without SYN/FIN/RST (pure ACKs) create no buffering state, but count
 //!   for history, statistics and the acknowledgement tracking that classifies gaps. Data
 //!   is never rejected because its ACK was captured first.

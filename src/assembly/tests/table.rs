@@ -759,3 +759,18 @@ fn in_order_data_is_the_packet_itself() {
     );
     assert!(sink.seen);
 }
+
+#[test]
+fn data_on_the_syn_is_offset_zero() {
+    // TCP Fast Open: the SYN carries the first bytes.
+    let mut h = Harness::new();
+    h.c(100, 0, SYN, b"GET");
+    h.s(500, 104, SYN | ACK, b"");
+    h.c(104, 501, ACK, b" /");
+    h.c(100, 0, SYN, b"GET"); // the SYN again: a retransmission, nothing new
+    let r = h.close();
+    // (The server's start lies between the two pieces.)
+    assert_eq!(h.chunks(C2S), vec![data(C2S, b"GET"), data(C2S, b" /")]);
+    assert_eq!(r.c2s.stats.retransmitted_packets, 1);
+    assert_eq!(r.c2s.first_seq, Some(101));
+}
