@@ -642,7 +642,7 @@ impl HalfStream {
         if let Some(dst) = ring.get_mut(..tail.len()) {
             dst.copy_from_slice(tail);
         }
-        let new_next = self.next + bytes.len() as u64 + (at - self.next);
+        let new_next = at + bytes.len() as u64;
         self.history_start = self.history_start.max(new_next.saturating_sub(cap as u64));
     }
 
