@@ -9,6 +9,7 @@
 //! - [`capture`]: pcap and pcapng files (gzip or not, or a pipe) as [`capture::RawPacket`]s.
 //! - [`decode`]: link layers, IP (with defragmentation), TCP and UDP headers.
 //! - [`flow`]: the flow table with client/server roles, timeouts and eviction.
+//! - [`assembly`]: the TCP assembler: byte-exact streams, every byte delivered or a gap.
 //! - [`analyzers`]: protocol decoders over reassembled streams and datagrams.
 //! - [`pipeline`]: wires the stages together; [`report`]: the summary model and renderings.
 //!
@@ -17,6 +18,7 @@
 
 pub mod analyzers;
 pub mod anomaly;
+pub mod assembly;
 pub mod capture;
 pub mod cli;
 pub mod decode;
