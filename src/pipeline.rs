@@ -6,6 +6,10 @@
 
 use crate::analyzers::quic::{QuicFlow, header::looks_like_quic};
 use crate::anomaly::Anomalies;
+use crate::assembly::{
+    Assembler, AssemblerConfig, Chunk, CloseReason, ConnStatus, OverlapConflict, StreamSink,
+    StreamStart, TcpConnRecord,
+};
 use crate::capture::{CaptureError, LinkType, PacketSource, RawPacket};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{Decoded, Decoder};
@@ -21,6 +25,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug)]
 pub struct Options {
     pub flows: FlowConfig,
+    pub assembler: AssemblerConfig,
     pub defrag: DefragConfig,
     /// Connection records kept for the report; beyond this they are counted only.
     pub max_connection_records: usize,
@@ -30,9 +35,83 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             flows: FlowConfig::default(),
+            assembler: AssemblerConfig::default(),
             defrag: DefragConfig::default(),
             max_connection_records: 100_000,
         }
+    }
+}
+
+/// A TCP connection as stream observers see it.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpConnMeta {
+    pub id: FlowId,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub first_ts: Timestamp,
+}
+
+impl TcpConnMeta {
+    /// (source, destination) of direction `dir`.
+    pub fn endpoints(&self, dir: Direction) -> (Endpoint, Endpoint) {
+        match dir {
+            Direction::ClientToServer => (self.client, self.server),
+            Direction::ServerToClient => (self.server, self.client),
+        }
+    }
+}
+
+/// Sees the reassembled TCP streams as the pipeline produces them, e.g. to hash or extract
+/// them. Calls follow the assembler's callback order (`assembly` module docs); for each
+/// connection, `on_connection_end` comes last.
+pub trait StreamObserver {
+    fn on_start(&mut self, conn: &TcpConnMeta, dir: Direction, start: StreamStart) {
+        let _ = (conn, dir, start);
+    }
+    fn on_chunk(&mut self, conn: &TcpConnMeta, dir: Direction, chunk: &Chunk<'_>, ts: Timestamp);
+    fn on_connection_end(&mut self, conn: &TcpConnMeta, record: &TcpConnRecord) {
+        let _ = (conn, record);
+    }
+}
+
+/// The assembler's sink: routes chunks of each connection to the observer (and, as they
+/// land, the analyzers).
+struct TcpStage {
+    conns: FlowSlots<TcpConnMeta>,
+    observer: Option<Box<dyn StreamObserver>>,
+    conflicts: u64,
+}
+
+impl StreamSink for TcpStage {
+    fn on_direction_start(
+        &mut self,
+        conn: FlowId,
+        dir: Direction,
+        start: StreamStart,
+        _ts: Timestamp,
+    ) {
+        if let (Some(obs), Some(meta)) = (self.observer.as_mut(), self.conns.get(conn)) {
+            obs.on_start(meta, dir, start);
+        }
+    }
+
+    fn on_chunk(&mut self, conn: FlowId, dir: Direction, chunk: Chunk<'_>, ts: Timestamp) {
+        if let (Some(obs), Some(meta)) = (self.observer.as_mut(), self.conns.get(conn)) {
+            obs.on_chunk(meta, dir, &chunk, ts);
+        }
+    }
+
+    fn on_conflict(&mut self, _conn: FlowId, _dir: Direction, _conflict: &OverlapConflict) {
+        self.conflicts += 1;
+    }
+}
+
+fn close_reason(end: EndReason) -> CloseReason {
+    match end {
+        EndReason::IdleTimeout => CloseReason::IdleTimeout,
+        EndReason::Evicted => CloseReason::Evicted,
+        EndReason::PortReuse => CloseReason::PortReuse,
+        EndReason::EndOfCapture => CloseReason::EndOfCapture,
     }
 }
 
@@ -55,6 +134,8 @@ pub struct Pipeline {
 /// borrow the decoder's defragmentation buffer) can be handed to it.
 struct Downstream {
     opts: Options,
+    assembler: Assembler,
+    tcp: TcpStage,
     udp: FlowSlots<UdpState>,
     quic: Vec<QuicRecord>,
     table: FlowTable,
@@ -76,6 +157,12 @@ impl Pipeline {
         Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
             down: Downstream {
+                assembler: Assembler::new(opts.assembler.clone()),
+                tcp: TcpStage {
+                    conns: FlowSlots::default(),
+                    observer: None,
+                    conflicts: 0,
+                },
                 table: FlowTable::new(opts.flows),
                 opts,
                 udp: FlowSlots::default(),
@@ -93,6 +180,12 @@ impl Pipeline {
                 link_types: BTreeMap::new(),
             },
         }
+    }
+
+    /// Hands every reassembled TCP stream to `observer` as well.
+    pub fn with_observer(mut self, observer: Box<dyn StreamObserver>) -> Self {
+        self.down.tcp.observer = Some(observer);
+        self
     }
 
     /// Processes one packet.
@@ -133,23 +226,27 @@ impl Downstream {
 
     fn handle(&mut self, decoded: Decoded<'_>, pkt: &RawPacket<'_>) {
         let mut udp_payload: &[u8] = &[];
+        let mut tcp_segment = None;
         let facts = match decoded {
             Decoded::Tcp {
                 ip,
                 sport,
                 dport,
                 segment,
-            } => PacketFacts {
-                l4: L4::Tcp,
-                src: Endpoint::new(ip.src, sport),
-                dst: Endpoint::new(ip.dst, dport),
-                ts: pkt.ts,
-                index: pkt.index,
-                frame_len: pkt.data.len() as u32,
-                ip_len: ip.ip_len,
-                payload_len: segment.wire_len(),
-                tcp: Some((segment.flags, segment.seq)),
-            },
+            } => {
+                tcp_segment = Some(segment);
+                PacketFacts {
+                    l4: L4::Tcp,
+                    src: Endpoint::new(ip.src, sport),
+                    dst: Endpoint::new(ip.dst, dport),
+                    ts: pkt.ts,
+                    index: pkt.index,
+                    frame_len: pkt.data.len() as u32,
+                    ip_len: ip.ip_len,
+                    payload_len: segment.wire_len(),
+                    tcp: Some((segment.flags, segment.seq)),
+                }
+            }
             Decoded::Udp {
                 ip,
                 sport,
@@ -188,6 +285,27 @@ impl Downstream {
             L4::Tcp => {
                 if placement.created {
                     self.tcp_flows += 1;
+                    if let Some(flow) = self.table.get(placement.id) {
+                        let meta = TcpConnMeta {
+                            id: flow.id,
+                            client: flow.client,
+                            server: flow.server,
+                            first_ts: flow.first_ts,
+                        };
+                        *self.tcp.conns.get_or_insert_with(placement.id, || meta) = meta;
+                    }
+                }
+                if let Some(seg) = tcp_segment {
+                    let status = self.assembler.segment(
+                        placement.id,
+                        placement.dir,
+                        &seg,
+                        pkt.ts,
+                        &mut self.tcp,
+                    );
+                    if let ConnStatus::Finished(_) = status {
+                        self.table.mark_finished(placement.id);
+                    }
                 }
             }
             L4::Udp => {
@@ -221,6 +339,20 @@ impl Downstream {
     /// Hands ended flows to the report.
     fn flush_ended(&mut self) {
         for (flow, reason) in self.ended.drain(..) {
+            let mut tcp = None;
+            if flow.key.l4 == L4::Tcp {
+                tcp = self.assembler.close(
+                    flow.id,
+                    close_reason(reason),
+                    flow.last_ts,
+                    &mut self.tcp,
+                );
+                if let Some(meta) = self.tcp.conns.remove(flow.id)
+                    && let (Some(obs), Some(record)) = (self.tcp.observer.as_mut(), tcp.as_ref())
+                {
+                    obs.on_connection_end(&meta, record);
+                }
+            }
             if flow.key.l4 == L4::Udp
                 && let Some(UdpState::Quic(q)) = self.udp.remove(flow.id)
             {
@@ -233,7 +365,7 @@ impl Downstream {
             }
             if self.connections.len() < self.opts.max_connection_records {
                 self.connections
-                    .push(ConnectionRecord::from_flow(&flow, reason));
+                    .push(ConnectionRecord::from_flow(&flow, reason, tcp));
             } else {
                 self.connections_omitted += 1;
             }

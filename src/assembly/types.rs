@@ -71,6 +71,8 @@ pub enum CloseReason {
     Evicted,
     /// The capture ended.
     EndOfCapture,
+    /// A new connection (a SYN with another ISN) took the same 4-tuple.
+    PortReuse,
 }
 
 /// A retransmission whose bytes differ from the copy seen first. The first copy is the one

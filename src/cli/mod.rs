@@ -95,6 +95,7 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
             max_flows: args.max_flows,
             tcp_idle_ns: seconds_to_ns("tcp-idle", args.tcp_idle)?,
             udp_idle_ns: seconds_to_ns("udp-idle", args.udp_idle)?,
+            ..FlowConfig::default()
         },
         ..Options::default()
     };

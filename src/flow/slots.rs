@@ -29,6 +29,13 @@ impl<T> FlowSlots<T> {
         self.len == 0
     }
 
+    pub fn get(&self, id: FlowId) -> Option<&T> {
+        match self.slots.get(id.slot as usize)? {
+            Some((generation, value)) if *generation == id.generation => Some(value),
+            _ => None,
+        }
+    }
+
     pub fn get_mut(&mut self, id: FlowId) -> Option<&mut T> {
         match self.slots.get_mut(id.slot as usize)? {
             Some((generation, value)) if *generation == id.generation => Some(value),

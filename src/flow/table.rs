@@ -55,6 +55,9 @@ pub struct FlowConfig {
     pub max_flows: usize,
     pub tcp_idle_ns: i64,
     pub udp_idle_ns: i64,
+    /// How long a TCP connection whose both directions ended (FIN/RST) stays in the
+    /// table to collect its last ACKs and retransmissions.
+    pub tcp_closed_ns: i64,
 }
 
 impl Default for FlowConfig {
@@ -64,6 +67,8 @@ impl Default for FlowConfig {
             // Zeek's tcp_inactivity_timeout and udp_inactivity_timeout.
             tcp_idle_ns: 300_000_000_000,
             udp_idle_ns: 60_000_000_000,
+            // Zeek's tcp_close_delay.
+            tcp_closed_ns: 5_000_000_000,
         }
     }
 }
@@ -97,6 +102,8 @@ pub struct Flow {
     pub client_isn: Option<u32>,
     /// TCP: a FIN or RST has been seen (in either direction).
     pub closing: bool,
+    /// Which activity list the flow is on (see `class_of`).
+    lru_class: u8,
     prev: u32,
     next: u32,
 }
@@ -151,7 +158,7 @@ pub struct FlowTable {
     map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    lru: [Lru; 2],
+    lru: [Lru; 3],
     pub created: u64,
     pub evicted: u64,
     pub peak_live: usize,
@@ -170,7 +177,7 @@ impl FlowTable {
             lru: [Lru {
                 head: NIL,
                 tail: NIL,
-            }; 2],
+            }; 3],
             created: 0,
             evicted: 0,
             peak_live: 0,
@@ -208,8 +215,7 @@ impl FlowTable {
                 self.insert(key, p, ended)
             }
         };
-        let class = class_of(p.l4);
-        self.touch(class, slot);
+        self.touch(slot);
         let s = &mut self.slots[slot as usize];
         let generation = s.generation;
         let Some(flow) = s.flow.as_mut() else {
@@ -239,7 +245,11 @@ impl FlowTable {
 
     /// Ends every flow idle for longer than its protocol's timeout at `now`.
     pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, EndReason)>) {
-        for (class, timeout) in [(0, self.cfg.tcp_idle_ns), (1, self.cfg.udp_idle_ns)] {
+        for (class, timeout) in [
+            (CLASS_TCP, self.cfg.tcp_idle_ns),
+            (CLASS_UDP, self.cfg.udp_idle_ns),
+            (CLASS_TCP_CLOSED, self.cfg.tcp_closed_ns),
+        ] {
             loop {
                 let head = self.lru[class].head;
                 if head == NIL {
@@ -260,7 +270,7 @@ impl FlowTable {
 
     /// Ends every remaining flow (end of capture), oldest activity first.
     pub fn drain(&mut self, ended: &mut Vec<(Flow, EndReason)>) {
-        for class in 0..2 {
+        for class in 0..self.lru.len() {
             while self.lru[class].head != NIL {
                 let head = self.lru[class].head;
                 match self.remove(head) {
@@ -323,6 +333,7 @@ impl FlowTable {
             first_packet: p.index,
             client_isn: None,
             closing: false,
+            lru_class: class_of(p.l4) as u8,
             prev: NIL,
             next: NIL,
         });
@@ -331,6 +342,27 @@ impl FlowTable {
         self.peak_live = self.peak_live.max(self.map.len());
         self.link_tail(class_of(p.l4), slot);
         slot
+    }
+
+    /// Both directions of a TCP connection ended: from now on the flow ends after
+    /// `tcp_closed_ns` without packets instead of the idle timeout.
+    pub fn mark_finished(&mut self, id: FlowId) {
+        let Some(class) = self
+            .slots
+            .get(id.slot as usize)
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.flow.as_ref())
+            .map(|f| usize::from(f.lru_class))
+        else {
+            return;
+        };
+        if class == CLASS_TCP {
+            self.unlink(class, id.slot);
+            if let Some(f) = self.slots[id.slot as usize].flow.as_mut() {
+                f.lru_class = CLASS_TCP_CLOSED as u8;
+            }
+            self.link_tail(CLASS_TCP_CLOSED, id.slot);
+        }
     }
 
     fn least_recent(&self) -> Option<u32> {
@@ -349,7 +381,7 @@ impl FlowTable {
     }
 
     fn remove(&mut self, slot: u32) -> Option<Flow> {
-        let class = class_of(self.slots.get(slot as usize)?.flow.as_ref()?.key.l4);
+        let class = usize::from(self.slots.get(slot as usize)?.flow.as_ref()?.lru_class);
         self.unlink(class, slot);
         let flow = self.slots[slot as usize].flow.take()?;
         self.map.remove(&flow.key);
@@ -357,7 +389,14 @@ impl FlowTable {
         Some(flow)
     }
 
-    fn touch(&mut self, class: usize, slot: u32) {
+    fn touch(&mut self, slot: u32) {
+        let Some(class) = self.slots[slot as usize]
+            .flow
+            .as_ref()
+            .map(|f| usize::from(f.lru_class))
+        else {
+            return;
+        };
         if self.lru[class].tail != slot {
             self.unlink(class, slot);
             self.link_tail(class, slot);
@@ -406,10 +445,14 @@ fn unreachable_slot() -> ! {
     panic!("flow table invariant broken: mapped slot is empty")
 }
 
+const CLASS_TCP: usize = 0;
+const CLASS_UDP: usize = 1;
+const CLASS_TCP_CLOSED: usize = 2;
+
 fn class_of(l4: L4) -> usize {
     match l4 {
-        L4::Tcp => 0,
-        L4::Udp => 1,
+        L4::Tcp => CLASS_TCP,
+        L4::Udp => CLASS_UDP,
     }
 }
 
@@ -537,6 +580,36 @@ mod tests {
         assert_eq!(ended[0].0.client, ep(1, 1001));
         assert_eq!(ended[0].1, EndReason::Evicted);
         assert_eq!(t.live(), 3);
+    }
+
+    #[test]
+    fn finished_connections_leave_after_the_close_delay() {
+        let mut t = FlowTable::new(FlowConfig {
+            tcp_idle_ns: 1000,
+            tcp_closed_ns: 10,
+            ..FlowConfig::default()
+        });
+        let mut ended = Vec::new();
+        let a = t.lookup(
+            &facts(ep(1, 40000), ep(2, 80), 0, Some((TcpFlags::SYN, 1))),
+            &mut ended,
+        );
+        let b = t.lookup(
+            &facts(ep(1, 40001), ep(2, 80), 0, Some((TcpFlags::SYN, 1))),
+            &mut ended,
+        );
+        t.mark_finished(a.id);
+        // A late ACK keeps it on the closed list.
+        t.lookup(
+            &facts(ep(1, 40000), ep(2, 80), 5, Some((TcpFlags::ACK, 2))),
+            &mut ended,
+        );
+        t.expire(Timestamp(14), &mut ended);
+        assert!(ended.is_empty());
+        t.expire(Timestamp(16), &mut ended);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].0.id, a.id);
+        assert!(t.get(b.id).is_some());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod text;
 
 use crate::analyzers::quic::QuicSummary;
 use crate::anomaly::Anomalies;
+use crate::assembly::TcpConnRecord;
 use crate::capture::{FileInfo, LinkType};
 use crate::decode::ProtocolCounts;
 use crate::decode::defrag::DefragStats;
@@ -128,10 +129,13 @@ pub struct ConnectionRecord {
     pub end: EndReason,
     /// 0-based index of the flow's first packet in the capture.
     pub first_packet: u64,
+    /// TCP only: what the assembler saw (handshake, history, per-direction streams).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpConnRecord>,
 }
 
 impl ConnectionRecord {
-    pub fn from_flow(f: &Flow, end: EndReason) -> Self {
+    pub fn from_flow(f: &Flow, end: EndReason, tcp: Option<TcpConnRecord>) -> Self {
         let [c2s, s2c] = f.dirs;
         ConnectionRecord {
             proto: f.key.l4,
@@ -151,6 +155,7 @@ impl ConnectionRecord {
             payload_bytes_s2c: s2c.payload_bytes,
             end,
             first_packet: f.first_packet,
+            tcp,
         }
     }
 
