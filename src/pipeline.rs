@@ -423,10 +423,9 @@ pub struct CaptureSummaryInput {
 /// thousand packets with the packets read so far.
 pub fn run(
     source: &mut crate::capture::CaptureSet,
-    opts: Options,
+    mut pipeline: Pipeline,
     mut on_progress: impl FnMut(&crate::capture::CaptureSet, u64),
 ) -> Summary {
-    let mut pipeline = Pipeline::new(opts);
     let mut errors: Vec<CaptureError> = Vec::new();
     let mut n: u64 = 0;
     loop {

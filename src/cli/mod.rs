@@ -1,9 +1,15 @@
 //! The command line: flags are parsed, then validated, then acted on. Everything here
 //! calls the library; only `main.rs` maps the outcome to an exit code.
 
+use crate::assembly::AssemblerConfig;
 use crate::capture::CaptureSet;
 use crate::flow::FlowConfig;
-use crate::pipeline::{self, Options};
+use crate::pipeline::{self, Options, Pipeline};
+use crate::report::Summary;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+mod streams;
 use crate::report::text;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -33,6 +39,58 @@ pub struct Cli {
 pub enum Command {
     /// Summarise one or more captures (read in the order given, as one capture).
     Analyze(AnalyzeArgs),
+    /// Reassemble every TCP direction: one JSON line each (src, sport, dst, dport, bytes,
+    /// gaps, gap_bytes, start, close, and sha256 with --digest), optionally extracted to files.
+    Streams(StreamsArgs),
+}
+
+/// Flags every command that reads captures shares.
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// pcap or pcapng files (gzip-compressed or not); `-` reads standard input.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// Live flows at most; beyond it the least recently active flow is ended.
+    #[arg(long, default_value_t = FlowConfig::default().max_flows)]
+    pub max_flows: usize,
+    /// Seconds of silence (packet time) after which a TCP connection is ended.
+    #[arg(long, default_value_t = 300.0)]
+    pub tcp_idle: f64,
+    /// Seconds of silence (packet time) after which a UDP flow is ended.
+    #[arg(long, default_value_t = 60.0)]
+    pub udp_idle: f64,
+    /// Out-of-order pages (1900 bytes each) one TCP connection may buffer before the
+    /// assembler skips ahead, reporting the hole as a gap.
+    #[arg(long, default_value_t = AssemblerConfig::default().max_pages_per_conn)]
+    pub max_pages_per_conn: usize,
+    /// Out-of-order pages all TCP connections together may buffer.
+    #[arg(long, default_value_t = AssemblerConfig::default().max_pages_total)]
+    pub max_pages_total: usize,
+    /// Seconds (packet time) after which buffered out-of-order data is forced out with a gap.
+    #[arg(long, default_value_t = 30.0)]
+    pub flush_after: f64,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DigestKind {
+    Sha256,
+}
+
+#[derive(Args, Debug)]
+pub struct StreamsArgs {
+    #[command(flatten)]
+    pub input: CaptureArgs,
+    /// Add the digest of each direction's delivered bytes.
+    #[arg(long, value_enum)]
+    pub digest: Option<DigestKind>,
+    /// Write each direction's delivered bytes to DIR/SRCIP.SPORT-DSTIP.DPORT (tcpflow's
+    /// names, `c1`, `c2`... for reused ports); gaps are listed in a `.gaps.jsonl` beside it,
+    /// never padded.
+    #[arg(long, value_name = "DIR")]
+    pub extract: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -43,27 +101,14 @@ pub enum OutputFormat {
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// pcap or pcapng files (gzip-compressed or not); `-` reads standard input.
-    #[arg(required = true, value_name = "CAPTURE")]
-    pub captures: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: CaptureArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Connections shown in the terminal table (largest first).
     #[arg(long, default_value_t = 10)]
     pub top: usize,
-    /// Live flows at most; beyond it the least recently active flow is ended.
-    #[arg(long, default_value_t = FlowConfig::default().max_flows)]
-    pub max_flows: usize,
-    /// Seconds of silence (packet time) after which a TCP connection is ended.
-    #[arg(long, default_value_t = 300.0)]
-    pub tcp_idle: f64,
-    /// Seconds of silence (packet time) after which a UDP flow is ended.
-    #[arg(long, default_value_t = 60.0)]
-    pub udp_idle: f64,
-    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
-    #[arg(long)]
-    pub no_progress: bool,
 }
 
 /// An error worth one line on stderr.
@@ -74,6 +119,7 @@ pub struct CliError(pub String);
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Streams(args) => streams(args),
     }
 }
 
@@ -86,59 +132,120 @@ fn seconds_to_ns(flag: &str, secs: f64) -> Result<i64, CliError> {
     Ok((secs * 1e9) as i64)
 }
 
-fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
-    if args.max_flows == 0 {
-        return Err(CliError("--max-flows must be at least 1".into()));
-    }
-    let opts = Options {
-        flows: FlowConfig {
-            max_flows: args.max_flows,
-            tcp_idle_ns: seconds_to_ns("tcp-idle", args.tcp_idle)?,
-            udp_idle_ns: seconds_to_ns("udp-idle", args.udp_idle)?,
-            ..FlowConfig::default()
-        },
-        ..Options::default()
-    };
-
-    let total: Option<u64> = args
-        .captures
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p)
-                .ok()
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
+impl CaptureArgs {
+    /// Validates the flags into pipeline options.
+    fn options(&self) -> Result<Options, CliError> {
+        if self.max_flows == 0 {
+            return Err(CliError("--max-flows must be at least 1".into()));
+        }
+        if self.max_pages_per_conn == 0 || self.max_pages_total == 0 {
+            return Err(CliError(
+                "--max-pages-per-conn and --max-pages-total must be at least 1".into(),
+            ));
+        }
+        Ok(Options {
+            flows: FlowConfig {
+                max_flows: self.max_flows,
+                tcp_idle_ns: seconds_to_ns("tcp-idle", self.tcp_idle)?,
+                udp_idle_ns: seconds_to_ns("udp-idle", self.udp_idle)?,
+                ..FlowConfig::default()
+            },
+            assembler: AssemblerConfig {
+                max_pages_per_conn: self.max_pages_per_conn,
+                max_pages_total: self.max_pages_total,
+                flush_after: Some(seconds_to_ns("flush-after", self.flush_after)?),
+                ..AssemblerConfig::default()
+            },
+            ..Options::default()
         })
-        .sum();
-    let bar = if args.no_progress {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    };
-    let mut set = CaptureSet::new(args.captures.clone());
-    let mut done_files_bytes = 0u64;
-    let mut files_seen = 0usize;
-    let summary = pipeline::run(&mut set, opts, |set, packets| {
-        if bar.is_hidden() {
-            return;
-        }
-        // Files fully read so far contribute their size; the current one its offset.
-        while files_seen + 1 < set.files.len() {
-            done_files_bytes +=
-                std::fs::metadata(&set.files[files_seen].path).map_or(0, |m| m.len());
-            files_seen += 1;
-        }
-        let pos = set.position().map_or(0, |(off, _)| off);
-        bar.set_position(done_files_bytes + pos);
-        bar.set_message(format!("{packets} packets"));
-    });
-    bar.finish_and_clear();
+    }
 
+    /// Runs the captures through `pipeline`, with a progress bar on a terminal.
+    fn run(&self, pipeline: Pipeline) -> Summary {
+        let total: Option<u64> = self
+            .captures
+            .iter()
+            .map(|p| {
+                std::fs::metadata(p)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+            })
+            .sum();
+        let bar = if self.no_progress {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        };
+        let mut set = CaptureSet::new(self.captures.clone());
+        let mut done_files_bytes = 0u64;
+        let mut files_seen = 0usize;
+        let summary = pipeline::run(&mut set, pipeline, |set, packets| {
+            if bar.is_hidden() {
+                return;
+            }
+            // Files fully read so far contribute their size; the current one its offset.
+            while files_seen + 1 < set.files.len() {
+                done_files_bytes +=
+                    std::fs::metadata(&set.files[files_seen].path).map_or(0, |m| m.len());
+                files_seen += 1;
+            }
+            let pos = set.position().map_or(0, |(off, _)| off);
+            bar.set_position(done_files_bytes + pos);
+            bar.set_message(format!("{packets} packets"));
+        });
+        bar.finish_and_clear();
+        summary
+    }
+}
+
+/// Capture warnings and errors on stderr, then the exit code.
+fn finish(summary: &Summary) -> u8 {
+    for w in &summary.capture.warnings {
+        eprintln!("tunscope: warning: {w}");
+    }
+    for e in &summary.capture.errors {
+        eprintln!("tunscope: error: {e}");
+    }
+    if summary.capture.complete {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    }
+}
+
+fn streams(args: StreamsArgs) -> Result<u8, CliError> {
+    let opts = args.input.options()?;
+    if let Some(dir) = &args.extract {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError(format!("--extract {}: {e}", dir.display())))?;
+    }
+    let outcome = Rc::new(RefCell::new(streams::StreamsOutcome::default()));
+    let observer = streams::StreamsObserver::new(
+        Box::new(std::io::BufWriter::new(std::io::stdout())),
+        args.digest.is_some(),
+        args.extract.clone(),
+        Rc::clone(&outcome),
+    );
+    let summary = args
+        .input
+        .run(Pipeline::new(opts).with_observer(Box::new(observer)));
+    let code = finish(&summary);
+    if let Some(e) = outcome.borrow().error.clone() {
+        return Err(CliError(e));
+    }
+    Ok(code)
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
+    let summary = args.input.run(Pipeline::new(args.input.options()?));
     let rendered = match args.format {
         OutputFormat::Text => text::render(&summary, args.top),
         OutputFormat::Json => {
