@@ -7,10 +7,10 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, Endpoint};
 use crate::pipeline::{StreamObserver, TcpConnMeta};
 use crate::timestamp::Timestamp;
-use std::collections::HashMap;
 use ring::digest;
 use serde::Serialize;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
@@ -185,14 +185,15 @@ impl StreamObserver for StreamsObserver {
                 }
             }
             Chunk::Gap { len, cause } => {
-                if let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()]) {
-                    if d.file.is_some() && d.gaps.len() < 1_000_000 {
-                        d.gaps.push(GapLine {
-                            offset: d.offset,
-                            len,
-                            cause,
-                        });
-                    }
+                if let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()])
+                    && d.file.is_some()
+                    && d.gaps.len() < 1_000_000
+                {
+                    d.gaps.push(GapLine {
+                        offset: d.offset,
+                        len,
+                        cause,
+                    });
                 }
             }
         }
