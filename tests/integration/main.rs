@@ -3,4 +3,6 @@
 mod bad_input;
 mod corpus;
 mod formats;
+mod suricata;
 mod util;
+mod zeek;
