@@ -20,6 +20,9 @@ use std::rc::Rc;
 /// Files kept open at once while extracting; beyond this, a direction's file is opened
 /// for each chunk and closed again.
 const MAX_OPEN_FILES: usize = 256;
+/// Gap entries kept per direction for its `.gaps.jsonl` index (the count in the JSON line
+/// stays exact).
+const MAX_GAP_LINES: usize = 100_000;
 
 #[derive(Serialize)]
 struct StreamLine<'a> {
@@ -40,16 +43,24 @@ struct StreamLine<'a> {
     file: Option<&'a str>,
 }
 
+/// One line of a `.gaps.jsonl` index: where the stream has a hole.
 #[derive(Serialize)]
 struct GapLine {
+    /// Offset of the gap in the stream (offset 0 = first byte after the SYN, or the first
+    /// byte captured when the connection was picked up mid-stream).
     offset: u64,
     len: u64,
     cause: GapCause,
+    /// Where the hole sits in the extracted file, which holds delivered bytes only.
+    file_offset: u64,
 }
 
 struct Direction1 {
     digest: Option<digest::Context>,
+    /// Stream offset of the next chunk (delivered and gap bytes so far).
     offset: u64,
+    /// Delivered bytes so far (the extracted file's length).
+    delivered: u64,
     file: Option<PathBuf>,
     open: Option<BufWriter<File>>,
     gaps: Vec<GapLine>,
@@ -109,6 +120,7 @@ impl StreamsObserver {
         Direction1 {
             digest: self.digest.then(|| digest::Context::new(&digest::SHA256)),
             offset: 0,
+            delivered: 0,
             file,
             open: None,
             gaps: Vec::new(),
@@ -179,21 +191,23 @@ impl StreamObserver for StreamsObserver {
                         ctx.update(bytes);
                     }
                     d.offset += bytes.len() as u64;
+                    d.delivered += bytes.len() as u64;
                 }
                 if self.extract.is_some() {
                     self.write_data(conn, dir, bytes);
                 }
             }
             Chunk::Gap { len, cause } => {
-                if let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()])
-                    && d.file.is_some()
-                    && d.gaps.len() < 1_000_000
-                {
-                    d.gaps.push(GapLine {
-                        offset: d.offset,
-                        len,
-                        cause,
-                    });
+                if let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()]) {
+                    if d.file.is_some() && d.gaps.len() < MAX_GAP_LINES {
+                        d.gaps.push(GapLine {
+                            offset: d.offset,
+                            len,
+                            cause,
+                            file_offset: d.delivered,
+                        });
+                    }
+                    d.offset += len;
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod corpus;
+mod fixtures;
 mod formats;
 mod suricata;
 mod util;
