@@ -64,8 +64,15 @@ struct OpenFile {
 /// it in the file's [`FileInfo::error`], and the next call continues with the next file.
 /// When time goes backwards from the last packet of one file to the first packet of the
 /// next, a warning is recorded in [`CaptureSet::warnings`].
+/// One input of a set.
+enum Source {
+    Path(PathBuf),
+    /// An already open stream, with the name used in messages.
+    Reader(PathBuf, Option<Box<dyn std::io::Read + Send>>),
+}
+
 pub struct CaptureSet {
-    paths: Vec<PathBuf>,
+    paths: Vec<Source>,
     next_file: usize,
     current: Option<OpenFile>,
     index: u64,
@@ -77,7 +84,7 @@ pub struct CaptureSet {
 impl CaptureSet {
     pub fn new(paths: Vec<PathBuf>) -> Self {
         CaptureSet {
-            paths,
+            paths: paths.into_iter().map(Source::Path).collect(),
             next_file: 0,
             current: None,
             index: 0,
@@ -85,6 +92,15 @@ impl CaptureSet {
             warnings: Vec::new(),
             last_ts_of_previous_file: None,
         }
+    }
+
+    /// A set of one already open stream (a socket, a decompressor, bytes in memory);
+    /// `name` stands for it in messages.
+    pub fn from_reader(name: &str, reader: Box<dyn std::io::Read + Send>) -> Self {
+        let mut set = CaptureSet::new(Vec::new());
+        set.paths
+            .push(Source::Reader(PathBuf::from(name), Some(reader)));
+        set
     }
 
     /// Bytes read so far in the current file and its size, when known (for progress).
@@ -104,13 +120,29 @@ impl CaptureSet {
     }
 
     fn open_next(&mut self) -> Result<bool, CaptureError> {
-        let Some(path) = self.paths.get(self.next_file).cloned() else {
+        let Some(source) = self.paths.get_mut(self.next_file) else {
             return Ok(false);
         };
         self.next_file += 1;
-        let shown = display_path(&path);
+        let opened = match source {
+            Source::Path(path) => {
+                let shown = display_path(path);
+                (shown, Input::open(path))
+            }
+            Source::Reader(name, reader) => {
+                let shown = name.clone();
+                let result = match reader.take() {
+                    Some(r) => Input::from_reader(r, &shown),
+                    None => Err(CaptureError::Empty {
+                        path: shown.clone(),
+                    }),
+                };
+                (shown, result)
+            }
+        };
+        let (shown, input) = opened;
         self.files.push(FileInfo::new(shown.display().to_string()));
-        let mut input = Input::open(&path).map_err(|e| self.fail(e))?;
+        let mut input = input.map_err(|e| self.fail(e))?;
         let head = input.peek(pcap::FILE_HEADER_LEN).map_err(|source| {
             self.fail(CaptureError::Read {
                 path: shown.clone(),
