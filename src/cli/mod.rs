@@ -69,6 +69,11 @@ pub struct CaptureArgs {
     /// Seconds (packet time) after which buffered out-of-order data is forced out with a gap.
     #[arg(long, default_value_t = 30.0)]
     pub flush_after: f64,
+    /// Delivered bytes kept per TCP direction to compare retransmissions with (overlap
+    /// conflicts); 0 turns the comparison with delivered data off (faster: no copy of
+    /// in-order data), conflicts with buffered data are still found.
+    #[arg(long, default_value_t = AssemblerConfig::default().conflict_history_bytes)]
+    pub conflict_history: usize,
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
@@ -154,6 +159,7 @@ impl CaptureArgs {
                 max_pages_per_conn: self.max_pages_per_conn,
                 max_pages_total: self.max_pages_total,
                 flush_after: Some(seconds_to_ns("flush-after", self.flush_after)?),
+                conflict_history_bytes: self.conflict_history,
                 ..AssemblerConfig::default()
             },
             ..Options::default()
