@@ -385,6 +385,8 @@ struct DirState {
     unknown_run: u32,
     /// Bytes skipped while lost (since the last resynchronisation).
     lost_bytes: u64,
+    /// Bytes skipped in earlier lost stretches.
+    resync_skipped: u64,
     ignored_bytes: u64,
     ended: Option<Timestamp>,
     ending: Option<Ending>,
@@ -586,6 +588,19 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
 
     pub fn take_inner(&mut self) -> Option<A> {
         self.inner.take()
+    }
+
+    /// Bytes held for `dir` right now: a partial frame (at most [`HEADER_LEN`] +
+    /// [`MAX_DATA_LEN`]) or resynchronisation carry (at most [`RESYNC_MAX_FRAME`]).
+    pub fn buffered_bytes(&self, dir: Direction) -> usize {
+        self.dirs[dir.index()].buf.len()
+    }
+
+    /// Stream bytes of `dir` not decoded: skipped while resynchronising or after the
+    /// direction stopped.
+    pub fn undecoded_bytes(&self, dir: Direction) -> u64 {
+        let d = &self.dirs[dir.index()];
+        d.resync_skipped + d.lost_bytes + d.ignored_bytes
     }
 
     /// Tells why `dir` ended (optional; see the module docs).
@@ -1118,20 +1133,35 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
         Some(true)
     }
 
+    /// [`Self::resync_candidate`] in `order`, or in both orders when unknown.
+    fn resync_candidate_any(view: &[u8], order: Option<ByteOrder>, dir: Direction) -> Option<bool> {
+        match order {
+            Some(o) => Self::resync_candidate(view, o, dir),
+            None => {
+                let be = Self::resync_candidate(view, ByteOrder::BigEndian, dir);
+                let le = Self::resync_candidate(view, ByteOrder::LittleEndian, dir);
+                match (be, le) {
+                    (Some(true), _) | (_, Some(true)) => Some(true),
+                    (None, _) | (_, None) => None,
+                    _ => Some(false),
+                }
+            }
+        }
+    }
+
     /// Lost mode: scans `input` (after the carry) for a frame boundary. Returns the index
     /// in `input` where framing resumes (`input.len()` when it does not).
     fn resync(&mut self, dir: Direction, input: &[u8], ts: Timestamp) -> usize {
         let d = dir.index();
-        let Some(order) = self.dirs[d].order.or(self.order) else {
-            self.dirs[d].mode = Some(Mode::Stopped);
-            return input.len();
-        };
+        // Unknown order (the first header was cut): try both; framing re-sniffs.
+        let order = self.dirs[d].order.or(self.order);
         let carry = std::mem::take(&mut self.dirs[d].buf);
         let found = |s: &mut Self, skipped: u64, at: u64| {
             s.dirs[d].mode = Some(Mode::Framing);
             s.dirs[d].unknown_run = 0;
             let lost = s.dirs[d].lost_bytes + skipped;
             s.dirs[d].lost_bytes = 0;
+            s.dirs[d].resync_skipped += lost;
             s.anomaly("resynchronised", Some(dir), ts, Some(at), || {
                 format!("found a frame boundary after skipping {lost} bytes")
             });
@@ -1143,7 +1173,7 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
             win.extend_from_slice(look.unwrap_or_default());
             for p in 0..carry.len() {
                 let view = win.get(p..).unwrap_or_default();
-                match Self::resync_candidate(view, order, dir) {
+                match Self::resync_candidate_any(view, order, dir) {
                     Some(false) => continue,
                     Some(true) => {
                         found(self, p as u64, input_off - (carry.len() - p) as u64);
@@ -1162,7 +1192,7 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
         }
         for p in 0..input.len() {
             let view = input.get(p..).unwrap_or_default();
-            match Self::resync_candidate(view, order, dir) {
+            match Self::resync_candidate_any(view, order, dir) {
                 Some(false) => continue,
                 Some(true) => {
                     found(self, p as u64, input_off + p as u64);
@@ -1324,18 +1354,18 @@ impl<A: StreamAnalyzer> StreamAnalyzer for TunnelSession<A> {
                 } else {
                     self.cut_buffered_frame(dir, ts, "frame_cut_by_gap")
                 };
-                self.dirs[d].mode = Some(if len < remaining {
+                // `u64::MAX`: the boundary is unknown (the header itself was cut).
+                self.dirs[d].mode = Some(if remaining == u64::MAX {
+                    self.dirs[d].lost_bytes = len;
+                    Mode::Lost
+                } else if len < remaining {
                     Mode::Skipping {
                         remaining: remaining - len,
                     }
                 } else if len == remaining {
                     Mode::Framing
                 } else {
-                    self.dirs[d].lost_bytes = if remaining == u64::MAX {
-                        len
-                    } else {
-                        len - remaining
-                    };
+                    self.dirs[d].lost_bytes = len - remaining;
                     Mode::Lost
                 });
             }
