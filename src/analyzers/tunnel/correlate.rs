@@ -24,7 +24,8 @@
 //!    only, or different hashes, rule the pair out). Pairs whose content matches uniquely
 //!    both ways are taken (`pairing: content`, confidence = score), repeatedly.
 //! 2. identical content on several candidates (e.g. the same HTTP request twice): the
-//!    earliest tunnel SYN wins (`pairing: timing`, confidence = score / candidates).
+//!    earliest free tunnel SYN wins (`pairing: timing`, confidence = score / number of
+//!    tunnels with those bytes).
 //! 3. no content evidence (no bytes, gaps): visitor SYN -> its `NEW_CONNECTION` -> the
 //!    first free tunnel SYN after it within [`CorrelateConfig::max_visitor_wait_ns`]
 //!    (`pairing: timing`, confidence 0.6 / candidates).
@@ -528,7 +529,11 @@ pub fn correlate(
             .collect();
         ts.sort_by_key(|&ti| (tunnels[ti].syn_ts, ti));
         if let Some(&ti) = ts.first() {
-            let s = score(vi, ti).unwrap_or(0.0) / ts.len() as f64;
+            // Every tunnel with the same bytes was as good a choice, used or not.
+            let ties = (0..tunnels.len())
+                .filter(|&o| score(vi, o).is_some())
+                .count();
+            let s = score(vi, ti).unwrap_or(0.0) / ties.max(1) as f64;
             v_pair[vi] = Some((ti, Pairing::Timing, s));
             t_used[ti] = true;
         }
@@ -722,5 +727,391 @@ pub fn correlate(
         tunnels: tunnels_out,
         anomalies: sink.out,
         anomalies_dropped: sink.dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyzers::tunnel::parser::{ByteOrder, MsgId, encode_frame};
+    use crate::analyzers::tunnel::relay::PrefixHasher;
+    use crate::analyzers::tunnel::session::TunnelSession;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const BASE: i64 = 1_795_315_344_000_000_000;
+    const C2S: Direction = Direction::ClientToServer;
+    const S2C: Direction = Direction::ServerToClient;
+
+    /// Capture time `x` milliseconds after an arbitrary start.
+    fn ms(x: f64) -> Timestamp {
+        Timestamp(BASE + (x * 1e6).round() as i64)
+    }
+
+    fn ep(a: [u8; 4], port: u16) -> Endpoint {
+        Endpoint::new(IpAddr::V4(Ipv4Addr::from(a)), port)
+    }
+
+    fn facts(bytes: &[u8], first_ms: f64) -> RelayFacts {
+        let mut h = PrefixHasher::default();
+        h.update(bytes);
+        RelayFacts {
+            bytes: bytes.len() as u64,
+            gap_bytes: 0,
+            first_ts: (!bytes.is_empty()).then(|| ms(first_ms)),
+            last_ts: (!bytes.is_empty()).then(|| ms(first_ms)),
+            prefix: h.fingerprint(),
+        }
+    }
+
+    /// A control session fed like the pipeline would: auth, success, USER_INFORMATION at
+    /// 2 ms, then one NEW_CONNECTION per time given.
+    fn control(uid: i64, port: i32, ncs: &[f64]) -> ControlInput {
+        let mut s = TunnelSession::default();
+        let mut ui = 0i64.to_be_bytes().to_vec();
+        ui.extend_from_slice(&3i32.to_be_bytes());
+        ui.extend_from_slice(b"bob");
+        ui.extend_from_slice(&2i32.to_be_bytes());
+        ui.extend_from_slice(b"pw");
+        ui.extend_from_slice(&0i64.to_be_bytes());
+        let be = ByteOrder::BigEndian;
+        s.on_data(
+            C2S,
+            &encode_frame(be, MsgId::UserRequestAuth.code(), &ui),
+            ms(0.0),
+        );
+        s.on_data(S2C, &encode_frame(be, 10001, b""), ms(1.0));
+        let mut ci = uid.to_be_bytes().to_vec();
+        ci.extend_from_slice(&port.to_be_bytes());
+        s.on_data(S2C, &encode_frame(be, 20002, &ci), ms(2.0));
+        for &t in ncs {
+            s.on_data(S2C, &encode_frame(be, 20001, b"NEW_CONNECTION"), ms(t));
+        }
+        ControlInput::from_session(
+            ep([10, 200, 1, 2], 55498),
+            ep([10, 200, 1, 1], 8007),
+            Some(ms(0.0)),
+            &s,
+        )
+        .expect("control session")
+    }
+
+    fn tunnel(
+        cport: u16,
+        syn: f64,
+        uid: i64,
+        port: i32,
+        c2s: RelayFacts,
+        s2c: RelayFacts,
+    ) -> TunnelInput {
+        TunnelInput {
+            client: ep([10, 200, 1, 2], cport),
+            server: ep([10, 200, 1, 1], 8008),
+            syn_ts: ms(syn),
+            uid: Some(uid),
+            port: Some(port),
+            c2s,
+            s2c,
+            app: None,
+            anomalies: Vec::new(),
+        }
+    }
+
+    fn visitor(cport: u16, syn: f64, c2s: RelayFacts, s2c: RelayFacts) -> VisitorInput {
+        VisitorInput {
+            client: ep([10, 200, 2, 2], cport),
+            server: ep([10, 200, 2, 1], 60000),
+            syn_ts: ms(syn),
+            c2s,
+            s2c,
+            app: Some("http".to_string()),
+        }
+    }
+
+    const REQ_A: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    const RESP_A: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na";
+    const REQ_B: &[u8] = b"GET /bb HTTP/1.1\r\nHost: x\r\n\r\n";
+    const RESP_B: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-6)
+    }
+
+    #[test]
+    fn crossed_in_time_matched_by_content() {
+        let c = control(1, 60000, &[10_000.2, 10_000.7]);
+        // V1 connects first but its bytes went through the second tunnel.
+        let v1 = visitor(
+            51734,
+            10_000.0,
+            facts(REQ_A, 10_001.6),
+            facts(RESP_A, 10_030.0),
+        );
+        let v2 = visitor(
+            51740,
+            10_000.5,
+            facts(REQ_B, 10_001.1),
+            facts(RESP_B, 10_040.0),
+        );
+        // Tunnel roles: the visitor's request travels server -> client.
+        let t1 = tunnel(
+            34498,
+            10_001.0,
+            1,
+            60000,
+            facts(RESP_B, 10_039.0),
+            facts(REQ_B, 10_001.1),
+        );
+        let t2 = tunnel(
+            34510,
+            10_001.5,
+            1,
+            60000,
+            facts(RESP_A, 10_029.0),
+            facts(REQ_A, 10_001.6),
+        );
+        let r = correlate(&[c], &[t1, t2], &[v1, v2], &CorrelateConfig::default());
+        assert_eq!(r.sessions.len(), 1);
+        let vs = &r.sessions[0].visitors;
+        assert_eq!(vs.len(), 2);
+        assert_eq!(vs[0].client.port, 51734);
+        assert_eq!(vs[0].tunnel.map(|e| e.port), Some(34510));
+        assert_eq!(vs[0].pairing, Some(Pairing::Content));
+        assert_eq!(vs[0].confidence, 1.0);
+        assert_eq!(vs[1].tunnel.map(|e| e.port), Some(34498));
+        assert_eq!(vs[1].pairing, Some(Pairing::Content));
+        // V1: SYN 10000.0 -> NC 10000.2 -> T2 SYN 10001.5 -> first byte 10030.0.
+        let l = vs[0].latency_ms;
+        assert!(close(l.visitor_syn_to_new_connection, 0.2), "{l:?}");
+        assert!(close(l.new_connection_to_tunnel_syn, 1.3), "{l:?}");
+        assert!(close(l.tunnel_syn_to_first_byte, 28.5), "{l:?}");
+        assert!(close(l.total, 30.0), "{l:?}");
+        // V2: SYN 10000.5 -> NC 10000.7 -> T1 SYN 10001.0 -> first byte 10040.0.
+        let l = vs[1].latency_ms;
+        assert!(close(l.visitor_syn_to_new_connection, 0.2), "{l:?}");
+        assert!(close(l.new_connection_to_tunnel_syn, 0.3), "{l:?}");
+        assert!(close(l.tunnel_syn_to_first_byte, 39.0), "{l:?}");
+        assert!(close(l.total, 39.5), "{l:?}");
+        assert_eq!(
+            (vs[0].bytes_c2s, vs[0].bytes_s2c),
+            (REQ_A.len() as u64, RESP_A.len() as u64)
+        );
+        // The tunnel list says the same from the other side.
+        assert_eq!(r.tunnels.len(), 2);
+        assert_eq!(r.tunnels[0].visitor.map(|e| e.port), Some(51740));
+        assert_eq!(r.tunnels[1].visitor.map(|e| e.port), Some(51734));
+        assert_eq!(r.tunnels[1].new_connection, Some(ms(10_000.2)));
+        assert_eq!(r.tunnels[0].app.as_deref(), Some("http"));
+        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    }
+
+    #[test]
+    fn same_direction_bytes_do_not_match() {
+        // A tunnel whose c2s equals the visitor's c2s is *not* the visitor's tunnel.
+        let c = control(1, 60000, &[100.2]);
+        let v = visitor(51734, 100.0, facts(REQ_A, 101.0), facts(RESP_A, 120.0));
+        let t = tunnel(
+            34498,
+            100.5,
+            1,
+            60000,
+            facts(REQ_A, 101.0),
+            facts(RESP_A, 120.0),
+        );
+        let r = correlate(&[c], &[t], &[v], &CorrelateConfig::default());
+        assert_eq!(r.sessions[0].visitors[0].tunnel, None);
+        let kinds: Vec<&str> = r.anomalies.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, vec!["visitor_never_served"]);
+    }
+
+    #[test]
+    fn only_timing_can_tell() {
+        let c = control(1, 60000, &[0.2 + 10.0, 2_000.3]);
+        // V1 lost bytes in a gap (no prefix, counts differ); V2 sent nothing at all.
+        let mut gapped = facts(&[7u8; 100], 11.0);
+        gapped.prefix = None;
+        gapped.gap_bytes = 20;
+        let v1 = visitor(51734, 10.0, gapped, facts(b"", 0.0));
+        let v2 = visitor(51740, 2_000.0, facts(b"", 0.0), facts(b"", 0.0));
+        let t1 = tunnel(
+            34498,
+            11.0,
+            1,
+            60000,
+            facts(b"", 0.0),
+            facts(&[7u8; 120], 11.5),
+        );
+        let t2 = tunnel(34510, 2_001.0, 1, 60000, facts(b"", 0.0), facts(b"", 0.0));
+        let r = correlate(&[c], &[t2, t1], &[v2, v1], &CorrelateConfig::default());
+        let vs = &r.sessions[0].visitors;
+        assert_eq!(vs[0].client.port, 51734);
+        assert_eq!(vs[0].tunnel.map(|e| e.port), Some(34498));
+        assert_eq!(vs[0].pairing, Some(Pairing::Timing));
+        // T2 relayed nothing while V1 sent bytes, so T1 is V1's only candidate.
+        assert!((vs[0].confidence - 0.6).abs() < 1e-9);
+        assert_eq!(vs[1].tunnel.map(|e| e.port), Some(34510));
+        assert!((vs[1].confidence - 0.6).abs() < 1e-9);
+        assert!(close(vs[1].latency_ms.new_connection_to_tunnel_syn, 0.7));
+        assert_eq!(vs[1].latency_ms.total, None);
+    }
+
+    #[test]
+    fn empty_visitors_pair_in_order_with_shared_confidence() {
+        let c = control(1, 60000, &[10.2, 20.2]);
+        let none = || facts(b"", 0.0);
+        let v1 = visitor(51734, 10.0, none(), none());
+        let v2 = visitor(51740, 20.0, none(), none());
+        let t1 = tunnel(34498, 11.0, 1, 60000, none(), none());
+        let t2 = tunnel(34510, 21.0, 1, 60000, none(), none());
+        let r = correlate(&[c], &[t2, t1], &[v2, v1], &CorrelateConfig::default());
+        let vs = &r.sessions[0].visitors;
+        assert_eq!(vs[0].tunnel.map(|e| e.port), Some(34498));
+        // Both tunnels came within 15 s after V1's NEW_CONNECTION: 0.6 / 2.
+        assert!((vs[0].confidence - 0.3).abs() < 1e-9);
+        // V2's NEW_CONNECTION (20.2) rules T1 (11.0) out.
+        assert_eq!(vs[1].tunnel.map(|e| e.port), Some(34510));
+        assert!((vs[1].confidence - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn identical_content_is_a_tie() {
+        let c = control(1, 60000, &[100.1, 100.3]);
+        let v1 = visitor(51734, 100.0, facts(REQ_A, 101.0), facts(RESP_A, 110.0));
+        let v2 = visitor(51740, 100.2, facts(REQ_A, 101.2), facts(RESP_A, 111.0));
+        let t1 = tunnel(
+            34498,
+            100.5,
+            1,
+            60000,
+            facts(RESP_A, 109.0),
+            facts(REQ_A, 101.0),
+        );
+        let t2 = tunnel(
+            34510,
+            100.6,
+            1,
+            60000,
+            facts(RESP_A, 110.5),
+            facts(REQ_A, 101.2),
+        );
+        let r = correlate(&[c], &[t1, t2], &[v1, v2], &CorrelateConfig::default());
+        for v in &r.sessions[0].visitors {
+            assert_eq!(v.pairing, Some(Pairing::Timing));
+            assert!((v.confidence - 0.5).abs() < 1e-9, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn client_side_capture_without_visitors() {
+        let c = control(4, 60001, &[5_000.0, 7_000.0]);
+        let t1 = tunnel(
+            40001,
+            5_002.0,
+            4,
+            60001,
+            facts(RESP_A, 5_010.0),
+            facts(REQ_A, 5_003.0),
+        );
+        let t2 = tunnel(
+            40002,
+            7_003.0,
+            4,
+            60001,
+            facts(RESP_B, 7_020.0),
+            facts(REQ_B, 7_004.0),
+        );
+        let r = correlate(&[c], &[t2, t1], &[], &CorrelateConfig::default());
+        assert!(r.sessions[0].visitors.is_empty());
+        assert_eq!(r.tunnels.len(), 2);
+        let t = &r.tunnels[0];
+        assert_eq!((t.client.port, t.visitor, t.pairing), (40001, None, None));
+        assert_eq!(t.new_connection, Some(ms(5_000.0)));
+        assert_eq!(t.session.map(|s| s.server.port), Some(8007));
+        assert!(close(t.latency_ms.new_connection_to_tunnel_syn, 2.0));
+        assert!(close(t.latency_ms.tunnel_syn_to_first_byte, 8.0));
+        assert_eq!(t.latency_ms.visitor_syn_to_new_connection, None);
+        assert_eq!(t.latency_ms.total, None);
+        let t = &r.tunnels[1];
+        assert_eq!(t.new_connection, Some(ms(7_000.0)));
+        assert!(close(t.latency_ms.new_connection_to_tunnel_syn, 3.0));
+        assert!(close(t.latency_ms.tunnel_syn_to_first_byte, 17.0));
+        assert_eq!(
+            (t.bytes_c2s, t.bytes_s2c),
+            (RESP_B.len() as u64, REQ_B.len() as u64)
+        );
+        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    }
+
+    #[test]
+    fn orphans_are_anomalies() {
+        let c = control(1, 60000, &[50.0]);
+        let stray = tunnel(34498, 60.0, 9, 60005, facts(b"x", 61.0), facts(b"y", 60.5));
+        let v = visitor(51734, 49.0, facts(REQ_A, 49.5), facts(b"", 0.0));
+        let r = correlate(&[c], &[stray], &[v], &CorrelateConfig::default());
+        let kinds: Vec<&str> = r.anomalies.iter().map(|a| a.kind).collect();
+        assert!(kinds.contains(&"tunnel_without_session"), "{kinds:?}");
+        assert!(kinds.contains(&"visitor_never_served"), "{kinds:?}");
+        assert_eq!(r.tunnels[0].session, None);
+    }
+
+    #[test]
+    fn json_has_the_issue_shape() {
+        let c = control(1, 60000, &[10_000.2]);
+        let v = visitor(
+            51734,
+            10_000.0,
+            facts(REQ_A, 10_001.0),
+            facts(RESP_A, 10_030.0),
+        );
+        let t = tunnel(
+            34510,
+            10_001.0,
+            1,
+            60000,
+            facts(RESP_A, 10_029.0),
+            facts(REQ_A, 10_001.1),
+        );
+        let r = correlate(&[c], &[t], &[v], &CorrelateConfig::default());
+        let j = serde_json::to_value(&r).expect("json");
+        let s = &j["sessions"][0];
+        assert_eq!(s["control"]["client"], "10.200.1.2:55498");
+        assert_eq!(s["control"]["server"], "10.200.1.1:8007");
+        assert_eq!(s["byte_order"], "big_endian");
+        assert_eq!(s["user"], "bob");
+        assert_eq!(s["auth"], "ok");
+        assert_eq!(s["uid"], 1);
+        assert_eq!(s["port"], 60000);
+        assert_eq!(s["password_present"], true);
+        assert_eq!(s["password_len"], 2);
+        assert!(s.get("password").is_none());
+        assert_eq!(s["frames"]["NEW_CONNECTION"], 1);
+        assert_eq!(s["frames"]["USER_REQUEST_AUTH"], 1);
+        for k in ["count", "mean_interval_s", "stddev_s", "max_gap_s"] {
+            assert!(s["keepalive"].get(k).is_some(), "keepalive.{k}");
+        }
+        let v = &s["visitors"][0];
+        assert_eq!(v["client"], "10.200.2.2:51734");
+        assert_eq!(v["server"], "10.200.2.1:60000");
+        assert_eq!(v["tunnel"], "10.200.1.2:34510");
+        assert_eq!(v["pairing"], "content");
+        assert_eq!(v["confidence"], 1.0);
+        assert_eq!(v["bytes_c2s"], REQ_A.len());
+        assert_eq!(v["app"], "http");
+        for k in [
+            "visitor_syn_to_new_connection",
+            "new_connection_to_tunnel_syn",
+            "tunnel_syn_to_first_byte",
+            "total",
+        ] {
+            assert!(v["latency_ms"][k].is_number(), "latency_ms.{k}");
+        }
+        let t = &j["tunnels"][0];
+        assert_eq!(t["client"], "10.200.1.2:34510");
+        assert_eq!(t["server"], "10.200.1.1:8008");
+        assert_eq!(
+            (t["uid"].as_i64(), t["port"].as_i64()),
+            (Some(1), Some(60000))
+        );
+        assert_eq!(t["visitor"], "10.200.2.2:51734");
+        assert!(j["anomalies"].is_array());
     }
 }

@@ -341,8 +341,8 @@ pub struct TunnelConnSummary {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConnSummary {
-    Control(ControlSummary),
-    Tunnel(TunnelConnSummary),
+    Control(Box<ControlSummary>),
+    Tunnel(Box<TunnelConnSummary>),
     /// Undecided or not framed: only anomalies to tell.
     Other {
         state: ConnKind,
@@ -734,9 +734,9 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
 
     pub fn summary(&self) -> ConnSummary {
         if let Some(c) = self.control_summary() {
-            ConnSummary::Control(c)
+            ConnSummary::Control(Box::new(c))
         } else if let Some(t) = self.tunnel_summary() {
-            ConnSummary::Tunnel(t)
+            ConnSummary::Tunnel(Box::new(t))
         } else {
             ConnSummary::Other {
                 state: self.kind,
