@@ -446,6 +446,27 @@ fn gap_over_a_boundary_resynchronises() {
     assert_eq!(s.control_summary().expect("control").keepalive.count, 3);
 }
 
+/// Found by `gaps_never_invent_frames`: a gap inside the very first header, before the
+/// byte order is known, used to stop the direction for good.
+#[test]
+fn regression_gap_in_first_header_before_the_order_is_known() {
+    let mut s = session();
+    let ka = keep_alive(LE);
+    s.on_data(S2C, &ka[..3], t(0.0));
+    s.on_gap(S2C, 1, t(0.1));
+    s.on_data(S2C, &ka[4..], t(0.2));
+    s.on_data(S2C, &ka, t(1.0));
+    s.on_data(S2C, &ka, t(2.0));
+    assert_eq!(
+        s.anomaly_counts().get("resynchronised"),
+        Some(&1),
+        "{:?}",
+        s.anomalies()
+    );
+    assert_eq!(s.byte_order(), Some(LE));
+    assert_eq!(s.control_summary().expect("control").keepalive.count, 2);
+}
+
 #[test]
 fn frame_cut_by_the_end() {
     let mut s = session();
