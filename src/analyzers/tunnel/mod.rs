@@ -10,7 +10,7 @@
 //!   summary, and the hand-off of a tunnel connection's relayed bytes to an inner analyzer.
 //! * [`relay`] — [`RelayTap`]: counts, first-byte times and fingerprints of relayed bytes,
 //!   for tunnel connections and for candidate visitor connections alike.
-//! * [`correlate`] — pairs visitors with the tunnel connections that carried them (by
+//! * [`correlate`](mod@correlate) — pairs visitors with the tunnel connections that carried them (by
 //!   content first, timing as fallback) and builds the report ([`TunnelReport`]).
 //!
 //! # What the pipeline does

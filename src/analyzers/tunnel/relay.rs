@@ -240,7 +240,7 @@ impl RelayTap {
 impl StreamAnalyzer for RelayTap {
     fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
         let d = &mut self.dirs[dir.index()];
-        d.bytes += data.len() as u64;
+        d.bytes = d.bytes.saturating_add(data.len() as u64);
         d.first_ts.get_or_insert(ts);
         d.last_ts = Some(ts);
         d.hasher.update(data);
@@ -253,21 +253,23 @@ impl StreamAnalyzer for RelayTap {
                 bytes: kept.to_vec(),
             });
             self.log_bytes += take;
-            self.unlogged[dir.index()] += (data.len() - take) as u64;
+            self.unlogged[dir.index()] =
+                self.unlogged[dir.index()].saturating_add((data.len() - take) as u64);
         } else {
-            self.unlogged[dir.index()] += data.len() as u64;
+            self.unlogged[dir.index()] =
+                self.unlogged[dir.index()].saturating_add(data.len() as u64);
         }
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
         let d = &mut self.dirs[dir.index()];
-        d.bytes += len;
-        d.gap_bytes += len;
+        d.bytes = d.bytes.saturating_add(len);
+        d.gap_bytes = d.gap_bytes.saturating_add(len);
         d.hasher.gap();
         if self.unlogged[dir.index()] == 0 && self.log.len() < MAX_LOG_SEGMENTS {
             self.log.push(LogEntry::Gap { dir, ts, len });
         } else {
-            self.unlogged[dir.index()] += len;
+            self.unlogged[dir.index()] = self.unlogged[dir.index()].saturating_add(len);
         }
     }
 

@@ -250,7 +250,7 @@ impl KeepAliveAcc {
             self.max = if self.n == 1 { x } else { self.max.max(x) };
             let beats = (x / KEEPALIVE_PERIOD_S).round();
             if beats > 1.0 {
-                self.missed += beats as u64 - 1;
+                self.missed = self.missed.saturating_add(beats as u64 - 1);
             }
         }
         self.last = Some(ts);
@@ -600,7 +600,9 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
     /// direction stopped.
     pub fn undecoded_bytes(&self, dir: Direction) -> u64 {
         let d = &self.dirs[dir.index()];
-        d.resync_skipped + d.lost_bytes + d.ignored_bytes
+        d.resync_skipped
+            .saturating_add(d.lost_bytes)
+            .saturating_add(d.ignored_bytes)
     }
 
     /// Tells why `dir` ended (optional; see the module docs).
@@ -1159,9 +1161,9 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
         let found = |s: &mut Self, skipped: u64, at: u64| {
             s.dirs[d].mode = Some(Mode::Framing);
             s.dirs[d].unknown_run = 0;
-            let lost = s.dirs[d].lost_bytes + skipped;
+            let lost = s.dirs[d].lost_bytes.saturating_add(skipped);
             s.dirs[d].lost_bytes = 0;
-            s.dirs[d].resync_skipped += lost;
+            s.dirs[d].resync_skipped = s.dirs[d].resync_skipped.saturating_add(lost);
             s.anomaly("resynchronised", Some(dir), ts, Some(at), || {
                 format!("found a frame boundary after skipping {lost} bytes")
             });
@@ -1182,30 +1184,30 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
                     }
                     None => {
                         // The window holds all of `input`: keep the rest for next time.
-                        self.dirs[d].lost_bytes += p as u64;
+                        self.dirs[d].lost_bytes = self.dirs[d].lost_bytes.saturating_add(p as u64);
                         self.dirs[d].buf = view.to_vec();
                         return input.len();
                     }
                 }
             }
-            self.dirs[d].lost_bytes += carry.len() as u64;
+            self.dirs[d].lost_bytes = self.dirs[d].lost_bytes.saturating_add(carry.len() as u64);
         }
         for p in 0..input.len() {
             let view = input.get(p..).unwrap_or_default();
             match Self::resync_candidate_any(view, order, dir) {
                 Some(false) => continue,
                 Some(true) => {
-                    found(self, p as u64, input_off + p as u64);
+                    found(self, p as u64, input_off.saturating_add(p as u64));
                     return p;
                 }
                 None => {
-                    self.dirs[d].lost_bytes += p as u64;
+                    self.dirs[d].lost_bytes = self.dirs[d].lost_bytes.saturating_add(p as u64);
                     self.dirs[d].buf = view.to_vec();
                     return input.len();
                 }
             }
         }
-        self.dirs[d].lost_bytes += input.len() as u64;
+        self.dirs[d].lost_bytes = self.dirs[d].lost_bytes.saturating_add(input.len() as u64);
         input.len()
     }
 
@@ -1257,7 +1259,9 @@ impl<A: StreamAnalyzer> StreamAnalyzer for TunnelSession<A> {
                     input.len()
                 }
                 Mode::Stopped => {
-                    self.dirs[d].ignored_bytes += input.len() as u64;
+                    self.dirs[d].ignored_bytes = self.dirs[d]
+                        .ignored_bytes
+                        .saturating_add(input.len() as u64);
                     input.len()
                 }
                 Mode::Skipping { remaining } => {
@@ -1304,7 +1308,7 @@ impl<A: StreamAnalyzer> StreamAnalyzer for TunnelSession<A> {
             };
             // A frame can switch the mode (tunnel start) without using all of `input`.
             pos += used;
-            self.dirs[d].offset += used as u64;
+            self.dirs[d].offset = self.dirs[d].offset.saturating_add(used as u64);
         }
     }
 
@@ -1320,10 +1324,12 @@ impl<A: StreamAnalyzer> StreamAnalyzer for TunnelSession<A> {
                     inner.on_gap(dir, len, ts);
                 }
             }
-            Mode::Stopped => self.dirs[d].ignored_bytes += len,
+            Mode::Stopped => {
+                self.dirs[d].ignored_bytes = self.dirs[d].ignored_bytes.saturating_add(len);
+            }
             Mode::Lost => {
                 self.dirs[d].buf.clear();
-                self.dirs[d].lost_bytes += len;
+                self.dirs[d].lost_bytes = self.dirs[d].lost_bytes.saturating_add(len);
             }
             Mode::Skipping { remaining } => {
                 self.dirs[d].mode = Some(if len < remaining {

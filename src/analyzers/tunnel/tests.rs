@@ -553,7 +553,7 @@ impl StreamAnalyzer for Recorder {
         }
     }
     fn on_gap(&mut self, _dir: Direction, len: u64, _ts: Timestamp) {
-        self.gaps += len;
+        self.gaps = self.gaps.saturating_add(len);
     }
     fn on_end(&mut self, _dir: Direction, _ts: Timestamp) {
         self.ends += 1;
@@ -629,6 +629,31 @@ fn relay_gap_reaches_the_inner_analyzer_as_a_gap() {
     assert_eq!(inner.gaps, (REQUEST.len() - 4 + 100) as u64);
     let f = s.relay_facts(S2C);
     assert_eq!((f.bytes, f.gap_bytes), (REQUEST.len() as u64 + 104, 100));
+}
+
+#[test]
+fn huge_gaps_saturate() {
+    let mut s = TunnelSession::<Recorder>::new(SessionConfig::default());
+    s.on_data(
+        C2S,
+        &frame(BE, MsgId::UserInformation, &conn_info(1, 60000)),
+        t(0.0),
+    );
+    s.set_inner(Recorder::default());
+    for _ in 0..3 {
+        s.on_gap(S2C, u64::MAX, t(1.0));
+        s.on_gap(C2S, u64::MAX, t(1.0));
+    }
+    s.on_data(S2C, b"x", t(2.0));
+    let f = s.relay_facts(S2C);
+    assert_eq!((f.bytes, f.gap_bytes), (u64::MAX, u64::MAX));
+    let mut c = control_ok(BE);
+    for _ in 0..3 {
+        c.on_gap(S2C, u64::MAX, t(5.0));
+        c.on_gap(C2S, u64::MAX, t(5.0));
+    }
+    c.on_data(S2C, &keep_alive(BE), t(6.0));
+    assert_eq!(c.undecoded_bytes(S2C), u64::MAX);
 }
 
 // ---- property tests -------------------------------------------------------------------
@@ -724,7 +749,10 @@ proptest! {
         start in prop_oneof![Just(None), Just(Some(BE)), Just(Some(LE))],
         garbage in proptest::collection::vec(any::<u8>(), 8..2000),
         cuts in proptest::collection::vec(any::<usize>(), 0..20),
-        gaps in proptest::collection::vec((any::<bool>(), 0u64..100_000), 0..4),
+        gaps in proptest::collection::vec(
+            (any::<bool>(), prop_oneof![0u64..100_000, Just(u64::MAX), Just(u64::MAX / 2)]),
+            0..4,
+        ),
     ) {
         let mut s = session();
         if let Some(order) = start {
