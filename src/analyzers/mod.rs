@@ -16,6 +16,7 @@
 
 pub mod quic;
 pub mod tls;
+pub mod tunnel;
 
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
