@@ -386,8 +386,9 @@ pub enum WireGuardMessage {
     HandshakeResponse { sender: u32, receiver: u32 },
     /// Type 3, 64 bytes.
     CookieReply { receiver: u32 },
-    /// Type 4: 16-byte header plus a padded, authenticated payload (≥ 16 bytes, length a
-    /// multiple of 16).
+    /// Type 4: 16-byte header plus an authenticated payload of at least the 16-byte tag.
+    /// (Plaintext is padded to a multiple of 16 except where that would pass the MTU, so
+    /// the length alone is not constrained further.)
     TransportData { receiver: u32, counter: u64 },
 }
 
@@ -408,7 +409,7 @@ pub fn classify_wireguard(p: &[u8]) -> Option<WireGuardMessage> {
             receiver: le32(8)?,
         }),
         (3, 64) => Some(WireGuardMessage::CookieReply { receiver: le32(4)? }),
-        (4, n) if n >= 32 && n % 16 == 0 => Some(WireGuardMessage::TransportData {
+        (4, n) if n >= 32 => Some(WireGuardMessage::TransportData {
             receiver: le32(4)?,
             counter: u64::from_le_bytes(*p.get(8..16)?.first_chunk::<8>()?),
         }),

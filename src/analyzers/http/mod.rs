@@ -80,6 +80,9 @@ pub struct HttpTransaction {
     pub user_agent: Option<String>,
     pub status: Option<u16>,
     pub reason: Option<String>,
+    /// The response's HTTP version (`1.0`, ...); Zeek's `version` column shows this one
+    /// when a response was seen.
+    pub response_version: Option<String>,
     pub request_body_len: u64,
     pub response_body_len: u64,
     pub latency_ms: Option<f64>,
@@ -412,6 +415,7 @@ impl HttpStream {
         if let Some(t) = idx.and_then(|i| self.tx(i)) {
             t.status = Some(status);
             t.reason = Some(text(h.reason));
+            t.response_version = Some(text(h.version.get(5..).unwrap_or_default()));
         }
         self.resp_idx = idx.map_or(self.resp_idx, |i| i + 1);
         self.resp_body_idx = idx;

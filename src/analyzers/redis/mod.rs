@@ -4,7 +4,9 @@
 //! # Contracts
 //!
 //! - Detection: the client's first bytes are a RESP array of bulk strings
-//!   (`*N\r\n$M\r\n...`). Servers never speak first, so server bytes alone are not enough.
+//!   (`*N\r\n$M\r\n...`), or an inline command line starting with a common command
+//!   (`PING\r\n`) answered, if at all yet, with a RESP type byte. Servers never speak
+//!   first, so server bytes alone are not enough.
 //! - Commands are the client's top-level values; replies the server's, RESP3 push
 //!   messages (`>`) excepted. The n-th reply answers the n-th command (Redis processes a
 //!   connection's commands in order). At most [`MAX_COMMANDS`] commands are kept and at
@@ -30,8 +32,42 @@ pub const MAX_OUTSTANDING: usize = 4096;
 /// Arguments kept per command (each cut to [`parser::MAX_ITEM_BYTES`]).
 pub const MAX_ARGS: usize = 8;
 
+/// Commands accepted as an inline first line (`PING\r\n`), the way redis-cli and
+/// telnet users talk; servers never speak first, so this is safe from server-first
+/// protocols that share reply syntax (POP3's `+OK`).
+const INLINE_FIRST: [&str; 14] = [
+    "PING", "AUTH", "HELLO", "SELECT", "INFO", "ECHO", "GET", "SET", "DEL", "EXISTS", "KEYS",
+    "CLIENT", "COMMAND", "DBSIZE",
+];
+
+fn detect_inline(c2s: &[u8], s2c: &[u8]) -> Detection {
+    let Some(nl) = c2s.iter().position(|&b| b == b'\n') else {
+        return if c2s.len() < 64 && c2s.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            Detection::NeedMore
+        } else {
+            Detection::NotMine
+        };
+    };
+    let Some(line) = c2s.get(..nl).and_then(|l| l.strip_suffix(b"\r")) else {
+        return Detection::NotMine;
+    };
+    let word = line.split(|&b| b == b' ').next().unwrap_or_default();
+    let known = INLINE_FIRST
+        .iter()
+        .any(|w| w.as_bytes().eq_ignore_ascii_case(word));
+    let reply_ok = s2c.first().is_none_or(|b| b"+-:$*_%>~".contains(b));
+    if known && reply_ok && line.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        Detection::Match
+    } else {
+        Detection::NotMine
+    }
+}
+
 /// Probe the first bytes of both directions.
-pub fn detect(c2s: &[u8], _s2c: &[u8]) -> Detection {
+pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
+    if c2s.first().is_some_and(|b| *b != b'*') {
+        return detect_inline(c2s, s2c);
+    }
     // `*` digits CRLF `$` digits CRLF
     let mut st = 0u8;
     let mut digits = 0;
