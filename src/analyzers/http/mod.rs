@@ -334,6 +334,7 @@ impl HttpStream {
                 host: t.host.clone(),
                 target: t.target.clone(),
                 user_agent: t.user_agent.clone(),
+                evidence: ev,
                 ..Default::default()
             }
         });

@@ -28,7 +28,9 @@ const MAX_ANOMALIES: usize = 8;
 pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
     let probe = |b: &[u8]| {
         let k = b.len().min(4);
-        if b.starts_with(b"SSH-") {
+        if b.is_empty() {
+            Some(false)
+        } else if b.starts_with(b"SSH-") {
             Some(true)
         } else if b.get(..k) == b"SSH-".get(..k) {
             None
@@ -39,6 +41,7 @@ pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
     match (probe(c2s), probe(s2c)) {
         (Some(true), _) | (_, Some(true)) => Detection::Match,
         (None, _) | (_, None) => Detection::NeedMore,
+        _ if c2s.is_empty() && s2c.is_empty() => Detection::NeedMore,
         _ => Detection::NotMine,
     }
 }

@@ -366,4 +366,4 @@ impl AppAnalyzer for TlsStream {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
