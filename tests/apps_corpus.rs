@@ -133,10 +133,8 @@ struct Flow {
 fn analyze(rel: &str) -> Vec<Flow> {
     let mut flows = Vec::new();
     for ((a, b), c) in read_tcp(rel) {
-        let client = c.client.unwrap_or_else(|| {
-            // No SYN seen: the higher port is the client (true for every such corpus trace).
-            if a.port > b.port { a } else { b }
-        });
+        // No SYN seen: the higher port is the client (true for every such corpus trace).
+        let client = c.client.unwrap_or(if a.port > b.port { a } else { b });
         let server = if client == a { b } else { a };
         let _ = c.first_src;
         let mut evs: Vec<(Timestamp, u8, Direction, Ev)> = Vec::new();
@@ -504,6 +502,16 @@ fn redis_django_mid_stream_matches_zeek() {
 
 // ---------------------------------------------------------------- TLS
 
+/// (capture, client, SNI, ALPN, JA3, JA4) as the nDPI `.out` file gives them.
+type ChCase = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [&'static str],
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
 #[test]
 fn tls_safari_matches_ndpi() {
     // ndpi/result/443-safari.pcap.out
@@ -573,14 +581,7 @@ fn tls_basic_matches_zeek_ssl_and_x509_logs() {
 #[test]
 fn tls_client_hellos_match_ndpi() {
     // SNI / ALPN / JA3C / JA4 from the nDPI .out files.
-    let cases: [(
-        &str,
-        &str,
-        Option<&str>,
-        &[&str],
-        Option<&str>,
-        Option<&str>,
-    ); 5] = [
+    let cases: [ChCase; 5] = [
         (
             "ndpi/pcap/tls_ech.pcapng",
             "[2001:b07:a3d:c112:ce16:b409:3d0a:9177]:47460",

@@ -162,6 +162,9 @@ pub struct HttpStream {
     disguise: Option<DisguiseRecord>,
     handoff: Option<Handoff>,
     handed_off: bool,
+    /// A refused CONNECT/Upgrade released held client bytes: parse them before any
+    /// further response, so responses still pair with requests in order.
+    release_held: bool,
 }
 
 impl Default for HttpStream {
@@ -195,6 +198,7 @@ impl HttpStream {
             disguise: None,
             handoff: None,
             handed_off: false,
+            release_held: false,
         }
     }
 
@@ -222,7 +226,7 @@ impl HttpStream {
         let i = dir.index();
         let buf = std::mem::take(&mut self.buf[i]);
         let mut off = 0;
-        while off < buf.len() && self.handoff.is_none() && !self.handed_off {
+        while off < buf.len() && self.handoff.is_none() && !self.handed_off && !self.release_held {
             let rest = buf.get(off..).unwrap_or_default();
             let used = match self.state[i] {
                 State::Stopped => Some(rest.len()),
@@ -449,6 +453,7 @@ impl HttpStream {
         if self.state[0] == State::Hold && self.disguise.is_none() {
             // CONNECT refused or Upgrade declined: parse what the client sent meanwhile.
             self.state[0] = State::Head;
+            self.release_held = true;
         }
         self.state[1] = if is_head || status == 204 || status == 304 || is_connect {
             State::Head
@@ -581,9 +586,10 @@ impl StreamAnalyzer for HttpStream {
         }
         self.buf[i].extend_from_slice(data);
         self.process(dir, ts);
-        if self.handoff.is_none() && self.state[0] == State::Head && !self.buf[0].is_empty() {
-            // A refused CONNECT releases held client bytes.
+        while self.release_held {
+            self.release_held = false;
             self.process(Direction::ClientToServer, ts);
+            self.process(Direction::ServerToClient, ts);
         }
     }
 

@@ -17,6 +17,9 @@ pub enum Parsed<T> {
     Error(&'static str),
 }
 
+/// Header fields as `(name, value)` slices of the head, in wire order.
+pub type Headers<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead<'a> {
     pub method: &'a [u8],
@@ -92,9 +95,7 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-fn headers<'a>(
-    mut it: impl Iterator<Item = &'a [u8]>,
-) -> Result<Vec<(&'a [u8], &'a [u8])>, &'static str> {
+fn headers<'a>(mut it: impl Iterator<Item = &'a [u8]>) -> Result<Headers<'a>, &'static str> {
     let mut out = Vec::new();
     for line in it.by_ref() {
         if line.is_empty() {
@@ -232,10 +233,8 @@ pub fn parse_chunk_size(buf: &[u8]) -> Parsed<u64> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         return if buf.len() > 1024 {
             Parsed::Error("chunk-size line too long")
-        } else if buf.iter().all(|b| b.is_ascii_hexdigit()) {
-            Parsed::Incomplete
-        } else if buf.iter().take_while(|b| b.is_ascii_hexdigit()).count() > 0 {
-            Parsed::Incomplete // extension or CR still coming
+        } else if buf.first().is_none_or(u8::is_ascii_hexdigit) {
+            Parsed::Incomplete // digits, extension or CR still coming
         } else {
             Parsed::Error("not a chunk size")
         };
