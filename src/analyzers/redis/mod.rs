@@ -15,6 +15,7 @@
 //!   byte of its reply.
 //! - A gap or invalid RESP stops that direction; a command without a reply keeps
 //!   `reply: None`.
+//! - Arguments of `AUTH` and `HELLO` are not kept (credentials).
 //! - Memory per direction is bounded by [`parser::RespReader`]'s limits.
 
 pub mod parser;
@@ -149,10 +150,16 @@ impl RedisStream {
     fn on_command(&mut self, v: Value, ts: Timestamp) {
         let mut items = v.items.into_iter();
         let name = items.next().unwrap_or_default().to_ascii_uppercase();
+        // Credentials are never kept: AUTH and HELLO (which may carry AUTH) lose their args.
+        let secret = name == "AUTH" || name == "HELLO";
         let cmd = RedisCommand {
-            name,
             argc: v.leaves.saturating_sub(1),
-            args: items.take(MAX_ARGS).collect(),
+            args: if secret {
+                Vec::new()
+            } else {
+                items.take(MAX_ARGS).collect()
+            },
+            name,
             ts,
             ..Default::default()
         };

@@ -81,6 +81,24 @@ fn argument_bounds() {
 }
 
 #[test]
+fn credentials_are_not_kept() {
+    let mut r = RedisStream::new();
+    r.on_data(
+        C,
+        b"*3\r\n$4\r\nAUTH\r\n$3\r\nbob\r\n$6\r\nsecret\r\n",
+        Timestamp::ZERO,
+    );
+    let AppRecords::Redis(rec) = r.summarize() else {
+        panic!()
+    };
+    assert_eq!(
+        (rec.commands[0].name.as_str(), rec.commands[0].argc),
+        ("AUTH", 2)
+    );
+    assert!(rec.commands[0].args.is_empty());
+}
+
+#[test]
 fn gap_stops_direction() {
     let mut r = RedisStream::new();
     r.on_data(C, b"*1\r\n$4\r\nPI", Timestamp::ZERO);
