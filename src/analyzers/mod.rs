@@ -14,8 +14,14 @@
 //! Detection is by content (ports may order the probes, never replace them): a
 //! [`Detection`] tells whether the first bytes of a stream belong to a protocol.
 
+pub mod encrypted;
+pub mod http;
 pub mod quic;
+pub mod redis;
+pub mod socks;
+pub mod ssh;
 pub mod tls;
+pub mod tlsstream;
 pub mod tunnel;
 
 use crate::flow::Direction;

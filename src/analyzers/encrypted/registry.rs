@@ -1,0 +1,447 @@
+//! The application-protocol registry: content detection over the first bytes of both
+//! directions, analyzer construction, and [`AppSession`], which drives one connection
+//! through a chain of analyzers (`socks5` → `tls`, `http` → `tls`, ...).
+//!
+//! # What the pipeline calls
+//!
+//! One [`AppSession`] per TCP connection; feed it exactly what the assembler delivers
+//! ([`StreamAnalyzer`] call order, see `crate::analyzers`), then call
+//! [`AppSession::summarize`] with the connection's `client` and `server` (`ip:port`).
+//! Detection, hand-off and fallbacks happen inside.
+//!
+//! # Contracts
+//!
+//! - Detection is by content only; every detector sees the first bytes of both directions
+//!   (either may be empty) and answers with a [`Detection`]. [`detect_stream`] tries them
+//!   in a fixed order and returns the first `Match`/`MatchReversed`, else `NeedMore` if any
+//!   detector still needs bytes, else the fully-encrypted / unknown fallback.
+//! - While detecting, a session holds at most [`DETECT_BYTES`] per direction; past that,
+//!   or at a gap, or at the end of both directions, it decides with what it has.
+//! - A hand-off ([`AppAnalyzer::take_handoff`]) gives the inner analyzer the bytes the
+//!   outer one received past its own protocol (bounded by [`MAX_HANDOFF_BYTES`]), then
+//!   everything that follows. Chains are at most [`MAX_CHAIN`] deep.
+//! - With `MatchReversed`, the analyzer is fed with directions swapped, so its records say
+//!   who really acted as client.
+
+use crate::analyzers::encrypted::{self, EncryptedRecord, OpenVpnRecord, UnknownRecord};
+use crate::analyzers::http::{DisguiseRecord, HttpRecord};
+use crate::analyzers::redis::RedisRecord;
+use crate::analyzers::socks::SocksRecord;
+use crate::analyzers::ssh::SshRecord;
+use crate::analyzers::tlsstream::TlsRecord;
+use crate::analyzers::{Detection, StreamAnalyzer, http, redis, socks, ssh, tlsstream};
+use crate::flow::Direction;
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+
+/// Bytes per direction a session holds while it looks for the protocol.
+pub const DETECT_BYTES: usize = 16 * 1024;
+/// Bytes per direction an outer analyzer may hold for its inner one.
+pub const MAX_HANDOFF_BYTES: usize = 64 * 1024;
+/// Deepest analyzer chain (e.g. socks5 → http → tls is 3).
+pub const MAX_CHAIN: usize = 4;
+
+/// The application protocols tunscope recognises on TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppProto {
+    Tls,
+    Ssh,
+    Socks,
+    Http,
+    Redis,
+    OpenVpn,
+    /// No known protocol, first bytes look random (the "fully encrypted" heuristic).
+    Encrypted,
+}
+
+impl AppProto {
+    /// Probe order: the most specific signatures first, the entropy fallback last.
+    pub const PROBE_ORDER: [AppProto; 7] = [
+        AppProto::Tls,
+        AppProto::Ssh,
+        AppProto::Http,
+        AppProto::Socks,
+        AppProto::Redis,
+        AppProto::OpenVpn,
+        AppProto::Encrypted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AppProto::Tls => "tls",
+            AppProto::Ssh => "ssh",
+            AppProto::Socks => "socks",
+            AppProto::Http => "http",
+            AppProto::Redis => "redis",
+            AppProto::OpenVpn => "openvpn",
+            AppProto::Encrypted => "encrypted",
+        }
+    }
+
+    /// This protocol's detector.
+    pub fn detect(self, c2s: &[u8], s2c: &[u8]) -> Detection {
+        match self {
+            AppProto::Tls => tlsstream::detect(c2s, s2c),
+            AppProto::Ssh => ssh::detect(c2s, s2c),
+            AppProto::Socks => socks::detect(c2s, s2c),
+            AppProto::Http => http::detect(c2s, s2c),
+            AppProto::Redis => redis::detect(c2s, s2c),
+            AppProto::OpenVpn => encrypted::detect_openvpn(c2s, s2c),
+            AppProto::Encrypted => encrypted::detect_fully_encrypted(c2s, s2c),
+        }
+    }
+}
+
+/// Tries every detector; see the module doc for the order and the answer.
+pub fn detect_stream(first_c2s: &[u8], first_s2c: &[u8]) -> Option<(AppProto, Detection)> {
+    let mut need_more = None;
+    for p in AppProto::PROBE_ORDER {
+        if p == AppProto::Encrypted && need_more.is_some() {
+            break; // the fallback only speaks once the specific detectors have
+        }
+        match p.detect(first_c2s, first_s2c) {
+            d @ (Detection::Match | Detection::MatchReversed) => return Some((p, d)),
+            Detection::NeedMore => need_more = need_more.or(Some(p)),
+            Detection::NotMine => {}
+        }
+    }
+    need_more.map(|p| (p, Detection::NeedMore))
+}
+
+/// A fresh analyzer for `proto`.
+pub fn new_analyzer(proto: AppProto) -> Box<dyn AppAnalyzer> {
+    match proto {
+        AppProto::Tls => Box::new(tlsstream::TlsStream::new()),
+        AppProto::Ssh => Box::new(ssh::SshStream::new()),
+        AppProto::Socks => Box::new(socks::SocksStream::new()),
+        AppProto::Http => Box::new(http::HttpStream::new()),
+        AppProto::Redis => Box::new(redis::RedisStream::new()),
+        AppProto::OpenVpn => Box::new(encrypted::OpenVpnStream::new()),
+        AppProto::Encrypted => Box::new(encrypted::EncryptedStream::new()),
+    }
+}
+
+/// Bytes an outer analyzer received past its own protocol, per direction
+/// (index = [`Direction::index`]), with the time they arrived.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handoff {
+    pub pending: [Vec<u8>; 2],
+    pub ts: [Timestamp; 2],
+}
+
+/// A TCP application analyzer: the stream callbacks plus a name, a summary and the
+/// hand-off to an inner protocol.
+pub trait AppAnalyzer: StreamAnalyzer {
+    /// Short protocol name for `app_chain` (`tls`, `socks5`, `http`, ...).
+    fn name(&self) -> &'static str;
+    /// The records so far (callable at any time, also mid-stream).
+    fn summarize(&self) -> AppRecords;
+    /// Once, when the rest of the stream belongs to another protocol: the bytes already
+    /// received past this protocol. After `Some`, the analyzer is fed nothing more.
+    fn take_handoff(&mut self) -> Option<Handoff> {
+        None
+    }
+}
+
+/// One analyzer's records; serialised with a `protocol` tag.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "protocol", rename_all = "snake_case")]
+pub enum AppRecords {
+    Tls(TlsRecord),
+    Http(HttpRecord),
+    HttpDisguise(DisguiseRecord),
+    Socks(SocksRecord),
+    Redis(RedisRecord),
+    Ssh(SshRecord),
+    Openvpn(OpenVpnRecord),
+    Encrypted(EncryptedRecord),
+    Unknown(UnknownRecord),
+}
+
+impl AppRecords {
+    /// Fill the connection endpoints (`ip:port`) the caller knows.
+    pub fn set_endpoints(&mut self, client: &str, server: &str) {
+        let (c, s) = match self {
+            AppRecords::Tls(r) => (&mut r.client, &mut r.server),
+            AppRecords::Http(r) => (&mut r.client, &mut r.server),
+            AppRecords::HttpDisguise(r) => (&mut r.client, &mut r.server),
+            AppRecords::Socks(r) => (&mut r.client, &mut r.server),
+            AppRecords::Redis(r) => (&mut r.client, &mut r.server),
+            AppRecords::Ssh(r) => (&mut r.client, &mut r.server),
+            AppRecords::Openvpn(r) => (&mut r.client, &mut r.server),
+            AppRecords::Encrypted(r) => (&mut r.client, &mut r.server),
+            AppRecords::Unknown(r) => (&mut r.client, &mut r.server),
+        };
+        *c = client.to_string();
+        *s = server.to_string();
+    }
+}
+
+/// Everything one connection's application layers showed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AppSummary {
+    pub client: String,
+    pub server: String,
+    /// Protocols outermost first, e.g. `["socks5", "tls"]`.
+    pub app_chain: Vec<&'static str>,
+    /// One entry per element of `app_chain`, same order.
+    pub layers: Vec<AppRecords>,
+    /// The innermost protocol was detected with client and server swapped.
+    pub roles_reversed: bool,
+}
+
+struct Detecting {
+    chunks: Vec<(Direction, Vec<u8>, Timestamp)>,
+    held: [usize; 2],
+    ended: [bool; 2],
+}
+
+impl Detecting {
+    fn from_handoff(h: Handoff) -> Self {
+        let mut d = Detecting {
+            chunks: Vec::new(),
+            held: [0, 0],
+            ended: [false, false],
+        };
+        let [c, s] = h.pending;
+        for (dir, bytes, ts) in [
+            (Direction::ClientToServer, c, h.ts[0]),
+            (Direction::ServerToClient, s, h.ts[1]),
+        ] {
+            if !bytes.is_empty() {
+                d.held[dir.index()] = bytes.len().min(DETECT_BYTES);
+                d.chunks.push((dir, bytes, ts));
+            }
+        }
+        d
+    }
+
+    fn first_bytes(&self, dir: Direction) -> Vec<u8> {
+        let mut v = Vec::new();
+        for (d, b, _) in &self.chunks {
+            if *d == dir {
+                v.extend_from_slice(b);
+            }
+        }
+        v
+    }
+}
+
+enum Stage {
+    Detecting(Detecting),
+    Active {
+        analyzer: Box<dyn AppAnalyzer>,
+        reversed: bool,
+    },
+    Unknown(UnknownRecord),
+}
+
+/// Drives one connection through detection and the analyzer chain. See the module doc.
+pub struct AppSession {
+    finished: Vec<(&'static str, AppRecords)>,
+    stage: Stage,
+    ended: [bool; 2],
+}
+
+impl Default for AppSession {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AppSession {
+    pub fn new() -> Self {
+        AppSession {
+            finished: Vec::new(),
+            stage: Stage::Detecting(Detecting::from_handoff(Handoff::default())),
+            ended: [false, false],
+        }
+    }
+
+    /// A session that starts with a known protocol (e.g. after a tunnel's first frame).
+    pub fn with_protocol(proto: AppProto) -> Self {
+        AppSession {
+            finished: Vec::new(),
+            stage: Stage::Active {
+                analyzer: new_analyzer(proto),
+                reversed: false,
+            },
+            ended: [false, false],
+        }
+    }
+
+    /// The protocol chain so far.
+    pub fn app_chain(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.finished.iter().map(|(n, _)| *n).collect();
+        match &self.stage {
+            Stage::Active { analyzer, .. } => v.push(analyzer.name()),
+            Stage::Unknown(_) => v.push("unknown"),
+            Stage::Detecting(d) if d.chunks.is_empty() => {}
+            Stage::Detecting(_) => v.push("unknown"),
+        }
+        v
+    }
+
+    pub fn summarize(&self, client: &str, server: &str) -> AppSummary {
+        let mut layers: Vec<AppRecords> = self.finished.iter().map(|(_, r)| r.clone()).collect();
+        let mut roles_reversed = false;
+        match &self.stage {
+            Stage::Active { analyzer, reversed } => {
+                roles_reversed = *reversed;
+                layers.push(analyzer.summarize());
+            }
+            Stage::Unknown(u) => layers.push(AppRecords::Unknown(u.clone())),
+            Stage::Detecting(d) if !d.chunks.is_empty() => {
+                let mut u = UnknownRecord::default();
+                for (dir, b, _) in &d.chunks {
+                    u.count(*dir, b.len() as u64);
+                }
+                layers.push(AppRecords::Unknown(u));
+            }
+            Stage::Detecting(_) => {}
+        }
+        for l in &mut layers {
+            l.set_endpoints(client, server);
+        }
+        AppSummary {
+            client: client.to_string(),
+            server: server.to_string(),
+            app_chain: self.app_chain(),
+            layers,
+            roles_reversed,
+        }
+    }
+
+    /// Decide with what the detector holds; `force` when no more bytes will help.
+    fn try_detect(&mut self, force: bool) {
+        let Stage::Detecting(d) = &mut self.stage else {
+            return;
+        };
+        let c2s = d.first_bytes(Direction::ClientToServer);
+        let s2c = d.first_bytes(Direction::ServerToClient);
+        let full = d.held[0] >= DETECT_BYTES || d.held[1] >= DETECT_BYTES;
+        let both_ended = d.ended[0] && d.ended[1];
+        let found = detect_stream(&c2s, &s2c);
+        let decided = match found {
+            Some((p, Detection::Match)) => Some((p, false)),
+            Some((p, Detection::MatchReversed)) => Some((p, true)),
+            _ if force || full || both_ended => {
+                // Last chance: the fallback on whatever is there.
+                match encrypted::detect_fully_encrypted(&c2s, &s2c) {
+                    Detection::Match => Some((AppProto::Encrypted, false)),
+                    _ => None,
+                }
+            }
+            Some((_, Detection::NeedMore)) => return,
+            _ => None,
+        };
+        let chunks = std::mem::take(&mut d.chunks);
+        match decided {
+            Some((p, reversed)) => {
+                self.stage = Stage::Active {
+                    analyzer: new_analyzer(p),
+                    reversed,
+                };
+                for (dir, bytes, ts) in chunks {
+                    self.feed(dir, &bytes, ts);
+                }
+            }
+            None => {
+                let mut u = UnknownRecord::default();
+                for (dir, b, _) in &chunks {
+                    u.count(*dir, b.len() as u64);
+                }
+                u.first_c2s_hex = encrypted::hex_prefix(&c2s);
+                u.first_s2c_hex = encrypted::hex_prefix(&s2c);
+                self.stage = Stage::Unknown(u);
+            }
+        }
+    }
+
+    /// Feed an active analyzer, then follow a hand-off.
+    fn feed(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
+        let Stage::Active { analyzer, reversed } = &mut self.stage else {
+            return;
+        };
+        let d = if *reversed { dir.reverse() } else { dir };
+        analyzer.on_data(d, data, ts);
+        let Some(mut h) = analyzer.take_handoff() else {
+            return;
+        };
+        if *reversed {
+            h.pending.swap(0, 1);
+            h.ts.swap(0, 1);
+        }
+        let name = analyzer.name();
+        let records = analyzer.summarize();
+        self.finished.push((name, records));
+        if self.finished.len() >= MAX_CHAIN {
+            let mut u = UnknownRecord::default();
+            u.count(Direction::ClientToServer, h.pending[0].len() as u64);
+            u.count(Direction::ServerToClient, h.pending[1].len() as u64);
+            u.note = Some("analyzer chain too deep".into());
+            self.stage = Stage::Unknown(u);
+            return;
+        }
+        let mut det = Detecting::from_handoff(h);
+        det.ended = self.ended;
+        self.stage = Stage::Detecting(det);
+        self.try_detect(false);
+    }
+}
+
+impl StreamAnalyzer for AppSession {
+    fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
+        match &mut self.stage {
+            Stage::Detecting(d) => {
+                let i = dir.index();
+                let room = DETECT_BYTES.saturating_sub(d.held[i]);
+                if room > 0 {
+                    let take = data.get(..room.min(data.len())).unwrap_or_default();
+                    d.held[i] += take.len();
+                    d.chunks.push((dir, take.to_vec(), ts));
+                }
+                if room < data.len() {
+                    // Over the detection budget: decide now, then pass the rest on.
+                    self.try_detect(true);
+                    let rest = data.get(room..).unwrap_or_default();
+                    if !rest.is_empty() {
+                        self.on_data(dir, rest, ts);
+                    }
+                } else {
+                    self.try_detect(false);
+                }
+            }
+            Stage::Active { .. } => self.feed(dir, data, ts),
+            Stage::Unknown(u) => u.count(dir, data.len() as u64),
+        }
+    }
+
+    fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
+        if matches!(self.stage, Stage::Detecting(_)) {
+            self.try_detect(true);
+        }
+        match &mut self.stage {
+            Stage::Active { analyzer, reversed } => {
+                let d = if *reversed { dir.reverse() } else { dir };
+                analyzer.on_gap(d, len, ts);
+            }
+            Stage::Unknown(u) => u.gap_bytes += len,
+            Stage::Detecting(_) => {}
+        }
+    }
+
+    fn on_end(&mut self, dir: Direction, ts: Timestamp) {
+        self.ended[dir.index()] = true;
+        if let Stage::Detecting(d) = &mut self.stage {
+            d.ended[dir.index()] = true;
+            let both = d.ended[0] && d.ended[1];
+            self.try_detect(both);
+        }
+        if let Stage::Active { analyzer, reversed } = &mut self.stage {
+            let d = if *reversed { dir.reverse() } else { dir };
+            analyzer.on_end(d, ts);
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! TLS over TCP: the record layer over a reassembled stream, the handshake messages in it
+//! (ClientHello, ServerHello, TLS 1.2 Certificate), alerts, and application-data volume.
+//!
+//! # Contracts
+//!
+//! - Detection ([`detect`]) accepts a stream that starts with a ClientHello record, or
+//!   (mid-stream, e.g. after a tunnel hand-off or a capture that misses the start) any
+//!   plausible record header. A stream whose first record is a ServerHello sent by the
+//!   "client" is [`Detection::MatchReversed`].
+//! - Buffering per direction is bounded: one record ([`parser::MAX_FRAGMENT_LEN`] + 5) and
+//!   one handshake message ([`MAX_HANDSHAKE_BYTES`]). Bigger declared lengths are
+//!   anomalies; that direction stops being parsed (its bytes are still counted).
+//! - A gap stops parsing in that direction: record boundaries cannot be trusted after it
+//!   and nothing is invented (a ClientHello missing a segment gives no SNI).
+//! - Handshake time is from the ClientHello to the first client application-data record
+//!   (TLS 1.2: the first type-23 record; TLS 1.3: the second client type-23 record, the
+//!   first one being the encrypted Finished).
+//! - Certificates are read only while the server's handshake is in clear (TLS ≤ 1.2).
+
+pub mod md5;
+pub mod parser;
+pub mod x509;
+
+use crate::analyzers::encrypted::registry::{AppAnalyzer, AppRecords};
+use crate::analyzers::tls::{
+    HANDSHAKE_CLIENT_HELLO, HANDSHAKE_SERVER_HELLO, Ja4Transport, MAX_HANDSHAKE_BYTES,
+    first_handshake_message, parse_client_hello, parse_server_hello,
+};
+use crate::analyzers::{Detection, StreamAnalyzer};
+use crate::flow::Direction;
+use crate::timestamp::Timestamp;
+use parser::{RecordParse, parse_record};
+use serde::Serialize;
+pub use x509::CertInfo;
+
+/// Most certificates and alerts kept per connection.
+const MAX_CERTS: usize = 8;
+const MAX_ALERTS: usize = 16;
+const MAX_ANOMALIES: usize = 16;
+
+/// Probe the first bytes of both directions.
+pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
+    let hello_type = |b: &[u8]| -> Option<u8> {
+        match parse_record_header(b)? {
+            (parser::CONTENT_HANDSHAKE, _) => b.get(5).copied(),
+            _ => None,
+        }
+    };
+    if c2s.len() < 6 && !c2s.is_empty() {
+        return if c2s.first().is_some_and(|&b| b == parser::CONTENT_HANDSHAKE)
+            || c2s.len() < 2
+            || header_prefix_ok(c2s)
+        {
+            Detection::NeedMore
+        } else {
+            Detection::NotMine
+        };
+    }
+    if !c2s.is_empty() {
+        return match hello_type(c2s) {
+            Some(HANDSHAKE_CLIENT_HELLO) => Detection::Match,
+            Some(HANDSHAKE_SERVER_HELLO) => Detection::MatchReversed,
+            Some(_) => Detection::Match,
+            // Mid-stream: an application-data / alert / CCS record header.
+            None if parse_record_header(c2s).is_some() => Detection::Match,
+            None => Detection::NotMine,
+        };
+    }
+    match hello_type(s2c) {
+        Some(HANDSHAKE_CLIENT_HELLO) => Detection::MatchReversed,
+        Some(_) => Detection::Match,
+        None if parse_record_header(s2c).is_some() => Detection::Match,
+        None if s2c.len() < 6 => Detection::NeedMore,
+        None => Detection::NotMine,
+    }
+}
+
+fn header_prefix_ok(b: &[u8]) -> bool {
+    let ct = b.first().copied().unwrap_or(0);
+    let major = b.get(1).copied().unwrap_or(3);
+    let minor = b.get(2).copied().unwrap_or(0);
+    parser::plausible_header(ct, major, minor)
+}
+
+/// `(content type, length)` when the first 5 bytes are a plausible record header.
+fn parse_record_header(b: &[u8]) -> Option<(u8, usize)> {
+    let [ct, major, minor, l0, l1] = *b.first_chunk::<5>()?;
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    (parser::plausible_header(ct, major, minor) && len <= parser::MAX_FRAGMENT_LEN && len > 0)
+        .then_some((ct, len))
+}
+
+/// A TLS alert as reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlertInfo {
+    pub direction: Direction,
+    /// `None` when the alert was encrypted.
+    pub level: Option<u8>,
+    pub description: Option<String>,
+}
+
+/// What one TLS connection showed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TlsRecord {
+    pub client: String,
+    pub server: String,
+    /// The negotiated version (`TLSv12`, `TLSv13`, ...), from the ServerHello.
+    pub version: Option<String>,
+    /// Versions the client offered (supported_versions, else its legacy version).
+    pub client_versions: Vec<String>,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub cipher_suites: Vec<u16>,
+    pub groups: Vec<u16>,
+    pub ja3: Option<String>,
+    pub ja3_string: Option<String>,
+    pub ja4: Option<String>,
+    pub ja3s: Option<String>,
+    pub cipher: Option<String>,
+    pub certificates: Vec<CertInfo>,
+    pub alerts: Vec<AlertInfo>,
+    /// ClientHello to first client application data, in milliseconds.
+    pub handshake_ms: Option<f64>,
+    pub app_bytes_c2s: u64,
+    pub app_bytes_s2c: u64,
+    pub records_c2s: u64,
+    pub records_s2c: u64,
+    /// No ClientHello was seen: the stream was picked up after the handshake started.
+    pub mid_stream: bool,
+    pub gap_bytes: u64,
+    pub anomalies: Vec<String>,
+}
+
+#[derive(Default)]
+struct Side {
+    /// Bytes of the record being assembled.
+    buf: Vec<u8>,
+    /// Handshake bytes spanning records.
+    hs: Vec<u8>,
+    /// After ChangeCipherSpec (or TLS 1.3 handshake traffic): records are opaque.
+    encrypted: bool,
+    /// Parsing stopped (gap or garbage); bytes are only counted.
+    stopped: bool,
+    app_records: u64,
+    bytes: u64,
+}
+
+/// Per-connection TLS state.
+#[derive(Default)]
+pub struct TlsStream {
+    sides: [Side; 2],
+    rec: TlsRecord,
+    client_hello_ts: Option<Timestamp>,
+    seen_client_hello: bool,
+    tls13: bool,
+}
+
+impl TlsStream {
+    pub fn new() -> Self {
+        TlsStream::default()
+    }
+
+    fn anomaly(&mut self, what: String) {
+        if self.rec.anomalies.len() < MAX_ANOMALIES {
+            self.rec.anomalies.push(what);
+        }
+    }
+
+    fn on_record(&mut self, dir: Direction, ct: u8, fragment: &[u8], ts: Timestamp) {
+        let i = dir.index();
+        match dir {
+            Direction::ClientToServer => self.rec.records_c2s += 1,
+            Direction::ServerToClient => self.rec.records_s2c += 1,
+        }
+        match ct {
+            parser::CONTENT_CHANGE_CIPHER_SPEC => self.sides[i].encrypted = true,
+            parser::CONTENT_ALERT => {
+                let alert = (!self.sides[i].encrypted)
+                    .then(|| parser::parse_alert(fragment))
+                    .flatten();
+                if self.rec.alerts.len() < MAX_ALERTS {
+                    self.rec.alerts.push(AlertInfo {
+                        direction: dir,
+                        level: alert.map(|a| a.level),
+                        description: alert.map(|a| parser::alert_name(a.description).into()),
+                    });
+                }
+            }
+            parser::CONTENT_HANDSHAKE if !self.sides[i].encrypted => {
+                self.on_handshake_bytes(dir, fragment, ts)
+            }
+            parser::CONTENT_APPLICATION_DATA => {
+                let side = &mut self.sides[i];
+                side.app_records += 1;
+                // In TLS 1.3 the client's first type-23 record is its Finished.
+                let is_app =
+                    !(self.tls13 && dir == Direction::ClientToServer && side.app_records == 1);
+                if is_app {
+                    match dir {
+                        Direction::ClientToServer => {
+                            self.rec.app_bytes_c2s += fragment.len() as u64;
+                            if self.rec.handshake_ms.is_none()
+                                && let Some(t0) = self.client_hello_ts
+                            {
+                                self.rec.handshake_ms = Some(ts.millis_since(t0));
+                            }
+                        }
+                        Direction::ServerToClient => {
+                            self.rec.app_bytes_s2c += fragment.len() as u64
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_handshake_bytes(&mut self, dir: Direction, fragment: &[u8], ts: Timestamp) {
+        let i = dir.index();
+        if self.sides[i].hs.len() + fragment.len() > MAX_HANDSHAKE_BYTES + 4 {
+            self.anomaly(format!("{}: handshake message over 64 KiB", dir.short()));
+            self.sides[i].hs.clear();
+            self.sides[i].stopped = true;
+            return;
+        }
+        self.sides[i].hs.extend_from_slice(fragment);
+        loop {
+            let hs = std::mem::take(&mut self.sides[i].hs);
+            match first_handshake_message(&hs) {
+                Ok((ty, body, total)) => {
+                    let msg = hs.get(..total).unwrap_or_default();
+                    self.on_handshake_message(dir, ty, msg, body, ts);
+                    self.sides[i].hs = hs.get(total..).unwrap_or_default().to_vec();
+                    if self.sides[i].encrypted || self.sides[i].stopped {
+                        self.sides[i].hs.clear();
+                        return;
+                    }
+                }
+                Err(_) => {
+                    self.sides[i].hs = hs;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_handshake_message(
+        &mut self,
+        dir: Direction,
+        ty: u8,
+        msg: &[u8],
+        body: &[u8],
+        ts: Timestamp,
+    ) {
+        match (dir, ty) {
+            (Direction::ClientToServer, HANDSHAKE_CLIENT_HELLO) if !self.seen_client_hello => {
+                self.seen_client_hello = true;
+                self.client_hello_ts = Some(ts);
+                match parse_client_hello(msg) {
+                    Ok(ch) => {
+                        let pf = parser::ec_point_formats(msg).unwrap_or_default();
+                        let ja3 = parser::ja3_string(&ch, &pf);
+                        self.rec.ja3 = Some(md5::md5_hex(ja3.as_bytes()));
+                        self.rec.ja3_string = Some(ja3);
+                        self.rec.ja4 = Some(ch.ja4(Ja4Transport::Tcp));
+                        self.rec.sni = ch.sni.clone();
+                        self.rec.alpn = ch.alpn.clone();
+                        self.rec.cipher_suites = ch.cipher_suites.clone();
+                        self.rec.groups = ch.supported_groups.clone();
+                        self.rec.client_versions = if ch.supported_versions.is_empty() {
+                            vec![parser::version_name(ch.legacy_version)]
+                        } else {
+                            ch.supported_versions
+                                .iter()
+                                .filter(|v| !crate::analyzers::tls::is_grease(**v))
+                                .map(|v| parser::version_name(*v))
+                                .collect()
+                        };
+                    }
+                    Err(e) => self.anomaly(format!("ClientHello: {e}")),
+                }
+            }
+            (Direction::ServerToClient, HANDSHAKE_SERVER_HELLO) if self.rec.cipher.is_none() => {
+                match parse_server_hello(msg) {
+                    Ok(sh) => {
+                        let v = sh.selected_version();
+                        self.tls13 = v == 0x0304 || (0x7f00..=0x7fff).contains(&v) || v == 0xfb1a;
+                        self.rec.version = Some(parser::version_name(v));
+                        self.rec.cipher = Some(parser::cipher_name(sh.cipher_suite));
+                        self.rec.ja3s = Some(md5::md5_hex(parser::ja3s_string(&sh).as_bytes()));
+                        if self.tls13 {
+                            // Everything after the ServerHello is under handshake keys.
+                            self.sides[dir.index()].encrypted = true;
+                        }
+                    }
+                    Err(e) => self.anomaly(format!("ServerHello: {e}")),
+                }
+            }
+            (Direction::ServerToClient, parser::HANDSHAKE_CERTIFICATE) => {
+                for der in parser::certificate_list(body).into_iter().take(MAX_CERTS) {
+                    match x509::parse_certificate(der) {
+                        Ok(c) if self.rec.certificates.len() < MAX_CERTS => {
+                            self.rec.certificates.push(c)
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.anomaly(format!("certificate: {}", e.0)),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl StreamAnalyzer for TlsStream {
+    fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
+        let i = dir.index();
+        self.sides[i].bytes += data.len() as u64;
+        if self.sides[i].stopped {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.sides[i].buf);
+        buf.extend_from_slice(data);
+        let mut off = 0;
+        loop {
+            let rest = buf.get(off..).unwrap_or_default();
+            match parse_record(rest) {
+                RecordParse::Done(rec, used) => {
+                    self.on_record(dir, rec.content_type, rec.fragment, ts);
+                    off += used;
+                }
+                RecordParse::Incomplete { .. } => break,
+                RecordParse::Invalid(why) => {
+                    self.anomaly(format!("{}: {why} at stream byte {}", dir.short(), {
+                        self.sides[i].bytes - (buf.len() - off) as u64
+                    }));
+                    self.sides[i].stopped = true;
+                    off = buf.len();
+                    break;
+                }
+            }
+        }
+        buf.drain(..off.min(buf.len()));
+        self.sides[i].buf = buf;
+    }
+
+    fn on_gap(&mut self, dir: Direction, len: u64, _ts: Timestamp) {
+        let side = &mut self.sides[dir.index()];
+        side.stopped = true;
+        side.buf.clear();
+        side.hs.clear();
+        self.rec.gap_bytes += len;
+    }
+}
+
+impl AppAnalyzer for TlsStream {
+    fn name(&self) -> &'static str {
+        "tls"
+    }
+
+    fn summarize(&self) -> AppRecords {
+        let mut rec = self.rec.clone();
+        rec.mid_stream = !self.seen_client_hello;
+        AppRecords::Tls(rec)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
