@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use tunscope::Timestamp;
 use tunscope::analyzers::StreamAnalyzer;
-use tunscope::analyzers::encrypted::registry::{AppRecords, AppSession, AppSummary};
+use tunscope::analyzers::app::{AppRecords, AppSession, AppSummary};
 use tunscope::analyzers::encrypted::{WireGuardMessage, classify_wireguard};
 use tunscope::analyzers::http::HttpRecord;
 use tunscope::analyzers::redis::RedisRecord;

@@ -14,6 +14,7 @@
 //! Detection is by content (ports may order the probes, never replace them): a
 //! [`Detection`] tells whether the first bytes of a stream belong to a protocol.
 
+pub mod app;
 pub mod encrypted;
 pub mod http;
 pub mod quic;

@@ -12,14 +12,14 @@
 //! - **OpenVPN over TCP** (2-byte length framing, hard-reset opcodes), and
 //! - **WireGuard** datagrams ([`classify_wireguard`], a pure UDP classifier).
 //!
-//! The registry of all TCP application analyzers lives in [`registry`].
+//! The registry of all TCP application analyzers lives in [`crate::analyzers::app`].
 //!
 //! Contracts: pure functions over `&[u8]`; stream analyzers keep at most
 //! [`SAMPLE_BYTES`] per direction.
 
-pub mod registry;
 
-use crate::analyzers::encrypted::registry::{AppAnalyzer, AppRecords};
+
+use crate::analyzers::app::{AppAnalyzer, AppRecords};
 use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;

@@ -1,4 +1,4 @@
-use super::registry::{AppProto, AppRecords, AppSession, detect_stream};
+use crate::analyzers::app::{AppProto, AppRecords, AppSession, detect_stream};
 use super::*;
 use proptest::prelude::*;
 
@@ -223,7 +223,7 @@ proptest! {
     #[test]
     fn every_protocol_start_never_panics(proto in 0usize..7, bytes in proptest::collection::vec(any::<u8>(), 0..2000), split in 0usize..2000) {
         let p = AppProto::PROBE_ORDER[proto];
-        let mut a = registry::new_analyzer(p);
+        let mut a = crate::analyzers::app::new_analyzer(p);
         let k = split.min(bytes.len());
         a.on_data(C, &bytes[..k], Timestamp::ZERO);
         a.on_data(S, &bytes[k..], Timestamp::ZERO);

@@ -25,7 +25,7 @@
 
 pub mod parser;
 
-use crate::analyzers::encrypted::registry::{AppAnalyzer, AppRecords, Handoff, MAX_HANDOFF_BYTES};
+use crate::analyzers::app::{AppAnalyzer, AppRecords, Handoff, MAX_HANDOFF_BYTES};
 use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;

@@ -20,7 +20,7 @@
 
 pub mod parser;
 
-use crate::analyzers::encrypted::registry::{AppAnalyzer, AppRecords};
+use crate::analyzers::app::{AppAnalyzer, AppRecords};
 use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;

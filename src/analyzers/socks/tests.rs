@@ -74,7 +74,7 @@ fn socks4_refused_has_no_handoff() {
 
 #[test]
 fn session_follows_socks_into_ssh() {
-    use crate::analyzers::encrypted::registry::AppSession;
+    use crate::analyzers::app::AppSession;
     let (c, s) = socks5_auth();
     let mut sess = AppSession::new();
     sess.on_data(C, &c, Timestamp::ZERO);

@@ -14,7 +14,7 @@
 
 pub mod parser;
 
-use crate::analyzers::encrypted::registry::{AppAnalyzer, AppRecords};
+use crate::analyzers::app::{AppAnalyzer, AppRecords};
 use crate::analyzers::tlsstream::md5::md5_hex;
 use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;

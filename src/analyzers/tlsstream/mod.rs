@@ -21,7 +21,7 @@ pub mod md5;
 pub mod parser;
 pub mod x509;
 
-use crate::analyzers::encrypted::registry::{AppAnalyzer, AppRecords};
+use crate::analyzers::app::{AppAnalyzer, AppRecords};
 use crate::analyzers::tls::{
     HANDSHAKE_CLIENT_HELLO, HANDSHAKE_SERVER_HELLO, Ja4Transport, MAX_HANDSHAKE_BYTES,
     first_handshake_message, parse_client_hello, parse_server_hello,
