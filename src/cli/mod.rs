@@ -74,6 +74,10 @@ pub struct CaptureArgs {
     /// in-order data), conflicts with buffered data are still found.
     #[arg(long, default_value_t = AssemblerConfig::default().conflict_history_bytes)]
     pub conflict_history: usize,
+    /// Show secrets seen on the wire (tunnel passwords) in the report. Off by default:
+    /// the report says a password was present and how long it was.
+    #[arg(long)]
+    pub show_secrets: bool,
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
@@ -162,6 +166,7 @@ impl CaptureArgs {
                 conflict_history_bytes: self.conflict_history,
                 ..AssemblerConfig::default()
             },
+            show_secrets: self.show_secrets,
             ..Options::default()
         })
     }

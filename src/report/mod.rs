@@ -4,7 +4,15 @@
 
 pub mod text;
 
+use crate::analyzers::app::{AppRecords, AppSummary};
+use crate::analyzers::encrypted::{EncryptedRecord, OpenVpnRecord};
+use crate::analyzers::http::{DisguiseRecord, HttpRecord};
 use crate::analyzers::quic::QuicSummary;
+use crate::analyzers::redis::RedisRecord;
+use crate::analyzers::socks::SocksRecord;
+use crate::analyzers::ssh::SshRecord;
+use crate::analyzers::tlsstream::TlsRecord;
+use crate::analyzers::tunnel::TunnelReport;
 use crate::anomaly::Anomalies;
 use crate::assembly::TcpConnRecord;
 use crate::capture::{FileInfo, LinkType};
@@ -28,6 +36,47 @@ pub struct Summary {
     /// Connections beyond the record limit, counted but not listed.
     pub connections_omitted: u64,
     pub quic: QuicReport,
+    /// The NAT tunnel: sessions, tunnel connections and the visitors they carried.
+    pub tunnel: TunnelReport,
+    /// Application records (`tls`, `http`, `socks`, `redis`, `ssh`, `encrypted`, ...).
+    #[serde(flatten)]
+    pub apps: AppTables,
+}
+
+/// Application records by protocol, one per connection and protocol layer (a SOCKS
+/// connection carrying TLS has a `socks` and a `tls` record).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AppTables {
+    pub tls: Vec<TlsRecord>,
+    pub http: Vec<HttpRecord>,
+    pub http_disguise: Vec<DisguiseRecord>,
+    pub socks: Vec<SocksRecord>,
+    pub redis: Vec<RedisRecord>,
+    pub ssh: Vec<SshRecord>,
+    pub openvpn: Vec<OpenVpnRecord>,
+    pub encrypted: Vec<EncryptedRecord>,
+}
+
+impl AppTables {
+    pub fn from_summaries(summaries: Vec<AppSummary>) -> Self {
+        let mut t = AppTables::default();
+        for s in summaries {
+            for layer in s.layers {
+                match layer {
+                    AppRecords::Tls(r) => t.tls.push(r),
+                    AppRecords::Http(r) => t.http.push(r),
+                    AppRecords::HttpDisguise(r) => t.http_disguise.push(r),
+                    AppRecords::Socks(r) => t.socks.push(r),
+                    AppRecords::Redis(r) => t.redis.push(r),
+                    AppRecords::Ssh(r) => t.ssh.push(r),
+                    AppRecords::Openvpn(r) => t.openvpn.push(r),
+                    AppRecords::Encrypted(r) => t.encrypted.push(r),
+                    AppRecords::Unknown(_) => {}
+                }
+            }
+        }
+        t
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +102,8 @@ impl Summary {
         connections: Vec<ConnectionRecord>,
         connections_omitted: u64,
         quic: Vec<QuicRecord>,
+        tunnel: TunnelReport,
+        apps: AppTables,
     ) -> Self {
         Summary {
             tunscope: ToolInfo {
@@ -64,6 +115,8 @@ impl Summary {
             connections,
             connections_omitted,
             quic: QuicReport { connections: quic },
+            tunnel,
+            apps,
         }
     }
 }
@@ -129,13 +182,27 @@ pub struct ConnectionRecord {
     pub end: EndReason,
     /// 0-based index of the flow's first packet in the capture.
     pub first_packet: u64,
+    /// The application protocol found by content (`unknown` when none): the innermost
+    /// of `app_chain`.
+    pub app: String,
+    /// Protocols outermost first, e.g. `["socks5", "tls"]`, `["tunnel-data", "http"]`.
+    pub app_chain: Vec<&'static str>,
     /// TCP only: what the assembler saw (handshake, history, per-direction streams).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpConnRecord>,
 }
 
 impl ConnectionRecord {
-    pub fn from_flow(f: &Flow, end: EndReason, tcp: Option<TcpConnRecord>) -> Self {
+    pub fn from_flow(
+        f: &Flow,
+        end: EndReason,
+        tcp: Option<TcpConnRecord>,
+        findings: Option<crate::pipeline::ConnFindings>,
+    ) -> Self {
+        let (app, app_chain) = findings.map_or_else(
+            || ("unknown".to_string(), Vec::new()),
+            |x| (x.app, x.app_chain),
+        );
         let [c2s, s2c] = f.dirs;
         ConnectionRecord {
             proto: f.key.l4,
@@ -155,6 +222,8 @@ impl ConnectionRecord {
             payload_bytes_s2c: s2c.payload_bytes,
             end,
             first_packet: f.first_packet,
+            app,
+            app_chain,
             tcp,
         }
     }

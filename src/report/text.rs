@@ -138,6 +138,8 @@ pub fn render(s: &Summary, top: usize) -> String {
             );
         }
     }
+    tunnel_section(&mut out, s);
+    app_sections(&mut out, s, top);
     if !s.quic.connections.is_empty() {
         let _ = writeln!(
             out,
@@ -204,4 +206,249 @@ pub fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{v:.1} {}", UNITS[unit])
+}
+
+fn json_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+/// "Tunnel sessions": one line per control session, its visitors indented under it;
+/// then the tunnel connections no visitor was paired with (client-side captures).
+fn tunnel_section(out: &mut String, s: &Summary) {
+    let t = &s.tunnel;
+    if t.sessions.is_empty() && t.tunnels.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nTunnel sessions  {} sessions, {} tunnel connections",
+        t.sessions.len(),
+        t.tunnels.len()
+    );
+    for sess in &t.sessions {
+        let c = &sess.summary;
+        let mut facts = vec![
+            format!("user {}", c.user.as_deref().unwrap_or("-")),
+            format!("auth {}", json_name(&c.auth)),
+        ];
+        if let (Some(uid), Some(port)) = (c.uid, c.port) {
+            facts.push(format!("uid {uid} port {port}"));
+        }
+        if let Some(o) = &c.byte_order {
+            facts.push(json_name(o));
+        }
+        if c.keepalive.count > 0 {
+            facts.push(format!(
+                "keep-alive {} x {:.3} s (sd {:.1} ms, longest {:.3} s)",
+                c.keepalive.count,
+                c.keepalive.mean_interval_s.unwrap_or(0.0),
+                c.keepalive.stddev_s.unwrap_or(0.0) * 1000.0,
+                c.keepalive.max_gap_s.unwrap_or(0.0)
+            ));
+        }
+        if let Some(q) = c.queued_s {
+            facts.push(format!("queued {q:.1} s"));
+        }
+        facts.push(json_name(&c.ended.how));
+        let _ = writeln!(
+            out,
+            "  {} -> {}  {}",
+            sess.control.client,
+            sess.control.server,
+            facts.join("  ")
+        );
+        for v in &sess.visitors {
+            let via = v
+                .tunnel
+                .map_or_else(|| "no tunnel".to_string(), |e| format!("via {e}"));
+            let _ = writeln!(
+                out,
+                "    visitor {} -> {}  {via} ({}, {:.2})  {}/{} B  {}  total {}",
+                v.client,
+                v.server,
+                json_name(&v.pairing),
+                v.confidence,
+                v.bytes_c2s,
+                v.bytes_s2c,
+                v.app.as_deref().unwrap_or("unknown"),
+                v.latency_ms
+                    .total
+                    .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
+            );
+        }
+    }
+    for tun in t.tunnels.iter().filter(|x| x.visitor.is_none()) {
+        let _ = writeln!(
+            out,
+            "  tunnel {} -> {}  uid {} port {}  {}  (visitor not in this capture)",
+            tun.client,
+            tun.server,
+            opt(&tun.uid),
+            opt(&tun.port),
+            tun.app.as_deref().unwrap_or("unknown")
+        );
+    }
+    if !t.anomalies.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} tunnel anomalies (see JSON `tunnel.anomalies`)",
+            t.anomalies.len()
+        );
+    }
+}
+
+/// One short section per application protocol with the lines worth reading.
+fn app_sections(out: &mut String, s: &Summary, top: usize) {
+    let limit = top.max(1) * 5;
+    let a = &s.apps;
+    if !a.tls.is_empty() {
+        let _ = writeln!(out, "\nTLS           {} connections", a.tls.len());
+        for r in a.tls.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "  {} -> {}  sni {}  alpn {}  {}  {}  ja4 {}",
+                r.client,
+                r.server,
+                r.sni.as_deref().unwrap_or("-"),
+                if r.alpn.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.alpn.join(",")
+                },
+                r.version.as_deref().unwrap_or("-"),
+                r.cipher.as_deref().unwrap_or("-"),
+                r.ja4.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    if !a.http.is_empty() {
+        let n: usize = a.http.iter().map(|r| r.transactions.len()).sum();
+        let _ = writeln!(
+            out,
+            "\nHTTP          {} requests on {} connections",
+            n,
+            a.http.len()
+        );
+        for (r, t) in a
+            .http
+            .iter()
+            .flat_map(|r| r.transactions.iter().map(move |t| (r, t)))
+            .take(limit)
+        {
+            let _ = writeln!(
+                out,
+                "  {} -> {}  {} {}{}  {}  {}",
+                r.client,
+                r.server,
+                t.method.as_deref().unwrap_or("-"),
+                t.host.as_deref().unwrap_or(""),
+                t.target.as_deref().unwrap_or("-"),
+                opt(&t.status),
+                t.latency_ms
+                    .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
+            );
+        }
+    }
+    if !a.http_disguise.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nDisguised     {} connections with fake HTTP in front",
+            a.http_disguise.len()
+        );
+        for r in a.http_disguise.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "  {} -> {}  {}  {}",
+                r.client,
+                r.server,
+                r.kind,
+                r.evidence.join("; ")
+            );
+        }
+    }
+    if !a.socks.is_empty() {
+        let _ = writeln!(out, "\nSOCKS         {} connections", a.socks.len());
+        for r in a.socks.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "  {} -> {}  v{}  {} {}:{}  {}",
+                r.client,
+                r.server,
+                opt(&r.version),
+                r.command.as_deref().unwrap_or("-"),
+                r.destination.as_deref().unwrap_or("-"),
+                opt(&r.destination_port),
+                r.status.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    if !a.redis.is_empty() {
+        let n: usize = a.redis.iter().map(|r| r.commands.len()).sum();
+        let _ = writeln!(
+            out,
+            "\nRedis         {} commands on {} connections",
+            n,
+            a.redis.len()
+        );
+        for (r, c) in a
+            .redis
+            .iter()
+            .flat_map(|r| r.commands.iter().map(move |c| (r, c)))
+            .take(limit)
+        {
+            let _ = writeln!(
+                out,
+                "  {} -> {}  {} ({} args)  {}",
+                r.client,
+                r.server,
+                c.name,
+                c.argc,
+                c.latency_ms
+                    .map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"))
+            );
+        }
+    }
+    if !a.ssh.is_empty() {
+        let _ = writeln!(out, "\nSSH           {} connections", a.ssh.len());
+        for r in a.ssh.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "  {} -> {}  client {}  server {}  kex {}",
+                r.client,
+                r.server,
+                r.client_software.as_deref().unwrap_or("-"),
+                r.server_software.as_deref().unwrap_or("-"),
+                r.kex_alg.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    if !a.encrypted.is_empty() || !a.openvpn.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nEncrypted     {} fully encrypted, {} OpenVPN",
+            a.encrypted.len(),
+            a.openvpn.len()
+        );
+        for r in a.encrypted.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "  {} -> {}  {}{}  {}/{} B",
+                r.client,
+                r.server,
+                r.verdict,
+                r.shape_hint.map_or_else(String::new, |h| format!(" ({h})")),
+                r.bytes_c2s,
+                r.bytes_s2c
+            );
+        }
+    }
 }

@@ -157,3 +157,263 @@ fn tcp_edge_cases_deliver_exactly_what_the_truth_says() {
         failures.join("\n")
     );
 }
+
+fn endpoint_of(truth: &Value, conn_id: &str) -> Option<(String, String)> {
+    truth["connections"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == conn_id)
+        .map(|c| {
+            (
+                c["client"].as_str().unwrap_or("").to_string(),
+                c["server"].as_str().unwrap_or("").to_string(),
+            )
+        })
+}
+
+/// The truth's words for auth outcomes, in tunscope's names.
+fn auth_name(truth_auth: &str) -> &str {
+    match truth_auth {
+        "success" => "ok",
+        "fail" => "failed",
+        "off" => "not_checked",
+        other => other,
+    }
+}
+
+#[test]
+fn tunnel_sessions_tunnels_and_visitors_match_the_truth() {
+    let cases = truths("tunnel-");
+    assert!(cases.len() >= 14, "only {} tunnel fixtures", cases.len());
+    let mut failures = Vec::new();
+    let mut checked_pairings = 0;
+    let mut checked_requests = 0;
+    for (pcap, truth) in cases {
+        let name = pcap
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
+        let run = run_analyze([pcap.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        let doc = run.json();
+        let server_side = truth["capture"]["side"] == "server";
+        let sessions = doc["tunnel"]["sessions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let tunnels = doc["tunnel"]["tunnels"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut fail = |what: String| failures.push(format!("{name}: {what}"));
+        if sessions.len() != truth["sessions"].as_array().map_or(0, Vec::len) {
+            fail(format!(
+                "{} sessions, truth {}",
+                sessions.len(),
+                truth["sessions"]
+            ));
+        }
+        for ts in truth["sessions"].as_array().into_iter().flatten() {
+            let conn = ts["conn"].as_str().unwrap_or("");
+            let Some((client, _)) = endpoint_of(&truth, conn) else {
+                fail(format!("truth has no connection {conn}"));
+                continue;
+            };
+            let Some(s) = sessions
+                .iter()
+                .find(|s| s["control"]["client"] == client.as_str())
+            else {
+                fail(format!("no session for control connection {client}"));
+                continue;
+            };
+            let want_order = ts["byte_order"].as_str().unwrap_or("").replace('-', "_");
+            if s["byte_order"] != want_order.as_str() {
+                fail(format!(
+                    "{client}: byte order {} truth {want_order}",
+                    s["byte_order"]
+                ));
+            }
+            if s["auth"] != auth_name(ts["auth"].as_str().unwrap_or("")) {
+                fail(format!("{client}: auth {} truth {}", s["auth"], ts["auth"]));
+            }
+            if let Some(user) = ts["user"].as_str()
+                && s["user"] != user
+            {
+                fail(format!("{client}: user {} truth {user}", s["user"]));
+            }
+            for k in ["uid", "port"] {
+                if !ts[k].is_null() && s[k] != ts[k] {
+                    fail(format!("{client}: {k} {} truth {}", s[k], ts[k]));
+                }
+            }
+            // Every frame the truth lists on this connection, counted by name.
+            let mut want: HashMap<String, u64> = HashMap::new();
+            for f in truth["frames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| f["conn"] == conn)
+            {
+                *want
+                    .entry(f["name"].as_str().unwrap_or("").to_string())
+                    .or_default() += 1;
+            }
+            let got: HashMap<String, u64> = s["frames"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect();
+            if got != want {
+                fail(format!("{client}: frames {got:?} truth {want:?}"));
+            }
+        }
+        if tunnels.len() != truth["tunnels"].as_array().map_or(0, Vec::len) {
+            fail(format!(
+                "{} tunnels, truth {}",
+                tunnels.len(),
+                truth["tunnels"].as_array().map_or(0, Vec::len)
+            ));
+        }
+        for tt in truth["tunnels"].as_array().into_iter().flatten() {
+            let Some((client, _)) = endpoint_of(&truth, tt["conn"].as_str().unwrap_or("")) else {
+                continue;
+            };
+            let Some(t) = tunnels.iter().find(|t| t["client"] == client.as_str()) else {
+                fail(format!("no tunnel {client}"));
+                continue;
+            };
+            if t["uid"] != tt["uid"] || t["port"] != tt["port"] {
+                fail(format!(
+                    "tunnel {client}: uid/port {}/{} truth {}/{}",
+                    t["uid"], t["port"], tt["uid"], tt["port"]
+                ));
+            }
+            let visitor = endpoint_of(&truth, tt["visitor"].as_str().unwrap_or("")).map(|v| v.0);
+            if server_side {
+                checked_pairings += 1;
+                if t["visitor"].as_str() != visitor.as_deref() {
+                    fail(format!(
+                        "tunnel {client} carried visitor {} truth {visitor:?}",
+                        t["visitor"]
+                    ));
+                }
+            } else if !t["visitor"].is_null() {
+                fail(format!(
+                    "client-side tunnel {client} names a visitor {}",
+                    t["visitor"]
+                ));
+            }
+        }
+        // The application inside the tunnels: every HTTP request a visitor made is found on
+        // a tunnel connection (client side and server side alike).
+        let tunnel_clients: Vec<&str> = tunnels
+            .iter()
+            .filter_map(|t| t["client"].as_str())
+            .collect();
+        let mut in_tunnels: Vec<(String, String)> = Vec::new();
+        for r in doc["http"].as_array().into_iter().flatten() {
+            if !tunnel_clients.contains(&r["client"].as_str().unwrap_or("")) {
+                continue;
+            }
+            for t in r["transactions"].as_array().into_iter().flatten() {
+                in_tunnels.push((
+                    t["method"].as_str().unwrap_or("").to_string(),
+                    t["target"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+        for tv in truth["visitors"].as_array().into_iter().flatten() {
+            for req in tv["requests"].as_array().into_iter().flatten() {
+                let (Some(method), Some(path)) = (req["method"].as_str(), req["path"].as_str())
+                else {
+                    continue;
+                };
+                checked_requests += 1;
+                if !in_tunnels.contains(&(method.to_string(), path.to_string())) {
+                    fail(format!(
+                        "HTTP {method} {path} of visitor {} not found inside a tunnel",
+                        tv["client"]
+                    ));
+                }
+            }
+        }
+        if server_side {
+            let visitors: Vec<Value> = sessions
+                .iter()
+                .flat_map(|s| s["visitors"].as_array().cloned().unwrap_or_default())
+                .collect();
+            for tv in truth["visitors"].as_array().into_iter().flatten() {
+                let Some(v) = visitors.iter().find(|v| v["client"] == tv["client"]) else {
+                    fail(format!("no visitor {}", tv["client"]));
+                    continue;
+                };
+                if v["bytes_c2s"] != tv["bytes_c2s"] || v["bytes_s2c"] != tv["bytes_s2c"] {
+                    fail(format!(
+                        "visitor {}: bytes {}/{} truth {}/{}",
+                        tv["client"],
+                        v["bytes_c2s"],
+                        v["bytes_s2c"],
+                        tv["bytes_c2s"],
+                        tv["bytes_s2c"]
+                    ));
+                }
+                if v["tunnel"] != tv["tunnel_endpoint"] {
+                    fail(format!(
+                        "visitor {}: tunnel {} truth {}",
+                        tv["client"], v["tunnel"], tv["tunnel_endpoint"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        checked_pairings >= 10,
+        "only {checked_pairings} pairings checked"
+    );
+    assert!(
+        checked_requests >= 10,
+        "only {checked_requests} tunnelled HTTP requests checked"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} differences from the truth:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn passwords_reach_no_output_unless_asked() {
+    let mut checked = 0;
+    for (pcap, truth) in truths("tunnel-") {
+        for s in truth["sessions"].as_array().into_iter().flatten() {
+            let Some(password) = s["password"].as_str() else {
+                continue;
+            };
+            checked += 1;
+            for format in ["text", "json"] {
+                let run = run_analyze([pcap.as_os_str(), "--format".as_ref(), format.as_ref()]);
+                assert_eq!(run.code, 0);
+                assert!(
+                    !run.stdout.contains(password) && !run.stderr.contains(password),
+                    "{}: the password is in the {format} output",
+                    pcap.display()
+                );
+            }
+            let shown = run_analyze([
+                pcap.as_os_str(),
+                "--format".as_ref(),
+                "json".as_ref(),
+                "--show-secrets".as_ref(),
+            ]);
+            assert!(
+                shown.stdout.contains(password),
+                "{}: --show-secrets hides the password",
+                pcap.display()
+            );
+        }
+    }
+    assert!(checked >= 10, "only {checked} passwords checked");
+}

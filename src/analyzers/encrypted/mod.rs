@@ -17,8 +17,6 @@
 //! Contracts: pure functions over `&[u8]`; stream analyzers keep at most
 //! [`SAMPLE_BYTES`] per direction.
 
-
-
 use crate::analyzers::app::{AppAnalyzer, AppRecords};
 use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;

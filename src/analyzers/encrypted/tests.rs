@@ -1,5 +1,5 @@
-use crate::analyzers::app::{AppProto, AppRecords, AppSession, detect_stream};
 use super::*;
+use crate::analyzers::app::{AppProto, AppRecords, AppSession, detect_stream};
 use proptest::prelude::*;
 
 const C: Direction = Direction::ClientToServer;

@@ -4,11 +4,13 @@
 //! it is fed [`RawPacket`]s (from files, a pipe or a live interface) and, at the end,
 //! produces a [`Summary`]. Time is the packets' time.
 
+mod tcp;
+
 use crate::analyzers::quic::{QuicFlow, header::looks_like_quic};
+use crate::analyzers::tunnel::{CorrelateConfig, correlate};
 use crate::anomaly::Anomalies;
 use crate::assembly::{
-    Assembler, AssemblerConfig, Chunk, CloseReason, ConnStatus, OverlapConflict, StreamSink,
-    StreamStart, TcpConnRecord,
+    Assembler, AssemblerConfig, Chunk, CloseReason, ConnStatus, StreamStart, TcpConnRecord,
 };
 use crate::capture::{CaptureError, LinkType, PacketSource, RawPacket};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
@@ -17,13 +19,17 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{
     Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
 };
-use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
+use crate::report::{AppTables, CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::BTreeMap;
+pub use tcp::ConnFindings;
+use tcp::TcpStage;
 
 /// Knobs of a run.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// Keep secrets seen on the wire (tunnel passwords) in the report.
+    pub show_secrets: bool,
     pub flows: FlowConfig,
     pub assembler: AssemblerConfig,
     pub defrag: DefragConfig,
@@ -34,6 +40,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            show_secrets: false,
             flows: FlowConfig::default(),
             assembler: AssemblerConfig::default(),
             defrag: DefragConfig::default(),
@@ -71,38 +78,6 @@ pub trait StreamObserver {
     fn on_chunk(&mut self, conn: &TcpConnMeta, dir: Direction, chunk: &Chunk<'_>, ts: Timestamp);
     fn on_connection_end(&mut self, conn: &TcpConnMeta, record: &TcpConnRecord) {
         let _ = (conn, record);
-    }
-}
-
-/// The assembler's sink: routes chunks of each connection to the observer (and, as they
-/// land, the analyzers).
-struct TcpStage {
-    conns: FlowSlots<TcpConnMeta>,
-    observer: Option<Box<dyn StreamObserver>>,
-    conflicts: u64,
-}
-
-impl StreamSink for TcpStage {
-    fn on_direction_start(
-        &mut self,
-        conn: FlowId,
-        dir: Direction,
-        start: StreamStart,
-        _ts: Timestamp,
-    ) {
-        if let (Some(obs), Some(meta)) = (self.observer.as_mut(), self.conns.get(conn)) {
-            obs.on_start(meta, dir, start);
-        }
-    }
-
-    fn on_chunk(&mut self, conn: FlowId, dir: Direction, chunk: Chunk<'_>, ts: Timestamp) {
-        if let (Some(obs), Some(meta)) = (self.observer.as_mut(), self.conns.get(conn)) {
-            obs.on_chunk(meta, dir, &chunk, ts);
-        }
-    }
-
-    fn on_conflict(&mut self, _conn: FlowId, _dir: Direction, _conflict: &OverlapConflict) {
-        self.conflicts += 1;
     }
 }
 
@@ -158,11 +133,7 @@ impl Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
             down: Downstream {
                 assembler: Assembler::new(opts.assembler.clone()),
-                tcp: TcpStage {
-                    conns: FlowSlots::default(),
-                    observer: None,
-                    conflicts: 0,
-                },
+                tcp: TcpStage::new(opts.show_secrets),
                 table: FlowTable::new(opts.flows),
                 opts,
                 udp: FlowSlots::default(),
@@ -286,13 +257,12 @@ impl Downstream {
                 if placement.created {
                     self.tcp_flows += 1;
                     if let Some(flow) = self.table.get(placement.id) {
-                        let meta = TcpConnMeta {
+                        self.tcp.open(TcpConnMeta {
                             id: flow.id,
                             client: flow.client,
                             server: flow.server,
                             first_ts: flow.first_ts,
-                        };
-                        *self.tcp.conns.get_or_insert_with(placement.id, || meta) = meta;
+                        });
                     }
                 }
                 if let Some(seg) = tcp_segment {
@@ -340,6 +310,7 @@ impl Downstream {
     fn flush_ended(&mut self) {
         for (flow, reason) in self.ended.drain(..) {
             let mut tcp = None;
+            let mut findings = None;
             if flow.key.l4 == L4::Tcp {
                 tcp = self.assembler.close(
                     flow.id,
@@ -347,11 +318,14 @@ impl Downstream {
                     flow.last_ts,
                     &mut self.tcp,
                 );
-                if let Some(meta) = self.tcp.conns.remove(flow.id)
-                    && let (Some(obs), Some(record)) = (self.tcp.observer.as_mut(), tcp.as_ref())
+                let meta = self.tcp.conns.get(flow.id).map(|c| c.meta);
+                if let (Some(meta), Some(obs), Some(record)) =
+                    (meta, self.tcp.observer.as_mut(), tcp.as_ref())
                 {
                     obs.on_connection_end(&meta, record);
                 }
+                let syn_ts = tcp.as_ref().and_then(|r| r.handshake.syn_ts);
+                findings = self.tcp.finish(flow.id, syn_ts);
             }
             if flow.key.l4 == L4::Udp
                 && let Some(UdpState::Quic(q)) = self.udp.remove(flow.id)
@@ -365,7 +339,7 @@ impl Downstream {
             }
             if self.connections.len() < self.opts.max_connection_records {
                 self.connections
-                    .push(ConnectionRecord::from_flow(&flow, reason, tcp));
+                    .push(ConnectionRecord::from_flow(&flow, reason, tcp, findings));
             } else {
                 self.connections_omitted += 1;
             }
@@ -377,6 +351,14 @@ impl Downstream {
         self.flush_ended();
         self.connections.sort_by_key(|c| c.first_packet);
         self.quic.sort_by_key(|q| q.first_ts);
+        let findings = std::mem::take(&mut self.tcp.findings);
+        let tunnel = correlate(
+            &findings.controls,
+            &findings.tunnels,
+            &findings.visitors,
+            &CorrelateConfig::default(),
+        );
+        let apps = AppTables::from_summaries(findings.apps);
         Summary::new(
             CaptureSummary {
                 files: source.files,
@@ -405,6 +387,8 @@ impl Downstream {
             self.connections,
             self.connections_omitted,
             self.quic,
+            tunnel,
+            apps,
         )
     }
 }
