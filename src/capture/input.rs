@@ -15,7 +15,7 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const STREAM_BUF: usize = 256 * 1024;
 /// Consumed parts of a memory map are released to the kernel in chunks of this size
 /// (a power of two, a multiple of the page size).
-const RELEASE_CHUNK: usize = 8 * 1024 * 1024;
+const RELEASE_CHUNK: usize = 2 * 1024 * 1024;
 
 /// The bytes of one capture, positioned at a read offset.
 pub enum Input {
@@ -289,7 +289,7 @@ mod tests {
             pos += step;
         }
         match input {
-            Input::Mapped { released, .. } => assert_eq!(released, 16 * 1024 * 1024),
+            Input::Mapped { released, .. } => assert_eq!(released, 20 * 1024 * 1024),
             Input::Stream { .. } => unreachable!(),
         }
     }

@@ -233,7 +233,13 @@ fn finish(summary: &Summary) -> u8 {
 }
 
 fn streams(args: StreamsArgs) -> Result<u8, CliError> {
-    let opts = args.input.options()?;
+    // Reassembly only: no analyzers, no connection records kept (lines go out as
+    // connections end), so memory stays flat however long the capture.
+    let opts = Options {
+        analyzers: false,
+        max_connection_records: 0,
+        ..args.input.options()?
+    };
     if let Some(dir) = &args.extract {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError(format!("--extract {}: {e}", dir.display())))?;

@@ -30,6 +30,8 @@ use tcp::TcpStage;
 pub struct Options {
     /// Keep secrets seen on the wire (tunnel passwords) in the report.
     pub show_secrets: bool,
+    /// Run the protocol analyzers (off for `tunscope streams`, which only reassembles).
+    pub analyzers: bool,
     pub flows: FlowConfig,
     pub assembler: AssemblerConfig,
     pub defrag: DefragConfig,
@@ -41,6 +43,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             show_secrets: false,
+            analyzers: true,
             flows: FlowConfig::default(),
             assembler: AssemblerConfig::default(),
             defrag: DefragConfig::default(),
@@ -133,7 +136,7 @@ impl Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
             down: Downstream {
                 assembler: Assembler::new(opts.assembler.clone()),
-                tcp: TcpStage::new(opts.show_secrets),
+                tcp: TcpStage::new(opts.show_secrets, opts.analyzers),
                 table: FlowTable::new(opts.flows),
                 opts,
                 udp: FlowSlots::default(),
@@ -282,7 +285,9 @@ impl Downstream {
                 if placement.created {
                     self.udp_flows += 1;
                 }
-                self.on_datagram(placement.id, placement.dir, udp_payload, pkt.ts);
+                if self.opts.analyzers {
+                    self.on_datagram(placement.id, placement.dir, udp_payload, pkt.ts);
+                }
             }
         }
     }

@@ -58,6 +58,8 @@ struct Probe {
 }
 
 enum Analysis {
+    /// Analyzers are switched off (`Options::analyzers`): streams only.
+    Off,
     Probing(Probe),
     Tunnel(Box<Tunnel>),
     App(Box<AppSession>),
@@ -66,7 +68,7 @@ enum Analysis {
 impl Analysis {
     fn analyzer(&mut self) -> Option<&mut dyn StreamAnalyzer> {
         match self {
-            Analysis::Probing(_) => None,
+            Analysis::Off | Analysis::Probing(_) => None,
             Analysis::Tunnel(t) => Some(t.as_mut()),
             Analysis::App(a) => Some(a.as_mut()),
         }
@@ -102,13 +104,15 @@ pub struct TcpStage {
     pub observer: Option<Box<dyn StreamObserver>>,
     pub conflicts: u64,
     pub session_cfg: SessionConfig,
+    analyzers: bool,
     exposed_ports: BTreeSet<u16>,
     pub findings: TcpFindings,
 }
 
 impl TcpStage {
-    pub fn new(show_secrets: bool) -> Self {
+    pub fn new(show_secrets: bool, analyzers: bool) -> Self {
         TcpStage {
+            analyzers,
             conns: FlowSlots::default(),
             observer: None,
             conflicts: 0,
@@ -127,17 +131,25 @@ impl TcpStage {
             .exposed_ports
             .contains(&meta.server.port)
             .then(tunnel::visitor_tap);
-        *self.conns.get_or_insert_with(meta.id, || TcpConn {
+        let analysis = || {
+            if self.analyzers {
+                Analysis::Probing(Probe::default())
+            } else {
+                Analysis::Off
+            }
+        };
+        let conn = TcpConn {
             meta,
-            analysis: Analysis::Probing(Probe::default()),
-            visitor_tap: None,
-            ended: [None; 2],
-        }) = TcpConn {
-            meta,
-            analysis: Analysis::Probing(Probe::default()),
+            analysis: analysis(),
             visitor_tap,
             ended: [None; 2],
         };
+        *self.conns.get_or_insert_with(meta.id, || TcpConn {
+            meta,
+            analysis: analysis(),
+            visitor_tap: None,
+            ended: [None; 2],
+        }) = conn;
     }
 
     fn decide(&mut self, conn: FlowId, force: bool) {
@@ -207,7 +219,7 @@ impl TcpStage {
         let (cs, ss) = (client.to_string(), server.to_string());
         let syn = syn_ts.unwrap_or(c.meta.first_ts);
         let findings = match c.analysis {
-            Analysis::Probing(_) => ConnFindings {
+            Analysis::Off | Analysis::Probing(_) => ConnFindings {
                 app: "unknown".into(),
                 app_chain: Vec::new(),
             },
@@ -318,6 +330,7 @@ impl StreamSink for TcpStage {
             }
         }
         match (&mut c.analysis, chunk) {
+            (Analysis::Off, _) => {}
             (Analysis::Probing(p), Chunk::Data(bytes)) => {
                 let first = *p.first_dir.get_or_insert(dir);
                 if first == dir && p.first_bytes.len() < PROBE_BYTES {
@@ -367,7 +380,7 @@ impl StreamSink for TcpStage {
             tap.on_end(dir, ts);
         }
         match &mut c.analysis {
-            Analysis::Probing(_) => {}
+            Analysis::Off | Analysis::Probing(_) => {}
             Analysis::Tunnel(t) => {
                 t.note_close(dir, ending(reason));
                 t.on_end(dir, ts);
