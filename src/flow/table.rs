@@ -219,7 +219,15 @@ impl FlowTable {
         let s = &mut self.slots[slot as usize];
         let generation = s.generation;
         let Some(flow) = s.flow.as_mut() else {
-            unreachable_slot()
+            // A slot returned by insert() or found in the map always holds a flow; were
+            // that ever broken, the packet is attributed to a direction-less placement
+            // rather than taking the run down.
+            debug_assert!(false, "flow table invariant broken: mapped slot is empty");
+            return Placement {
+                id: FlowId { slot, generation },
+                dir: Direction::ClientToServer,
+                created,
+            };
         };
         let dir = flow.direction_of(p.src);
         flow.last_ts = flow.last_ts.max(p.ts);
@@ -437,12 +445,6 @@ impl FlowTable {
             f.next = NIL;
         }
     }
-}
-
-#[cold]
-fn unreachable_slot() -> ! {
-    // A slot returned by insert() or found in the map always holds a flow.
-    panic!("flow table invariant broken: mapped slot is empty")
 }
 
 const CLASS_TCP: usize = 0;
