@@ -1,9 +1,12 @@
 //! One integration-test binary (faster to link than one per file).
 
+mod apps;
+mod apps_fixtures;
 mod bad_input;
 mod corpus;
 mod fixtures;
 mod formats;
+mod quic;
 mod suricata;
 mod util;
 mod zeek;

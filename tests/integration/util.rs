@@ -81,3 +81,113 @@ where
     assert_ne!(run.code, 101, "tunscope panicked: {}", run.stderr);
     run
 }
+
+/// The JSON report of one `tunscope analyze --format json` run, with look-ups by client
+/// endpoint (the way the trusted tools' outputs name flows).
+pub struct Report {
+    pub name: String,
+    pub doc: serde_json::Value,
+}
+
+impl Report {
+    /// Analyses `path`; the run must succeed.
+    pub fn of(path: &Path) -> Report {
+        assert!(path.exists(), "capture missing: {}", path.display());
+        let run = run_analyze([path.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+        assert_eq!(run.code, 0, "{}: {}", path.display(), run.stderr);
+        Report {
+            name: path.display().to_string(),
+            doc: run.json(),
+        }
+    }
+
+    /// Analyses a capture of the shared corpus (path relative to `../shared/corpus`).
+    pub fn corpus(rel: &str) -> Report {
+        let mut r = Report::of(&corpus_dir().join(rel));
+        r.name = rel.to_string();
+        r
+    }
+
+    fn list(&self, pointer: &str) -> &[serde_json::Value] {
+        self.doc
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_else(|| panic!("{}: no array at {pointer}", self.name))
+    }
+
+    pub fn connections(&self) -> &[serde_json::Value] {
+        self.list("/connections")
+    }
+
+    /// The first connection whose client is `client` (`ip:port`).
+    pub fn conn(&self, client: &str) -> &serde_json::Value {
+        self.connections()
+            .iter()
+            .find(|c| c["client"] == client)
+            .unwrap_or_else(|| {
+                let all: Vec<String> = self
+                    .connections()
+                    .iter()
+                    .map(|c| format!("{} -> {}", c["client"], c["server"]))
+                    .collect();
+                panic!("{}: no connection from {client}; {all:?}", self.name)
+            })
+    }
+
+    /// `app_chain` of the first connection from `client`.
+    pub fn chain(&self, client: &str) -> Vec<String> {
+        self.conn(client)["app_chain"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every record of application table `table` (`tls`, `http`, ...; `/quic/connections`
+    /// for QUIC) whose client is `client`.
+    pub fn records(&self, table: &str, client: &str) -> Vec<&serde_json::Value> {
+        let pointer = if table.starts_with('/') {
+            table.to_string()
+        } else {
+            format!("/{table}")
+        };
+        self.list(&pointer)
+            .iter()
+            .filter(|r| r["client"] == client)
+            .collect()
+    }
+
+    /// The one record of `table` for the connection from `client`.
+    pub fn record(&self, table: &str, client: &str) -> &serde_json::Value {
+        let found = self.records(table, client);
+        assert_eq!(
+            found.len(),
+            1,
+            "{}: {} {table} records from {client}",
+            self.name,
+            found.len()
+        );
+        found[0]
+    }
+
+    /// QUIC connections (`quic.connections[]`).
+    pub fn quic(&self) -> &[serde_json::Value] {
+        self.list("/quic/connections")
+    }
+}
+
+/// `v` as a string (`None` for null or a non-string).
+pub fn s(v: &serde_json::Value) -> Option<&str> {
+    v.as_str()
+}
+
+/// `v` as a list of strings (empty for null).
+pub fn strs(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default()
+}

@@ -21,7 +21,11 @@
 //!   followed by binary bytes, or a "chunked" response whose body is not chunk-framed.
 //!   The fake exchange is then reported as [`DisguiseRecord`] (not as a transaction) and the
 //!   binary bytes are handed off (usually to the fully-encrypted fallback).
-//! - A gap ends parsing in that direction (a body gap is counted, heads are not resynced).
+//! - A gap inside a body of known length (Content-Length, a chunk's data) or one that runs
+//!   until close is counted in the body (`body_incomplete` is set) and parsing resumes where
+//!   the body ends; any other gap ends parsing in that direction (heads are not resynced).
+//! - Empty lines before a request or status line are skipped (RFC 9112 §2.2) and counted
+//!   on the previous message (`*_trailing_bytes`).
 
 pub mod parser;
 
@@ -85,6 +89,11 @@ pub struct HttpTransaction {
     pub response_version: Option<String>,
     pub request_body_len: u64,
     pub response_body_len: u64,
+    /// Empty lines (CRLF) after this request that began no message, skipped before the
+    /// next request line (RFC 9112 §2.2). libhtp (Suricata) counts such bytes in the body.
+    pub request_trailing_bytes: u64,
+    /// The same after this response, before the next status line.
+    pub response_trailing_bytes: u64,
     pub latency_ms: Option<f64>,
     pub request_ts: Option<Timestamp>,
     /// The protocol a 101 switched to (`websocket`, ...).
@@ -231,9 +240,16 @@ impl HttpStream {
             let used = match self.state[i] {
                 State::Stopped => Some(rest.len()),
                 State::Hold => break,
-                State::Head => match dir {
-                    Direction::ClientToServer => self.request_head(rest, ts),
-                    Direction::ServerToClient => self.response_head(rest, ts),
+                State::Head => match parser::leading_empty_lines(rest) {
+                    Parsed::Incomplete => None,
+                    Parsed::Done((), n) if n > 0 => {
+                        self.count_trailing(dir, n as u64);
+                        Some(n)
+                    }
+                    _ => match dir {
+                        Direction::ClientToServer => self.request_head(rest, ts),
+                        Direction::ServerToClient => self.response_head(rest, ts),
+                    },
                 },
                 State::Body(b) => self.body(dir, b, rest),
             };
@@ -484,6 +500,20 @@ impl HttpStream {
         }
     }
 
+    /// Empty lines between messages: noted on the previous message of that direction.
+    fn count_trailing(&mut self, dir: Direction, n: u64) {
+        let idx = match dir {
+            Direction::ClientToServer => self.req_idx,
+            Direction::ServerToClient => self.resp_body_idx,
+        };
+        if let Some(t) = idx.and_then(|i| self.tx(i)) {
+            match dir {
+                Direction::ClientToServer => t.request_trailing_bytes += n,
+                Direction::ServerToClient => t.response_trailing_bytes += n,
+            }
+        }
+    }
+
     fn body(&mut self, dir: Direction, b: Body, rest: &[u8]) -> Option<usize> {
         let i = dir.index();
         match b {
@@ -596,17 +626,30 @@ impl StreamAnalyzer for HttpStream {
     fn on_gap(&mut self, dir: Direction, len: u64, _ts: Timestamp) {
         let i = dir.index();
         self.rec.gap_bytes += len;
-        if let State::Body(Body::Length(left)) = self.state[i]
-            && len < left
-        {
-            // A hole inside a Content-Length body: the framing survives it.
+        // A hole inside a body of known length (Content-Length, or one chunk's data):
+        // the framing survives it, and parsing resumes where the body (or chunk) ends,
+        // also when the hole ends exactly there.
+        let resumed = match self.state[i] {
+            State::Body(Body::Length(left)) if len <= left => Some(if len == left {
+                State::Head
+            } else {
+                State::Body(Body::Length(left - len))
+            }),
+            State::Body(Body::Chunked(Chunk::Data(left))) if len <= left => {
+                Some(State::Body(Body::Chunked(if len == left {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left - len)
+                })))
+            }
+            // A body that runs until the close goes on after any hole.
+            State::Body(Body::UntilClose) => Some(State::Body(Body::UntilClose)),
+            _ => None,
+        };
+        if let Some(next) = resumed {
             self.count_body(dir, len);
-            self.state[i] = State::Body(Body::Length(left - len));
             self.mark_incomplete(dir);
-            return;
-        }
-        if let State::Body(Body::UntilClose) = self.state[i] {
-            self.mark_incomplete(dir);
+            self.state[i] = next;
             return;
         }
         if matches!(self.state[i], State::Body(_)) {

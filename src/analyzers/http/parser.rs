@@ -56,6 +56,21 @@ pub const KNOWN_METHODS: [&[u8]; 16] = [
     b"UNLOCK",
 ];
 
+/// Empty lines (CRLF or bare LF) at the start of `buf`, before a message head: RFC 9112
+/// §2.2 lets a recipient ignore them. `Done(_, n)` with the `n` bytes to skip (0 when `buf`
+/// starts with anything else), `Incomplete` when `buf` ends inside one (a lone `\r`).
+pub fn leading_empty_lines(buf: &[u8]) -> Parsed<()> {
+    let mut n = 0;
+    loop {
+        match buf.get(n..).unwrap_or_default() {
+            [b'\r', b'\n', ..] => n += 2,
+            [b'\n', ..] => n += 1,
+            [b'\r'] => return Parsed::Incomplete,
+            _ => return Parsed::Done((), n),
+        }
+    }
+}
+
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

@@ -133,6 +133,119 @@ fn gap_in_content_length_body_keeps_framing() {
 }
 
 #[test]
+fn gap_ending_exactly_at_the_body_end_resumes_at_the_next_head() {
+    // suricata-verify http-gap-simple: the hole is the last 14 bytes of a 70-byte body; the
+    // next response starts right after it. Its server also sends a CRLF after each 12-byte
+    // body, which must not stop parsing.
+    let mut h = HttpStream::new();
+    h.on_data(
+        C,
+        b"GET /1 HTTP/1.0\r\n\r\nGET /2 HTTP/1.0\r\n\r\nGET /3 HTTP/1.0\r\n\r\n",
+        ms(0),
+    );
+    h.on_data(
+        S,
+        b"HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nHello World!\r\n",
+        ms(1),
+    );
+    h.on_data(S, b"HTTP/1.0 200 OK\r\nContent-Length: 70\r\n\r\n", ms(2));
+    h.on_data(S, &[b'A'; 56], ms(2));
+    h.on_gap(S, 14, ms(3));
+    h.on_data(
+        S,
+        b"HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nHello People\r",
+        ms(4),
+    );
+    h.on_data(S, b"\n", ms(5));
+    h.on_end(S, ms(6));
+    let AppRecords::Http(r) = h.summarize() else {
+        panic!()
+    };
+    let t = &r.transactions;
+    assert_eq!(t.len(), 3);
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    let got: Vec<_> = t
+        .iter()
+        .map(|t| {
+            (
+                t.status,
+                t.response_body_len,
+                t.response_trailing_bytes,
+                t.body_incomplete,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(200), 12, 2, false),
+            (Some(200), 70, 0, true),
+            (Some(200), 12, 2, false)
+        ]
+    );
+    assert_eq!(r.gap_bytes, 14);
+}
+
+#[test]
+fn gap_inside_chunk_data_keeps_the_chunk_framing() {
+    let mut h = HttpStream::new();
+    h.on_data(C, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", ms(0));
+    h.on_data(
+        S,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123",
+        ms(1),
+    );
+    h.on_gap(S, 6, ms(2));
+    h.on_data(S, b"\r\n0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", ms(3));
+    let AppRecords::Http(r) = h.summarize() else {
+        panic!()
+    };
+    assert_eq!(r.transactions.len(), 2);
+    assert_eq!(r.transactions[0].response_body_len, 10);
+    assert!(r.transactions[0].body_incomplete);
+    assert_eq!(r.transactions[1].status, Some(204));
+}
+
+#[test]
+fn gap_past_the_body_end_stops_that_direction() {
+    let mut h = HttpStream::new();
+    h.on_data(C, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", ms(0));
+    h.on_data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", ms(1));
+    h.on_gap(S, 10, ms(2));
+    h.on_data(S, b"HTTP/1.1 200 OK\r\n\r\n", ms(3));
+    let AppRecords::Http(r) = h.summarize() else {
+        panic!()
+    };
+    assert!(r.transactions[0].body_incomplete);
+    assert_eq!(r.transactions[1].status, None);
+}
+
+#[test]
+fn empty_lines_between_requests_are_skipped() {
+    let (r, _) = run(&[
+        (
+            C,
+            b"POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nok\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+            0,
+        ),
+        (
+            S,
+            b"HTTP/1.1 204 No Content\r\n\r\n\nHTTP/1.1 204 No Content\r\n\r\n",
+            1,
+        ),
+    ]);
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    let t = &r.transactions;
+    assert_eq!(t.len(), 2);
+    assert_eq!(
+        (t[0].request_trailing_bytes, t[0].response_trailing_bytes),
+        (4, 1)
+    );
+    assert_eq!(t[1].target.as_deref(), Some("/b"));
+    assert_eq!(t[1].status, Some(204));
+}
+
+#[test]
 fn garbage_and_oversized_heads_are_anomalies() {
     let (r, _) = run(&[(C, b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", 0)]);
     assert_eq!(r.anomalies.len(), 1);

@@ -24,6 +24,9 @@ pub struct ServerHello {
     pub key_share_group: Option<u16>,
     /// True when the message is a HelloRetryRequest.
     pub hello_retry_request: bool,
+    /// The protocol the server chose (ALPN extension, RFC 7301 §3.1; TLS ≤ 1.2 only: a
+    /// TLS 1.3 server sends it in the encrypted EncryptedExtensions).
+    pub alpn: Option<String>,
 }
 
 impl ServerHello {
@@ -59,6 +62,13 @@ pub fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, TlsError> {
         match ty {
             0x002b => sh.supported_version = data.u16("supported_versions").ok(),
             0x0033 => sh.key_share_group = data.u16("key_share").ok(),
+            0x0010 => {
+                sh.alpn = data
+                    .vec16("alpn list")
+                    .ok()
+                    .and_then(|list| Reader::new(list).vec8("alpn name").ok())
+                    .map(|name| String::from_utf8_lossy(name).into_owned());
+            }
             _ => {}
         }
     }

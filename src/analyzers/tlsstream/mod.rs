@@ -109,7 +109,11 @@ pub struct TlsRecord {
     /// Versions the client offered (supported_versions, else its legacy version).
     pub client_versions: Vec<String>,
     pub sni: Option<String>,
+    /// Protocols the client offered (ALPN), in its order.
     pub alpn: Vec<String>,
+    /// The protocol the server chose, from the ServerHello (TLS ≤ 1.2; a TLS 1.3 server
+    /// says it under encryption).
+    pub alpn_selected: Option<String>,
     pub cipher_suites: Vec<u16>,
     pub groups: Vec<u16>,
     pub ja3: Option<String>,
@@ -287,6 +291,7 @@ impl TlsStream {
                         self.tls13 = v == 0x0304 || (0x7f00..=0x7fff).contains(&v) || v == 0xfb1a;
                         self.rec.version = Some(parser::version_name(v));
                         self.rec.cipher = Some(parser::cipher_name(sh.cipher_suite));
+                        self.rec.alpn_selected.clone_from(&sh.alpn);
                         self.rec.ja3s = Some(md5::md5_hex(parser::ja3s_string(&sh).as_bytes()));
                         if self.tls13 {
                             // Everything after the ServerHello is under handshake keys.

@@ -56,7 +56,7 @@ fn server_hello_msg() -> Vec<u8> {
     b.extend([0x22; 32]);
     b.push(0);
     b.extend([0xc0, 0x2f, 0]);
-    let exts = ext(0xff01, &[0]);
+    let exts = [ext(0xff01, &[0]), ext(0x0010, &[0, 3, 2, b'h', b'2'])].concat();
     b.extend((exts.len() as u16).to_be_bytes());
     b.extend(exts);
     handshake(2, &b)
@@ -95,6 +95,7 @@ fn tls12_handshake_fields() {
     let r = run(&tls12_conversation());
     assert_eq!(r.sni.as_deref(), Some("example.com"));
     assert_eq!(r.alpn, ["h2"]);
+    assert_eq!(r.alpn_selected.as_deref(), Some("h2"));
     assert_eq!(r.version.as_deref(), Some("TLSv12"));
     assert_eq!(
         r.cipher.as_deref(),
