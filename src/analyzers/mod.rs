@@ -42,6 +42,16 @@ pub enum Detection {
     NotMine,
 }
 
+/// The result of a pure parser over the bytes at hand (Suricata's convention): a value
+/// and how many input bytes it used, a need for more bytes, or an error naming what was
+/// wrong. Parsers never consume input on `Incomplete` or `Error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed<T> {
+    Done(T, usize),
+    Incomplete,
+    Error(&'static str),
+}
+
 /// What a TCP analyzer is fed for one connection. See the module docs for call order.
 pub trait StreamAnalyzer {
     /// Contiguous stream bytes in direction `dir`, seen at `ts` (the time of the packet

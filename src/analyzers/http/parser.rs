@@ -10,12 +10,7 @@
 pub const MAX_HEAD: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 128;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Parsed<T> {
-    Done(T, usize),
-    Incomplete,
-    Error(&'static str),
-}
+pub use crate::analyzers::Parsed;
 
 /// Header fields as `(name, value)` slices of the head, in wire order.
 pub type Headers<'a> = Vec<(&'a [u8], &'a [u8])>;

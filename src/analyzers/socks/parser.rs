@@ -10,12 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub const MAX_NUL_STRING: usize = 255;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Parsed<T> {
-    Done(T, usize),
-    Incomplete,
-    Error(&'static str),
-}
+pub use crate::analyzers::Parsed;
 
 /// A destination as the request named it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,12 +15,7 @@ pub const MAX_PRE_BANNER_BYTES: usize = 8 * 1024;
 pub const MSG_KEXINIT: u8 = 20;
 pub const MSG_NEWKEYS: u8 = 21;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Parsed<T> {
-    Done(T, usize),
-    Incomplete,
-    Error(&'static str),
-}
+pub use crate::analyzers::Parsed;
 
 /// `SSH-protoversion-softwareversion SP comments`.
 #[derive(Clone, Debug, PartialEq, Eq)]
