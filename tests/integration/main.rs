@@ -4,6 +4,8 @@ mod bad_input;
 mod corpus;
 mod fixtures;
 mod formats;
+#[cfg(feature = "live")]
+mod live;
 mod suricata;
 mod util;
 mod zeek;
