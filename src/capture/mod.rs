@@ -18,6 +18,8 @@
 //!   [`MAX_RECORD_LEN`].
 
 mod input;
+#[cfg(feature = "live")]
+pub mod live;
 mod pcap;
 mod pcapng;
 mod set;

@@ -9,6 +9,8 @@ use crate::report::Summary;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+#[cfg(feature = "live")]
+mod live;
 mod streams;
 use crate::report::text;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -42,6 +44,11 @@ pub enum Command {
     /// Reassemble every TCP direction: one JSON line each (src, sport, dst, dport, bytes,
     /// gaps, gap_bytes, start, close, and sha256 with --digest), optionally extracted to files.
     Streams(StreamsArgs),
+    /// Capture on a network interface (libpcap) and analyse as `analyze` does: a rolling
+    /// summary on stderr every --interval, the final report on Ctrl-C, SIGTERM, -c or
+    /// --duration.
+    #[cfg(feature = "live")]
+    Live(live::LiveArgs),
 }
 
 /// Flags every command that reads captures shares.
@@ -50,6 +57,16 @@ pub struct CaptureArgs {
     /// pcap or pcapng files (gzip-compressed or not); `-` reads standard input.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// The pipeline's knobs, shared by offline and live analysis (same flags, same answers).
+#[derive(Args, Debug)]
+pub struct PipelineArgs {
     /// Live flows at most; beyond it the least recently active flow is ended.
     #[arg(long, default_value_t = FlowConfig::default().max_flows)]
     pub max_flows: usize,
@@ -78,9 +95,6 @@ pub struct CaptureArgs {
     /// the report says a password was present and how long it was.
     #[arg(long)]
     pub show_secrets: bool,
-    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
-    #[arg(long)]
-    pub no_progress: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -129,6 +143,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Streams(args) => streams(args),
+        #[cfg(feature = "live")]
+        Command::Live(args) => live::run(args),
     }
 }
 
@@ -142,6 +158,13 @@ fn seconds_to_ns(flag: &str, secs: f64) -> Result<i64, CliError> {
 }
 
 impl CaptureArgs {
+    /// Validates the flags into pipeline options.
+    fn options(&self) -> Result<Options, CliError> {
+        self.pipeline.options()
+    }
+}
+
+impl PipelineArgs {
     /// Validates the flags into pipeline options.
     fn options(&self) -> Result<Options, CliError> {
         if self.max_flows == 0 {
@@ -170,7 +193,9 @@ impl CaptureArgs {
             ..Options::default()
         })
     }
+}
 
+impl CaptureArgs {
     /// Runs the captures through `pipeline`, with a progress bar on a terminal.
     fn run(&self, pipeline: Pipeline) -> Summary {
         let total: Option<u64> = self

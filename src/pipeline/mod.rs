@@ -169,6 +169,28 @@ impl Pipeline {
         self.down.handle(decoded, pkt);
     }
 
+    /// A read-only view of the run so far, for rolling summaries (`tunscope live`).
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        let d = &self.down;
+        Snapshot {
+            packets: d.packets,
+            bytes: d.bytes,
+            first_ts: d.first_ts,
+            last_ts: d.last_ts,
+            tcp_flows: d.tcp_flows,
+            udp_flows: d.udp_flows,
+            open_flows: d.table.live(),
+            ended: &d.connections,
+            ended_omitted: d.connections_omitted,
+            quic: &d.quic,
+            apps: &d.tcp.findings.apps,
+            tunnel_controls: &d.tcp.findings.controls,
+            tunnel_conns: &d.tcp.findings.tunnels,
+            tunnel_visitors: &d.tcp.findings.visitors,
+            exposed_ports: d.tcp.exposed_ports(),
+        }
+    }
+
     /// Ends every flow and builds the summary.
     pub fn finish(mut self, source: CaptureSummaryInput) -> Summary {
         self.decoder.defrag.finish();
@@ -396,6 +418,41 @@ impl Downstream {
             apps,
         )
     }
+}
+
+/// What a rolling summary of a run in progress can see: counters, and the records of
+/// what has ended so far. Cheap: counters are copied, records are borrowed, nothing is
+/// computed or sorted. A record appears when its flow leaves the table (FIN/RST, idle
+/// timeout in packet time, eviction); slices only grow between calls (until `finish`), so
+/// a caller can remember their lengths to find what is new. Tunnel sessions are paired
+/// with their visitors only in `finish`.
+#[derive(Clone, Copy, Debug)]
+pub struct Snapshot<'a> {
+    pub packets: u64,
+    /// Captured bytes, link-layer headers included.
+    pub bytes: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// TCP connections and UDP flows created so far.
+    pub tcp_flows: u64,
+    pub udp_flows: u64,
+    /// Flows in the table now.
+    pub open_flows: usize,
+    /// Connections and flows that have ended, in the order they ended (capped at
+    /// `Options::max_connection_records`; the rest are counted in `ended_omitted`).
+    pub ended: &'a [ConnectionRecord],
+    pub ended_omitted: u64,
+    /// QUIC flows that have ended.
+    pub quic: &'a [QuicRecord],
+    /// Application findings (TLS, HTTP, Redis, ...) of ended TCP connections.
+    pub apps: &'a [crate::analyzers::app::AppSummary],
+    /// Tunnel control connections, tunnel connections and visitors that have ended.
+    pub tunnel_controls: &'a [crate::analyzers::tunnel::ControlInput],
+    pub tunnel_conns: &'a [crate::analyzers::tunnel::TunnelInput],
+    pub tunnel_visitors: &'a [crate::analyzers::tunnel::VisitorInput],
+    /// Ports that tunnel control sessions have exposed so far (open sessions included):
+    /// visitors connect to these.
+    pub exposed_ports: &'a std::collections::BTreeSet<u16>,
 }
 
 /// What the capture side reports at the end of a run.

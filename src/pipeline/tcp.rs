@@ -125,6 +125,11 @@ impl TcpStage {
         }
     }
 
+    /// Ports tunnel control sessions have exposed so far (read-only, for snapshots).
+    pub fn exposed_ports(&self) -> &BTreeSet<u16> {
+        &self.exposed_ports
+    }
+
     /// A new connection: connections to an exposed port are tapped as visitors.
     pub fn open(&mut self, meta: TcpConnMeta) {
         let visitor_tap = self
