@@ -635,7 +635,9 @@ fn count_stops_with_the_text_report_and_its_drop_counters() {
         Duration::from_secs(10),
         &mut stderr,
     );
-    let traffic = generate(&ns, 1, 10, 0.0);
+    // Far more than 25 packets, spread over two seconds: the count must be reached even
+    // if the machine is slow to start reading the capture.
+    let traffic = generate(&ns, 1, 30, 2.0);
     let (code, out) = live.finish(Duration::from_secs(30), &mut stderr);
     finish_generator(traffic);
     assert_eq!(code, 0, "stderr:\n{}", stderr.join("\n"));

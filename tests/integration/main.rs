@@ -6,9 +6,9 @@ mod bad_input;
 mod corpus;
 mod fixtures;
 mod formats;
+#[cfg(feature = "live")]
 mod live;
 mod quic;
 mod suricata;
 mod util;
 mod zeek;
-#[cfg(feature = "live")]
