@@ -188,6 +188,7 @@ fn tunnel_sessions_tunnels_and_visitors_match_the_truth() {
     let mut failures = Vec::new();
     let mut checked_pairings = 0;
     let mut checked_requests = 0;
+    let mut checked_latencies = 0;
     for (pcap, truth) in cases {
         let name = pcap
             .file_name()
@@ -325,12 +326,42 @@ fn tunnel_sessions_tunnels_and_visitors_match_the_truth() {
             }
         }
         for tv in truth["visitors"].as_array().into_iter().flatten() {
+            // On the server side the visitor's own connection is visible: its HTTP
+            // latency (request sent -> first response byte) must be the visitor's.
+            let visitor_txns: Vec<Value> = doc["http"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["client"] == tv["client"])
+                .flat_map(|r| r["transactions"].as_array().cloned().unwrap_or_default())
+                .collect();
             for req in tv["requests"].as_array().into_iter().flatten() {
                 let (Some(method), Some(path)) = (req["method"].as_str(), req["path"].as_str())
                 else {
                     continue;
                 };
                 checked_requests += 1;
+                if server_side {
+                    let truth_ms = (req["time_response_head"].as_f64().unwrap_or(0.0)
+                        - req["time_request"].as_f64().unwrap_or(0.0))
+                        * 1000.0;
+                    match visitor_txns.iter().find(|t| t["target"] == path) {
+                        Some(t) => {
+                            let ours = t["latency_ms"].as_f64().unwrap_or(f64::NAN);
+                            checked_latencies += 1;
+                            if !((ours - truth_ms).abs() <= 1.0) {
+                                fail(format!(
+                                    "visitor {} {path}: latency {ours:.3} ms, truth {truth_ms:.3} ms",
+                                    tv["client"]
+                                ));
+                            }
+                        }
+                        None => fail(format!(
+                            "visitor {} {path}: no HTTP transaction",
+                            tv["client"]
+                        )),
+                    }
+                }
                 if !in_tunnels.contains(&(method.to_string(), path.to_string())) {
                     fail(format!(
                         "HTTP {method} {path} of visitor {} not found inside a tunnel",
@@ -371,6 +402,10 @@ fn tunnel_sessions_tunnels_and_visitors_match_the_truth() {
     assert!(
         checked_pairings >= 10,
         "only {checked_pairings} pairings checked"
+    );
+    assert!(
+        checked_latencies >= 10,
+        "only {checked_latencies} visitor HTTP latencies checked"
     );
     assert!(
         checked_requests >= 10,
