@@ -132,6 +132,10 @@ pub struct AnalyzeArgs {
     /// Connections shown in the terminal table (largest first).
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// Count packets, protocols and flows only: no TCP reassembly, no protocol analysis
+    /// (a quick first look at a very large capture).
+    #[arg(long)]
+    pub flows_only: bool,
 }
 
 /// An error worth one line on stderr.
@@ -287,7 +291,12 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
-    let summary = args.input.run(Pipeline::new(args.input.options()?));
+    let mut opts = args.input.options()?;
+    if args.flows_only {
+        opts.analyzers = false;
+        opts.reassembly = false;
+    }
+    let summary = args.input.run(Pipeline::new(opts));
     let rendered = match args.format {
         OutputFormat::Text => text::render(&summary, args.top),
         OutputFormat::Json => {

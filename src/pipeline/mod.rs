@@ -32,6 +32,9 @@ pub struct Options {
     pub show_secrets: bool,
     /// Run the protocol analyzers (off for `tunscope streams`, which only reassembles).
     pub analyzers: bool,
+    /// Reassemble TCP (off for `analyze --flows-only`: packets, protocols and flows are
+    /// counted, no stream is rebuilt and no analyzer runs).
+    pub reassembly: bool,
     pub flows: FlowConfig,
     pub assembler: AssemblerConfig,
     pub defrag: DefragConfig,
@@ -44,6 +47,7 @@ impl Default for Options {
         Options {
             show_secrets: false,
             analyzers: true,
+            reassembly: true,
             flows: FlowConfig::default(),
             assembler: AssemblerConfig::default(),
             defrag: DefragConfig::default(),
@@ -290,7 +294,7 @@ impl Downstream {
                         });
                     }
                 }
-                if let Some(seg) = tcp_segment {
+                if let Some(seg) = tcp_segment.filter(|_| self.opts.reassembly) {
                     let status = self.assembler.segment(
                         placement.id,
                         placement.dir,

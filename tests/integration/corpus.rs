@@ -149,3 +149,41 @@ fn every_corpus_capture_reads_with_tsharks_counts() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn flows_only_counts_the_same_flows_as_a_full_analysis() {
+    for rel in [
+        "ndpi/pcap/443-safari.pcap",
+        "zeek/Traces/redis/django-cloud.pcapng",
+        "ndpi/pcap/quic_interop_V.pcapng",
+    ] {
+        let cap = corpus_dir().join(rel);
+        let full = run_analyze([cap.as_os_str(), "--format".as_ref(), "json".as_ref()]).json();
+        let quick = run_analyze([
+            cap.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "--flows-only".as_ref(),
+        ])
+        .json();
+        let key = |d: &serde_json::Value| -> Vec<String> {
+            d["connections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{} {} {} {}",
+                        c["client"], c["server"], c["packets_c2s"], c["bytes_s2c"]
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(key(&full), key(&quick), "{rel}");
+        assert!(
+            quick["connections"]
+                .as_array()
+                .is_some_and(|v| v.iter().all(|c| c.get("tcp").is_none()))
+        );
+    }
+}
