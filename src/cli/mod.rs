@@ -81,6 +81,10 @@ pub struct CaptureArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Key of v2ray's QUIC transport AEAD layer (its `quicSettings.key`); repeatable. The
+    /// empty key (v2ray's default) is always tried first. Keys are never printed.
+    #[arg(long, value_name = "KEY")]
+    pub v2ray_key: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -147,6 +151,12 @@ impl CaptureArgs {
         if self.max_flows == 0 {
             return Err(CliError("--max-flows must be at least 1".into()));
         }
+        if self.v2ray_key.len() >= crate::analyzers::quic::v2ray::MAX_KEYS {
+            return Err(CliError(format!(
+                "--v2ray-key may be given at most {} times",
+                crate::analyzers::quic::v2ray::MAX_KEYS - 1
+            )));
+        }
         if self.max_pages_per_conn == 0 || self.max_pages_total == 0 {
             return Err(CliError(
                 "--max-pages-per-conn and --max-pages-total must be at least 1".into(),
@@ -167,6 +177,7 @@ impl CaptureArgs {
                 ..AssemblerConfig::default()
             },
             show_secrets: self.show_secrets,
+            v2ray_keys: self.v2ray_key.clone(),
             ..Options::default()
         })
     }

@@ -4,6 +4,7 @@ mod bad_input;
 mod corpus;
 mod fixtures;
 mod formats;
+mod quic_fixtures;
 mod suricata;
 mod util;
 mod zeek;
