@@ -95,6 +95,10 @@ pub struct PipelineArgs {
     /// the report says a password was present and how long it was.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Key of v2ray's QUIC transport AEAD layer (its `quicSettings.key`); repeatable. The
+    /// empty key (v2ray's default) is always tried first. Keys are never printed.
+    #[arg(long, value_name = "KEY")]
+    pub v2ray_key: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -174,6 +178,12 @@ impl PipelineArgs {
         if self.max_flows == 0 {
             return Err(CliError("--max-flows must be at least 1".into()));
         }
+        if self.v2ray_key.len() >= crate::analyzers::quic::v2ray::MAX_KEYS {
+            return Err(CliError(format!(
+                "--v2ray-key may be given at most {} times",
+                crate::analyzers::quic::v2ray::MAX_KEYS - 1
+            )));
+        }
         if self.max_pages_per_conn == 0 || self.max_pages_total == 0 {
             return Err(CliError(
                 "--max-pages-per-conn and --max-pages-total must be at least 1".into(),
@@ -194,6 +204,7 @@ impl PipelineArgs {
                 ..AssemblerConfig::default()
             },
             show_secrets: self.show_secrets,
+            v2ray_keys: self.v2ray_key.clone(),
             ..Options::default()
         })
     }

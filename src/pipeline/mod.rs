@@ -6,6 +6,9 @@
 
 mod tcp;
 
+use crate::analyzers::quic::group::{self, FinishedFlow, KnownCids};
+use crate::analyzers::quic::qtunnel::{self, QuicSpan, TcpStart};
+use crate::analyzers::quic::v2ray::{self, V2rayFlow, V2rayKey};
 use crate::analyzers::quic::{QuicFlow, header::looks_like_quic};
 use crate::analyzers::tunnel::{CorrelateConfig, correlate};
 use crate::anomaly::Anomalies;
@@ -40,6 +43,8 @@ pub struct Options {
     pub defrag: DefragConfig,
     /// Connection records kept for the report; beyond this they are counted only.
     pub max_connection_records: usize,
+    /// Keys for v2ray's QUIC AEAD layer, tried after the empty key (v2ray's default).
+    pub v2ray_keys: Vec<String>,
 }
 
 impl Default for Options {
@@ -52,6 +57,7 @@ impl Default for Options {
             assembler: AssemblerConfig::default(),
             defrag: DefragConfig::default(),
             max_connection_records: 100_000,
+            v2ray_keys: Vec::new(),
         }
     }
 }
@@ -102,8 +108,12 @@ const UDP_PROBE_DATAGRAMS: u8 = 4;
 
 /// What a UDP flow turned out to carry.
 enum UdpState {
-    Probing { seen: u8 },
+    Probing {
+        seen: u8,
+    },
     Quic(Box<QuicFlow>),
+    /// QUIC under v2ray's packet header and/or AEAD (or a disguise header alone).
+    V2ray(Box<V2rayFlow>),
     Unknown,
 }
 
@@ -119,7 +129,9 @@ struct Downstream {
     assembler: Assembler,
     tcp: TcpStage,
     udp: FlowSlots<UdpState>,
-    quic: Vec<QuicRecord>,
+    quic: Vec<FinishedFlow>,
+    v2ray_keys: Vec<V2rayKey>,
+    known_cids: KnownCids,
     table: FlowTable,
     ended: Vec<(Flow, EndReason)>,
     anomalies: Anomalies,
@@ -142,6 +154,8 @@ impl Pipeline {
                 assembler: Assembler::new(opts.assembler.clone()),
                 tcp: TcpStage::new(opts.show_secrets, opts.analyzers),
                 table: FlowTable::new(opts.flows),
+                v2ray_keys: V2rayKey::list(&opts.v2ray_keys),
+                known_cids: KnownCids::default(),
                 opts,
                 udp: FlowSlots::default(),
                 quic: Vec::new(),
@@ -318,7 +332,8 @@ impl Downstream {
         }
     }
 
-    /// Probes a UDP flow's first datagrams for QUIC and feeds the QUIC state afterwards.
+    /// Probes a UDP flow's first datagrams for QUIC (by content, then by a known connection
+    /// ID, then under v2ray's wrapping) and feeds the QUIC state afterwards.
     fn on_datagram(&mut self, id: FlowId, dir: Direction, payload: &[u8], ts: Timestamp) {
         let state = self
             .udp
@@ -326,14 +341,25 @@ impl Downstream {
         if let UdpState::Probing { seen } = state {
             if looks_like_quic(payload) {
                 *state = UdpState::Quic(Box::default());
+            } else if let Some((cid, server)) = self.known_cids.find(payload) {
+                *state = UdpState::Quic(Box::new(QuicFlow::joined(cid, server, dir)));
+            } else if let Some(p) = v2ray::probe(payload, &self.v2ray_keys) {
+                *state = UdpState::V2ray(Box::new(V2rayFlow::new(p)));
             } else if *seen + 1 >= UDP_PROBE_DATAGRAMS {
                 *state = UdpState::Unknown;
             } else {
                 *seen += 1;
             }
         }
-        if let UdpState::Quic(q) = state {
-            q.on_datagram(dir, payload, ts);
+        match state {
+            UdpState::Quic(q) => {
+                q.on_datagram(dir, payload, ts);
+                if q.take_new_cids() {
+                    self.known_cids.learn(q);
+                }
+            }
+            UdpState::V2ray(v) => v.on_datagram(dir, payload, ts),
+            UdpState::Probing { .. } | UdpState::Unknown => {}
         }
     }
 
@@ -358,15 +384,40 @@ impl Downstream {
                 let syn_ts = tcp.as_ref().and_then(|r| r.handshake.syn_ts);
                 findings = self.tcp.finish(flow.id, syn_ts);
             }
-            if flow.key.l4 == L4::Udp
-                && let Some(UdpState::Quic(q)) = self.udp.remove(flow.id)
-            {
-                self.quic.push(QuicRecord {
-                    client: flow.client,
-                    server: flow.server,
-                    first_ts: flow.first_ts,
-                    summary: q.summarize(),
-                });
+            if flow.key.l4 == L4::Udp {
+                let finished = match self.udp.remove(flow.id) {
+                    Some(UdpState::Quic(q)) => Some((
+                        q.summarize(),
+                        q.identity_cids(),
+                        q.activity().to_vec(),
+                        q.reversed(),
+                    )),
+                    Some(UdpState::V2ray(v)) => v.summarize().map(|s| {
+                        (
+                            s,
+                            v.quic().identity_cids(),
+                            v.quic().activity().to_vec(),
+                            false,
+                        )
+                    }),
+                    _ => None,
+                };
+                if let Some((summary, cids, activity, reversed)) = finished {
+                    let (client, server) = if reversed {
+                        (flow.server, flow.client)
+                    } else {
+                        (flow.client, flow.server)
+                    };
+                    self.quic.push(FinishedFlow {
+                        client,
+                        server,
+                        first_ts: flow.first_ts,
+                        last_ts: flow.last_ts,
+                        cids,
+                        activity,
+                        summary,
+                    });
+                }
             }
             if self.connections.len() < self.opts.max_connection_records {
                 self.connections
@@ -381,7 +432,7 @@ impl Downstream {
         self.table.drain(&mut self.ended);
         self.flush_ended();
         self.connections.sort_by_key(|c| c.first_packet);
-        self.quic.sort_by_key(|q| q.first_ts);
+        let quic = quic_records(std::mem::take(&mut self.quic), &self.connections);
         let findings = std::mem::take(&mut self.tcp.findings);
         let tunnel = correlate(
             &findings.controls,
@@ -417,7 +468,7 @@ impl Downstream {
             },
             self.connections,
             self.connections_omitted,
-            self.quic,
+            quic,
             tunnel,
             apps,
         )
@@ -447,7 +498,7 @@ pub struct Snapshot<'a> {
     pub ended: &'a [ConnectionRecord],
     pub ended_omitted: u64,
     /// QUIC flows that have ended.
-    pub quic: &'a [QuicRecord],
+    pub quic: &'a [crate::analyzers::quic::group::FinishedFlow],
     /// Application findings (TLS, HTTP, Redis, ...) of ended TCP connections.
     pub apps: &'a [crate::analyzers::app::AppSummary],
     /// Tunnel control connections, tunnel connections and visitors that have ended.
@@ -457,6 +508,44 @@ pub struct Snapshot<'a> {
     /// Ports that tunnel control sessions have exposed so far (open sessions included):
     /// visitors connect to these.
     pub exposed_ports: &'a std::collections::BTreeSet<u16>,
+}
+
+/// QUIC flows grouped into connections, each with the local TCP service it likely carries.
+fn quic_records(flows: Vec<FinishedFlow>, connections: &[ConnectionRecord]) -> Vec<QuicRecord> {
+    let conns = group::group(flows);
+    let tcp: Vec<TcpStart> = connections
+        .iter()
+        .filter(|c| c.proto == L4::Tcp)
+        .map(|c| TcpStart {
+            client: c.client,
+            server: c.server,
+            ts: c.first_ts,
+        })
+        .collect();
+    let spans: Vec<QuicSpan<'_>> = conns
+        .iter()
+        .map(|c| QuicSpan {
+            client: c.client,
+            server: c.server,
+            first_ts: c.first_ts,
+            last_ts: c.last_ts,
+            activity: &c.activity,
+        })
+        .collect();
+    let carried = qtunnel::infer(&tcp, &spans);
+    conns
+        .into_iter()
+        .zip(carried)
+        .map(|(c, carries)| QuicRecord {
+            client: c.client,
+            server: c.server,
+            first_ts: c.first_ts,
+            last_ts: c.last_ts,
+            duration_s: c.last_ts.nanos_since(c.first_ts) as f64 / 1e9,
+            carries,
+            summary: c.summary,
+        })
+        .collect()
 }
 
 /// What the capture side reports at the end of a run.

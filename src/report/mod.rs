@@ -8,6 +8,7 @@ use crate::analyzers::app::{AppRecords, AppSummary};
 use crate::analyzers::encrypted::{EncryptedRecord, OpenVpnRecord};
 use crate::analyzers::http::{DisguiseRecord, HttpRecord};
 use crate::analyzers::quic::QuicSummary;
+use crate::analyzers::quic::qtunnel::Carried;
 use crate::analyzers::redis::RedisRecord;
 use crate::analyzers::socks::SocksRecord;
 use crate::analyzers::ssh::SshRecord;
@@ -85,12 +86,18 @@ pub struct QuicReport {
     pub connections: Vec<QuicRecord>,
 }
 
-/// One QUIC connection: its endpoints and what its packets revealed.
+/// One QUIC connection (flows grouped by connection ID): its endpoints (of its first
+/// flow) and what its packets revealed.
 #[derive(Clone, Debug, Serialize)]
 pub struct QuicRecord {
     pub client: Endpoint,
     pub server: Endpoint,
     pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub duration_s: f64,
+    /// The local TCP service whose connections this QUIC connection likely carries
+    /// (QTunnel-style front end or back end), `null` when none.
+    pub carries: Option<Carried>,
     #[serde(flatten)]
     pub summary: QuicSummary,
 }

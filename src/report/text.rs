@@ -167,6 +167,15 @@ pub fn render(s: &Summary, top: usize) -> String {
                     facts.push(name.to_string());
                 }
             }
+            if q_sum.migrations > 0 {
+                facts.push(format!("{} migrations", q_sum.migrations));
+            }
+            if let Some(d) = q_sum.disguise {
+                facts.push(format!("v2ray header {d}"));
+            }
+            if let Some(sec) = q_sum.security {
+                facts.push(format!("v2ray security {sec}"));
+            }
             let _ = writeln!(
                 out,
                 "  {} -> {}  {}  ({}/{} packets)",
@@ -176,6 +185,26 @@ pub fn render(s: &Summary, top: usize) -> String {
                 q_sum.packets_c2s,
                 q_sum.packets_s2c
             );
+            if let Some(v) = &q_sum.v2ray {
+                let _ = writeln!(out, "      {}: {}", v.verdict, v.evidence.join("; "));
+            }
+            if !q_sum.v2ray_fingerprints.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      v2ray defaults: {}",
+                    q_sum.v2ray_fingerprints.join(", ")
+                );
+            }
+            if let Some(c) = &q.carries {
+                let offsets: Vec<String> = c.offsets_ms.iter().map(|o| format!("{o:.1}")).collect();
+                let _ = writeln!(
+                    out,
+                    "      likely carries {} TCP connections to {} (starting at +{} ms)",
+                    c.tcp_connections,
+                    c.tcp_server,
+                    offsets.join(", +")
+                );
+            }
         }
     }
     if !c.warnings.is_empty() {

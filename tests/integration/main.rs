@@ -9,6 +9,7 @@ mod formats;
 #[cfg(feature = "live")]
 mod live;
 mod quic;
+mod quic_fixtures;
 mod suricata;
 mod util;
 mod zeek;

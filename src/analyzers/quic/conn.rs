@@ -22,13 +22,18 @@
 //!   [`MAX_VN_VERSIONS`] versions of a Version Negotiation packet are kept.
 //! * `packets_*` count UDP datagrams, `bytes_*` UDP payload bytes (coalesced QUIC packets
 //!   are one datagram).
-//! * Grouping flows by CID across 4-tuples (migration) is left to the caller: the CIDs are
-//!   exposed by [`QuicFlow::client_dcid`], [`QuicFlow::client_scid`],
-//!   [`QuicFlow::server_scid`] and [`QuicFlow::retry_dcid`].
+//! * Grouping flows by CID across 4-tuples (migration) is left to the caller
+//!   ([`super::group`]): the CIDs are exposed by [`QuicFlow::identity_cids`].
+//! * Activity is kept as at most [`MAX_ACTIVITY_SPANS`] time spans (datagrams less than
+//!   [`ACTIVITY_GAP_NS`] apart share a span; past the cap the last span grows).
+//! * A flow can also start in the middle of a known connection ([`QuicFlow::joined`]): a
+//!   short header whose DCID is a CID seen in another flow's handshake (NAT rebinding or
+//!   migration without a new CID).
 
 use super::header::{LongHeader, LongType, Packet, packets};
 use super::initial::{CryptoStream, Frame, FrameError, Frames, InitialKeys, open_long};
 use super::keys::verify_retry;
+use super::v2ray::V2rayFindings;
 use super::version::{Version, VersionKind};
 use crate::analyzers::tls::{
     ClientHello, Ja4Transport, ServerHello, TlsError, first_handshake_message, hex,
@@ -40,6 +45,26 @@ use serde::Serialize;
 
 /// Most versions kept from a Version Negotiation packet.
 pub const MAX_VN_VERSIONS: usize = 16;
+/// Distinct short-header DCIDs kept per direction.
+pub const MAX_SHORT_DCIDS: usize = 16;
+/// Most activity spans kept per flow.
+pub const MAX_ACTIVITY_SPANS: usize = 1024;
+/// Datagrams closer than this (20 ms) belong to one activity span.
+pub const ACTIVITY_GAP_NS: i64 = 20_000_000;
+
+/// v2ray's default TLS server names (v2fly, then v2ray/v2ray-core; spec §6.4).
+pub const V2RAY_DEFAULT_SNI: [&str; 2] = ["quic.internal.v2fly.org", "quic.internal.v2ray.com"];
+
+/// One 4-tuple a connection used (listed when it used more than one).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QuicPath {
+    pub client: crate::flow::Endpoint,
+    pub server: crate::flow::Endpoint,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub packets_c2s: u64,
+    pub packets_s2c: u64,
+}
 
 /// One kind of anomaly: a fixed reason, how often, and when first seen.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -87,6 +112,21 @@ pub struct QuicSummary {
     pub client_hello: Option<ClientHello>,
     pub anomalies: u64,
     pub anomaly_reasons: Vec<AnomalyCount>,
+    /// Times the client's address or port changed within the connection (flows grouped by
+    /// connection ID).
+    pub migrations: u64,
+    /// Every 4-tuple of the connection in time order, when there was more than one.
+    pub paths: Vec<QuicPath>,
+    /// v2ray packet-header disguise stripped from each datagram (`srtp`, `utp`,
+    /// `wechat-video`, `dtls`, `wireguard`), `null` when none.
+    pub disguise: Option<&'static str>,
+    /// v2ray security layer: `none`, `aes-128-gcm`, `chacha20-poly1305`; `null` for QUIC
+    /// on the wire as is (or an AEAD layer that did not open).
+    pub security: Option<&'static str>,
+    /// v2ray transport findings, with the evidence; `null` for plain QUIC.
+    pub v2ray: Option<V2rayFindings>,
+    /// v2ray default-configuration fingerprints this connection shows.
+    pub v2ray_fingerprints: Vec<&'static str>,
 }
 
 /// Per-flow QUIC state (see the module doc).
@@ -118,6 +158,14 @@ pub struct QuicFlow {
     t_client_short: Option<Timestamp>,
     connection_close: Option<(Direction, u64)>,
     anomalies: Vec<AnomalyCount>,
+    activity: Vec<(Timestamp, Timestamp)>,
+    /// Distinct DCIDs of short headers each way (CIDs issued in NEW_CONNECTION_ID frames show
+    /// up here), at most [`MAX_SHORT_DCIDS`] each.
+    short_dcids: [Vec<Vec<u8>>; 2],
+    /// Set when a CID was learned; cleared by [`QuicFlow::take_new_cids`].
+    cids_dirty: bool,
+    /// The flow's roles are the reverse of the caller's (learned from a joined CID).
+    reversed: bool,
 }
 
 fn hexo(v: &Option<Vec<u8>>) -> Option<String> {
@@ -154,6 +202,74 @@ impl QuicFlow {
         &self.anomalies
     }
 
+    /// A flow that starts in the middle of a known connection: `cid` was seen as the
+    /// server's SCID (`owner_is_server`) or the client's, and the first datagram, sent in
+    /// direction `dir` as the caller sees it, carries it as its DCID. When that makes the
+    /// caller's client the QUIC server, the flow swaps directions ([`QuicFlow::reversed`]).
+    pub fn joined(cid: &[u8], owner_is_server: bool, dir: Direction) -> Self {
+        let mut f = QuicFlow::new();
+        // A datagram to the server's CID comes from the client, and vice versa.
+        let sender_is_client = owner_is_server;
+        f.reversed = sender_is_client != (dir == Direction::ClientToServer);
+        if owner_is_server {
+            f.server_scid = Some(cid.to_vec());
+        } else {
+            f.client_scid = Some(cid.to_vec());
+        }
+        f
+    }
+
+    /// Whether the caller's client is this flow's QUIC server.
+    pub fn reversed(&self) -> bool {
+        self.reversed
+    }
+
+    /// The connection IDs that identify this connection across flows: the client's original
+    /// and post-Retry DCIDs, both sides' handshake SCIDs and the DCIDs seen in short headers
+    /// (zero-length ones left out).
+    pub fn identity_cids(&self) -> Vec<Vec<u8>> {
+        [&self.client_dcid, &self.retry_dcid]
+            .into_iter()
+            .flatten()
+            .map(Vec::as_slice)
+            .chain(self.owned_cids().into_iter().map(|(c, _)| c))
+            .filter(|c| !c.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    /// CIDs an endpoint chose, with whether it was the server: the handshake SCIDs and the
+    /// DCIDs of short headers (client-to-server ones are the server's).
+    pub fn owned_cids(&self) -> Vec<(&[u8], bool)> {
+        let mut out = Vec::new();
+        out.extend(self.server_scid.as_deref().map(|c| (c, true)));
+        out.extend(self.client_scid.as_deref().map(|c| (c, false)));
+        out.extend(self.short_dcids[0].iter().map(|c| (c.as_slice(), true)));
+        out.extend(self.short_dcids[1].iter().map(|c| (c.as_slice(), false)));
+        out
+    }
+
+    /// True once after the flow learned a new CID (handshake SCIDs, short-header DCIDs).
+    pub fn take_new_cids(&mut self) -> bool {
+        std::mem::take(&mut self.cids_dirty)
+    }
+
+    /// Activity spans (first, last datagram time), in time order.
+    pub fn activity(&self) -> &[(Timestamp, Timestamp)] {
+        &self.activity
+    }
+
+    /// Records a datagram's time in the activity spans.
+    pub fn note_activity(&mut self, ts: Timestamp) {
+        let full = self.activity.len() >= MAX_ACTIVITY_SPANS;
+        match self.activity.last_mut() {
+            Some((_, end)) if full || ts.nanos_since(*end) < ACTIVITY_GAP_NS => {
+                *end = (*end).max(ts);
+            }
+            _ => self.activity.push((ts, ts)),
+        }
+    }
+
     fn anomaly(&mut self, reason: &'static str, ts: Timestamp) {
         match self.anomalies.iter_mut().find(|a| a.reason == reason) {
             Some(a) => a.count += 1,
@@ -167,6 +283,16 @@ impl QuicFlow {
 
     /// Feed one UDP payload.
     pub fn on_datagram(&mut self, dir: Direction, payload: &[u8], ts: Timestamp) {
+        let dir = if self.reversed { dir.reverse() } else { dir };
+        self.note_activity(ts);
+        let scids = (self.client_scid.is_some(), self.server_scid.is_some());
+        self.on_datagram_inner(dir, payload, ts);
+        if scids != (self.client_scid.is_some(), self.server_scid.is_some()) {
+            self.cids_dirty = true;
+        }
+    }
+
+    fn on_datagram_inner(&mut self, dir: Direction, payload: &[u8], ts: Timestamp) {
         let d = dir.index();
         self.packets[d] += 1;
         self.bytes[d] += payload.len() as u64;
@@ -231,9 +357,16 @@ impl QuicFlow {
                     self.t_client_initial.get_or_insert(ts);
                 }
             }
-            Packet::Short(_) => {
+            Packet::Short(h) => {
                 if c2s && self.t_client_initial.is_some() {
                     self.t_client_short.get_or_insert(ts);
+                }
+                if let Some(dcid) = h.dcid.filter(|d| !d.is_empty()) {
+                    let seen = &mut self.short_dcids[dir.index()];
+                    if seen.len() < MAX_SHORT_DCIDS && !seen.iter().any(|c| c == dcid) {
+                        seen.push(dcid.to_vec());
+                        self.cids_dirty = true;
+                    }
                 }
             }
         }
@@ -424,6 +557,34 @@ impl QuicFlow {
             client_hello: self.client_hello.clone(),
             anomalies: self.anomalies.iter().map(|a| a.count).sum(),
             anomaly_reasons: self.anomalies.clone(),
+            migrations: 0,
+            paths: Vec::new(),
+            disguise: None,
+            security: None,
+            v2ray: None,
+            v2ray_fingerprints: self.v2ray_fingerprints(),
         }
+    }
+
+    /// Spec §6.4: v2ray's QUIC transport without `tlsSettings` sends SNI
+    /// `quic.internal.v2fly.org` (or `…v2ray.com`), offers ALPN `h2,http/1.1`, and uses
+    /// 12-byte connection IDs on both sides.
+    fn v2ray_fingerprints(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let ch = self.client_hello.as_ref();
+        if ch
+            .and_then(|c| c.sni.as_deref())
+            .is_some_and(|s| V2RAY_DEFAULT_SNI.contains(&s))
+        {
+            out.push("v2ray default SNI");
+        }
+        if ch.is_some_and(|c| c.alpn == ["h2", "http/1.1"]) {
+            out.push("v2ray default ALPN h2,http/1.1");
+        }
+        let twelve = |c: &Option<Vec<u8>>| c.as_ref().is_some_and(|c| c.len() == 12);
+        if twelve(&self.client_scid) && twelve(&self.server_scid) {
+            out.push("12-byte connection IDs both ways");
+        }
+        out
     }
 }

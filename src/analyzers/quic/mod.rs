@@ -6,14 +6,21 @@
 //! * `keys` — the key schedule and packet protection on *ring*.
 //! * `initial` — header-protection removal, AEAD open, frames, CRYPTO reassembly.
 //! * `conn` — [`conn::QuicFlow`], fed one datagram at a time, and its [`conn::QuicSummary`].
+//! * `v2ray` — v2ray's QUIC transport: packet-header disguises, its AEAD layer and key
+//!   derivation, [`v2ray::V2rayFlow`] (a [`conn::QuicFlow`] under that layer).
+//! * `group` — finished flows grouped into connections by connection ID (migrations).
+//! * `qtunnel` — which QUIC connection likely carries a local TCP service's connections.
 //!
 //! All of it is pure code over bytes: no I/O, no clock (time is passed in), no panics on
 //! any input, and every buffer has a stated bound.
 
 pub mod conn;
+pub mod group;
 pub mod header;
 pub mod initial;
 pub mod keys;
+pub mod qtunnel;
+pub mod v2ray;
 pub mod version;
 
 pub use conn::{QuicFlow, QuicSummary};

@@ -589,7 +589,118 @@ mod props {
         let _ = serde_json::to_string(&flow.summarize()).unwrap();
     }
 
+    /// Coalesced splitting: every packet is a slice of the datagram, packets follow each
+    /// other without gaps or overlaps, a long header's packet ends at `pn_offset + Length`,
+    /// and packets plus trailing bytes are exactly the datagram (when the first parsed).
+    fn check_split(d: &[u8], short: Option<usize>) -> Result<(), TestCaseError> {
+        let base = d.as_ptr() as usize;
+        let mut it = super::super::header::packets(d, short);
+        let mut off = 0usize;
+        let mut n = 0usize;
+        let mut first_err = false;
+        for r in &mut it {
+            match r {
+                Ok(p) => {
+                    let b = p.bytes();
+                    let start = b.as_ptr() as usize - base;
+                    prop_assert_eq!(start, off, "packet {} does not follow the previous", n);
+                    prop_assert!(start + b.len() <= d.len(), "packet beyond the datagram");
+                    prop_assert!(!b.is_empty());
+                    if let Packet::Long(h) = p {
+                        prop_assert_eq!(h.pn_offset as u64 + h.length, b.len() as u64);
+                        for part in [h.dcid, h.scid, h.token] {
+                            let ps = part.as_ptr() as usize;
+                            prop_assert!(
+                                part.is_empty()
+                                    || (ps >= base + start
+                                        && ps + part.len() <= base + start + b.len())
+                            );
+                        }
+                    }
+                    off += b.len();
+                    n += 1;
+                }
+                Err(_) => {
+                    prop_assert_eq!(n, 0, "only the first packet's error is yielded");
+                    first_err = true;
+                }
+            }
+        }
+        prop_assert!(n <= super::super::header::MAX_COALESCED);
+        if !first_err {
+            let t = it.trailing();
+            prop_assert_eq!(off + t.len(), d.len(), "packets + trailing != datagram");
+            if !t.is_empty() {
+                prop_assert_eq!(t.as_ptr() as usize - base, off);
+            }
+        }
+        Ok(())
+    }
+
+    /// Valid packets glued together (each possibly cut or bit-flipped) then random bytes.
+    fn coalesced() -> impl Strategy<Value = Vec<u8>> {
+        let pkt = (0usize..6, 0usize..1300, any::<u16>(), 0u8..8);
+        (
+            proptest::collection::vec(pkt, 1..4),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(pkts, tail)| {
+                let mut d = Vec::new();
+                for (which, cut, flip, bit) in pkts {
+                    let src = [
+                        V1_CLIENT_PACKET,
+                        V1_SERVER_PACKET,
+                        V1_RETRY,
+                        V2_CLIENT_PACKET,
+                        V2_SERVER_PACKET,
+                        D29_SERVER_PACKET,
+                    ][which];
+                    let mut p = h(src);
+                    p.truncate(cut.max(1));
+                    if let Some(b) = p.get_mut(usize::from(flip) % 2000) {
+                        *b ^= 1 << bit;
+                    }
+                    d.extend_from_slice(&p);
+                }
+                d.extend_from_slice(&tail);
+                d
+            })
+    }
+
     proptest! {
+        #[test]
+        fn coalesced_split_stays_inside_the_datagram(d in coalesced(), short in prop_oneof![Just(None), (0usize..21).prop_map(Some)]) {
+            check_split(&d, short)?;
+            for cut in [0, d.len() / 3, d.len() / 2, d.len().saturating_sub(1)] {
+                check_split(&d[..cut], short)?;
+            }
+        }
+
+        #[test]
+        fn random_split_stays_inside_the_datagram(d in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            check_split(&d, None)?;
+            check_split(&d, Some(8))?;
+        }
+
+        #[test]
+        fn v2ray_unwrapping_never_panics(d in proptest::collection::vec(any::<u8>(), 0..1500), hdr in 0usize..6) {
+            use super::super::v2ray::{Disguise, Probe, V2rayFlow, V2rayKey, probe};
+            // Random bytes behind each disguise's fixed bytes, and as they are.
+            let prefixes: [&[u8]; 6] = [&[], &[0xb5, 0xe8, 0, 1], &[0, 1, 1, 0], &[0xa1, 8, 0, 0, 0, 1, 0, 0x10, 0x11, 0x18, 0x30, 0x22, 0x30], &[0x17, 0xfe, 0xfd, 1, 2, 0, 0, 0, 0, 0, 0, 0, 17], &[4, 0, 0, 0]];
+            let wrapped = [prefixes[hdr], &d[..]].concat();
+            let keys = V2rayKey::list(&["k".into()]);
+            for x in [&d[..], &wrapped[..]] {
+                let p = probe(x, &keys);
+                prop_assert!(!matches!(p, Some(Probe::Quic(_))), "random bytes opened");
+                for g in Disguise::ALL {
+                    let mut f = V2rayFlow::new(Probe::HeaderOnly(g));
+                    f.on_datagram(Direction::ClientToServer, x, Timestamp(0));
+                    f.on_datagram(Direction::ServerToClient, x, Timestamp(1));
+                    let _ = f.summarize();
+                }
+            }
+        }
+
         #[test]
         fn random_bytes_never_panic(d in proptest::collection::vec(any::<u8>(), 0..1500)) {
             feed_all(&d);
@@ -647,7 +758,7 @@ mod props {
 }
 
 const V1_CLIENT_PAYLOAD_CRYPTO: &str = "060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e86804fe3a47f06a2b69484c00000413011302010000c000000010000e00000b6578616d706c652e636f6dff01000100000a00080006001d0017001800100007000504616c706e000500050100000000003300260024001d00209370b2c9caa47fbabaf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b0003020304000d0010000e0403050306030203080408050806002d00020101001c00024001003900320408ffffffffffffffff05048000ffff07048000ffff0801100104800075300901100f088394c8f03e51570806048000ffff";
-const V1_CLIENT_PACKET: &str = "c000000001088394c8f03e5157080000449e7b9aec34d1b1c98dd7689fb8ec11d242b123dc9bd8bab936b47d92ec356c0bab7df5976d27cd449f63300099f3991c260ec4c60d17b31f8429157bb35a1282a643a8d2262cad67500cadb8e7378c8eb7539ec4d4905fed1bee1fc8aafba17c750e2c7ace01e6005f80fcb7df621230c83711b39343fa028cea7f7fb5ff89eac2308249a02252155e2347b63d58c5457afd84d05dfffdb20392844ae812154682e9cf012f9021a6f0be17ddd0c2084dce25ff9b06cde535d0f920a2db1bf362c23e596d11a4f5a6cf3948838a3aec4e15daf8500a6ef69ec4e3feb6b1d98e610ac8b7ec3faf6ad760b7bad1db4ba3485e8a94dc250ae3fdb41ed15fb6a8e5eba0fc3dd60bc8e30c5c4287e53805db059ae0648db2f64264ed5e39be2e20d82df566da8dd5998ccabdae053060ae6c7b4378e846d29f37ed7b4ea9ec5d82e7961b7f25a9323851f681d582363aa5f89937f5a67258bf63ad6f1a0b1d96dbd4faddfcefc5266ba6611722395c906556be52afe3f565636ad1b17d508b73d8743eeb524be22b3dcbc2c7468d54119c7468449a13d8e3b95811a198f3491de3e7fe942b330407abf82a4ed7c1b311663ac69890f4157015853d91e923037c227a33cdd5ec281ca3f79c44546b9d90ca00f064c99e3dd97911d39fe9c5d0b23a229a234cb36186c4819e8b9c5927726632291d6a418211cc2962e20fe47feb3edf330f2c603a9d48c0fcb5699dbfe5896425c5bac4aee82e57a85aaf4e2513e4f05796b07ba2ee47d80506f8d2c25e50fd14de71e6c418559302f939b0e1abd576f279c4b2e0feb85c1f28ff18f58891ffef132eef2fa09346aee33c28eb130ff28f5b766953334113211996d20011a198e3fc433f9f2541010ae17c1bf202580f6047472fb36857fe843b19f5984009ddc324044e847a4f4a0ab34f719595de37252d6235365e9b84392b061085349d73203a4a13e96f5432ec0fd4a1ee65accdd5e3904df54c1da510b0ff20dcc0c77fcb2c0e0eb605cb0504db87632cf3d8b4dae6e705769d1de354270123cb11450efc60ac47683d7b8d0f811365565fd98c4c8eb936bcab8d069fc33bd801b03adea2e1fbc5aa463d08ca19896d2bf59a071b851e6c239052172f296bfb5e72404790a2181014f3b94a4e97d117b438130368cc39dbb2d198065ae3986547926cd2162f40a29f0c3c8745c0f50fba3852e566d44575c29d39a03f0cda721984b6f440591f355e12d439ff150aab7613499dbd49adabc8676eef023b15b65bfc5ca06948109f23f350db82123535eb8a7433bdabcb909271a6ecbcb58b936a88cd4e8f2e6ff5800175f113253d8fa9ca8885c2f552e657dc603f252e1a8e308f76f0be79e2fb8f5d5fbbe2e30ecadd220723c8c0aea8078cdfcb3868263ff8f0940054da48781893a7e49ad5aff4af300cd804a6b6279ab3ff3afb64491c85194aab760d58a606654f9f4400e8b38591356fbf6425aca26dc85244259ff2b19c41b9f96f3ca9ec1dde434da7d2d392b905ddf3d1f9af93d1af5950bd493f5aa731b4056df31bd267b6b90a079831aaf579be0a39013137aac6d404f518cfd46840647e78bfe706ca4cf5e9c5453e9f7cfd2b8b4c8d169a44e55c88d4a9a7f9474241e221af44860018ab0856972e194cd934";
+pub(super) const V1_CLIENT_PACKET: &str = "c000000001088394c8f03e5157080000449e7b9aec34d1b1c98dd7689fb8ec11d242b123dc9bd8bab936b47d92ec356c0bab7df5976d27cd449f63300099f3991c260ec4c60d17b31f8429157bb35a1282a643a8d2262cad67500cadb8e7378c8eb7539ec4d4905fed1bee1fc8aafba17c750e2c7ace01e6005f80fcb7df621230c83711b39343fa028cea7f7fb5ff89eac2308249a02252155e2347b63d58c5457afd84d05dfffdb20392844ae812154682e9cf012f9021a6f0be17ddd0c2084dce25ff9b06cde535d0f920a2db1bf362c23e596d11a4f5a6cf3948838a3aec4e15daf8500a6ef69ec4e3feb6b1d98e610ac8b7ec3faf6ad760b7bad1db4ba3485e8a94dc250ae3fdb41ed15fb6a8e5eba0fc3dd60bc8e30c5c4287e53805db059ae0648db2f64264ed5e39be2e20d82df566da8dd5998ccabdae053060ae6c7b4378e846d29f37ed7b4ea9ec5d82e7961b7f25a9323851f681d582363aa5f89937f5a67258bf63ad6f1a0b1d96dbd4faddfcefc5266ba6611722395c906556be52afe3f565636ad1b17d508b73d8743eeb524be22b3dcbc2c7468d54119c7468449a13d8e3b95811a198f3491de3e7fe942b330407abf82a4ed7c1b311663ac69890f4157015853d91e923037c227a33cdd5ec281ca3f79c44546b9d90ca00f064c99e3dd97911d39fe9c5d0b23a229a234cb36186c4819e8b9c5927726632291d6a418211cc2962e20fe47feb3edf330f2c603a9d48c0fcb5699dbfe5896425c5bac4aee82e57a85aaf4e2513e4f05796b07ba2ee47d80506f8d2c25e50fd14de71e6c418559302f939b0e1abd576f279c4b2e0feb85c1f28ff18f58891ffef132eef2fa09346aee33c28eb130ff28f5b766953334113211996d20011a198e3fc433f9f2541010ae17c1bf202580f6047472fb36857fe843b19f5984009ddc324044e847a4f4a0ab34f719595de37252d6235365e9b84392b061085349d73203a4a13e96f5432ec0fd4a1ee65accdd5e3904df54c1da510b0ff20dcc0c77fcb2c0e0eb605cb0504db87632cf3d8b4dae6e705769d1de354270123cb11450efc60ac47683d7b8d0f811365565fd98c4c8eb936bcab8d069fc33bd801b03adea2e1fbc5aa463d08ca19896d2bf59a071b851e6c239052172f296bfb5e72404790a2181014f3b94a4e97d117b438130368cc39dbb2d198065ae3986547926cd2162f40a29f0c3c8745c0f50fba3852e566d44575c29d39a03f0cda721984b6f440591f355e12d439ff150aab7613499dbd49adabc8676eef023b15b65bfc5ca06948109f23f350db82123535eb8a7433bdabcb909271a6ecbcb58b936a88cd4e8f2e6ff5800175f113253d8fa9ca8885c2f552e657dc603f252e1a8e308f76f0be79e2fb8f5d5fbbe2e30ecadd220723c8c0aea8078cdfcb3868263ff8f0940054da48781893a7e49ad5aff4af300cd804a6b6279ab3ff3afb64491c85194aab760d58a606654f9f4400e8b38591356fbf6425aca26dc85244259ff2b19c41b9f96f3ca9ec1dde434da7d2d392b905ddf3d1f9af93d1af5950bd493f5aa731b4056df31bd267b6b90a079831aaf579be0a39013137aac6d404f518cfd46840647e78bfe706ca4cf5e9c5453e9f7cfd2b8b4c8d169a44e55c88d4a9a7f9474241e221af44860018ab0856972e194cd934";
 const V1_SERVER_PAYLOAD: &str = "02000000000600405a020000560303eefce7f7b37ba1d1632e96677825ddf73988cfc79825df566dc5430b9a045a1200130100002e00330024001d00209d3c940d89690b84d08a60993c144eca684d1081287c834d5311bcf32bb9da1a002b00020304";
 const V1_SERVER_PACKET: &str = "cf000000010008f067a5502a4262b5004075c0d95a482cd0991cd25b0aac406a5816b6394100f37a1c69797554780bb38cc5a99f5ede4cf73c3ec2493a1839b3dbcba3f6ea46c5b7684df3548e7ddeb9c3bf9c73cc3f3bded74b562bfb19fb84022f8ef4cdd93795d77d06edbb7aaf2f58891850abbdca3d20398c276456cbc42158407dd074ee";
 const V1_RETRY: &str = "ff000000010008f067a5502a4262b5746f6b656e04a265ba2eff4d829058fb3f0f2496ba";
@@ -661,3 +772,8 @@ const D29_CLIENT_PACKET: &str = "c5ff00001d088394c8f03e5157080000449e4a95245bfb6
 const D29_SERVER_PAYLOAD: &str = "0d0000000018410a020000560303eefce7f7b37ba1d1632e96677825ddf73988cfc79825df566dc5430b9a045a1200130100002e00330024001d00209d3c940d89690b84d08a60993c144eca684d1081287c834d5311bcf32bb9da1a002b00020304";
 const D29_SERVER_PACKET: &str = "caff00001d0008f067a5502a4262b5004074aaf2f007823a5d3a1207c86ee49132824f0465243d082d868b107a38092bc80528664cbf9456ebf27673fb5fa5061ab573c9f001b81da028a00d52ab00b15bebaa70640e106cf2acd043e9c6b4411c0a79637134d8993701fe779e58c2fe753d14b0564021565ea92e57bc6faf56dfc7a40870e6";
 const D29_RETRY: &str = "ffff00001d0008f067a5502a4262b5746f6b656ed16926d81f6f9ca2953a8aa4575e1e49";
+/// SHA-256 of the RFC 9001 A.2 client Initial wrapped by v2ray's wechat-video header (sn
+/// 0x1234) and AES-128-GCM under the key "k" with nonce 00..0b, computed independently with
+/// Python `cryptography` (see `v2ray.rs`).
+pub(super) const V2RAY_WECHAT_AES_SHA256: &str =
+    "ed3e584005da2aabfc82e55f598b3cee21ddff5672bcb3f793c61e58a9bd4fec";
