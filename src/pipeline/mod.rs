@@ -19,6 +19,7 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{
     Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
 };
+use crate::report::throughput::ThroughputAccumulator;
 use crate::report::{AppTables, CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub struct Options {
     pub defrag: DefragConfig,
     /// Connection records kept for the report; beyond this they are counted only.
     pub max_connection_records: usize,
+    /// Width of the throughput time series' bins, in nanoseconds (packet time).
+    pub throughput_bin_ns: i64,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             assembler: AssemblerConfig::default(),
             defrag: DefragConfig::default(),
             max_connection_records: 100_000,
+            throughput_bin_ns: 1_000_000_000,
         }
     }
 }
@@ -125,6 +129,7 @@ struct Downstream {
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
     link_types: BTreeMap<LinkType, u64>,
+    throughput: ThroughputAccumulator,
 }
 
 impl Pipeline {
@@ -132,6 +137,10 @@ impl Pipeline {
         Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
             down: Downstream {
+                throughput: ThroughputAccumulator::new(
+                    opts.throughput_bin_ns,
+                    opts.max_connection_records,
+                ),
                 assembler: Assembler::new(opts.assembler.clone()),
                 tcp: TcpStage::new(opts.show_secrets),
                 table: FlowTable::new(opts.flows),
@@ -285,6 +294,21 @@ impl Downstream {
                 self.on_datagram(placement.id, placement.dir, udp_payload, pkt.ts);
             }
         }
+        // Throughput, after the analyzers saw the packet (so its protocol is known).
+        let protocol = match facts.l4 {
+            L4::Tcp => self.tcp.protocol(placement.id).unwrap_or("tcp"),
+            L4::Udp => match self.udp.get(placement.id) {
+                Some(UdpState::Quic(_)) => "quic",
+                _ => "udp",
+            },
+        };
+        self.throughput.on_packet(
+            placement.id,
+            placement.dir,
+            pkt.ts,
+            u64::from(facts.payload_len),
+            protocol,
+        );
     }
 
     /// Probes a UDP flow's first datagrams for QUIC and feeds the QUIC state afterwards.
@@ -309,6 +333,7 @@ impl Downstream {
     /// Hands ended flows to the report.
     fn flush_ended(&mut self) {
         for (flow, reason) in self.ended.drain(..) {
+            self.throughput.on_flow_end(flow.id, flow.first_packet);
             let mut tcp = None;
             let mut findings = None;
             if flow.key.l4 == L4::Tcp {
@@ -359,7 +384,7 @@ impl Downstream {
             &CorrelateConfig::default(),
         );
         let apps = AppTables::from_summaries(findings.apps);
-        Summary::new(
+        let mut summary = Summary::new(
             CaptureSummary {
                 files: source.files,
                 packets: self.packets,
@@ -389,7 +414,9 @@ impl Downstream {
             self.quic,
             tunnel,
             apps,
-        )
+        );
+        summary.throughput = self.throughput.finish(&summary.connections);
+        summary
     }
 }
 

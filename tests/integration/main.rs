@@ -4,6 +4,7 @@ mod bad_input;
 mod corpus;
 mod fixtures;
 mod formats;
+mod reports;
 mod suricata;
 mod util;
 mod zeek;
