@@ -111,7 +111,11 @@ pub fn records(s: &Summary) -> Result<Vec<(&'static str, Vec<Value>)>, serde_jso
                 .iter()
                 .flat_map(|c| {
                     let cat = c["category"].clone();
-                    let mut rows = vec![with(&[("server", "*".into())], c, &["by_server", "what"])];
+                    let mut rows = vec![with(
+                        &[("category", cat.clone()), ("server", "*".into())],
+                        c,
+                        &["by_server", "what"],
+                    )];
                     rows.extend(
                         arr(c, "by_server")
                             .into_iter()

@@ -135,10 +135,13 @@ impl Stats {
     }
 }
 
+/// A category's (server, value) pairs and its count of invalid values.
+type CategorySamples = (Vec<(String, f64)>, u64);
+
 /// Latency values by category, each with its server endpoint.
 #[derive(Default)]
 struct Samples {
-    by_cat: BTreeMap<&'static str, (Vec<(String, f64)>, u64)>,
+    by_cat: BTreeMap<&'static str, CategorySamples>,
 }
 
 impl Samples {
