@@ -283,6 +283,16 @@ impl AppSession {
         v
     }
 
+    /// The innermost protocol found so far, without allocating (`None` while detecting
+    /// the first layer): what throughput is counted under.
+    pub fn current(&self) -> Option<&'static str> {
+        match &self.stage {
+            Stage::Active { analyzer, .. } => Some(analyzer.name()),
+            Stage::Unknown(_) => Some("unknown"),
+            Stage::Detecting(_) => self.finished.last().map(|(n, _)| *n),
+        }
+    }
+
     pub fn summarize(&self, client: &str, server: &str) -> AppSummary {
         let mut layers: Vec<AppRecords> = self.finished.iter().map(|(_, r)| r.clone()).collect();
         let mut roles_reversed = false;

@@ -230,6 +230,14 @@ pub fn run(args: LiveArgs) -> Result<u8, CliError> {
             s.push('\n');
             s
         }
+        OutputFormat::Jsonl => {
+            let live =
+                serde_json::to_string(&info).map_err(|e| CliError(format!("JSONL output: {e}")))?;
+            let mut s = crate::report::jsonl::render(&summary)
+                .map_err(|e| CliError(format!("JSONL output: {e}")))?;
+            s.push_str(&format!("{{\"type\":\"live\",\"live\":{live}}}\n"));
+            s
+        }
     };
     write_stdout(&rendered)?;
     let drops = info.stats.dropped_kernel + info.stats.dropped_interface;

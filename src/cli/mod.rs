@@ -9,6 +9,7 @@ use crate::report::Summary;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+pub mod check;
 #[cfg(feature = "live")]
 mod live;
 mod streams;
@@ -49,6 +50,11 @@ pub enum Command {
     /// --duration.
     #[cfg(feature = "live")]
     Live(live::LiveArgs),
+    /// Compare a capture's report with a baseline (exact facts, metrics within rules):
+    /// exit 0 when everything holds, 1 on a regression (with a diff), 2 on error.
+    Check(CheckArgs),
+    /// Record a baseline for `tunscope check` (the JSON document of `analyze --format json`).
+    Baseline(BaselineArgs),
 }
 
 /// Flags every command that reads captures shares.
@@ -124,6 +130,8 @@ pub struct StreamsArgs {
 pub enum OutputFormat {
     Text,
     Json,
+    /// One JSON record per line, each with a `type` field.
+    Jsonl,
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +148,35 @@ pub struct AnalyzeArgs {
     /// (a quick first look at a very large capture).
     #[arg(long)]
     pub flows_only: bool,
+    /// Also write DIR/summary.json, one CSV per record type and a self-contained
+    /// DIR/report.html (created if missing; files are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Width of the throughput time series' bins: `1s`, `500ms`, `10s`, `1m`...
+    /// (doubled as often as needed to keep at most 4096 bins).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub bin: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub input: CaptureArgs,
+    /// The baseline: a JSON document of `tunscope analyze --format json` or `tunscope baseline`.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Tolerances per metric and fact groups to skip (TOML; docs/output.md).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub input: CaptureArgs,
+    /// Where to write the baseline (`-` for standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// An error worth one line on stderr.
@@ -153,7 +190,38 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Streams(args) => streams(args),
         #[cfg(feature = "live")]
         Command::Live(args) => live::run(args),
+        Command::Check(args) => check(args),
+        Command::Baseline(args) => baseline(args),
     }
+}
+
+/// Parses a bin width (`1s`, `250ms`, `2m`, `1h`, or plain seconds) into nanoseconds.
+pub fn parse_duration_ns(s: &str) -> Result<i64, CliError> {
+    let t = s.trim();
+    let (num, mult) = if let Some(x) = t.strip_suffix("ms") {
+        (x, 1e6)
+    } else if let Some(x) = t.strip_suffix("us") {
+        (x, 1e3)
+    } else if let Some(x) = t.strip_suffix('s') {
+        (x, 1e9)
+    } else if let Some(x) = t.strip_suffix('m') {
+        (x, 60e9)
+    } else if let Some(x) = t.strip_suffix('h') {
+        (x, 3600e9)
+    } else {
+        (t, 1e9)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| CliError(format!("--bin: not a duration: {s:?} (e.g. 1s, 500ms, 1m)")))?;
+    let ns = v * mult;
+    if !ns.is_finite() || !(1e6..=1e9 * 86400.0 * 366.0).contains(&ns) {
+        return Err(CliError(format!(
+            "--bin must be between 1ms and a year, got {s:?}"
+        )));
+    }
+    Ok(ns as i64)
 }
 
 fn seconds_to_ns(flag: &str, secs: f64) -> Result<i64, CliError> {
@@ -301,34 +369,64 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
     Ok(code)
 }
 
+fn json_document(summary: &Summary) -> Result<String, CliError> {
+    let mut s =
+        serde_json::to_string_pretty(summary).map_err(|e| CliError(format!("JSON output: {e}")))?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// Colour on a terminal only, and never when `NO_COLOR` is set (no-color.org).
+fn use_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Writes `--out DIR`: summary.json, the CSV files, report.html.
+fn write_out_dir(dir: &std::path::Path, summary: &Summary) -> Result<(), CliError> {
+    let e = |what: &str, err: &dyn std::fmt::Display| {
+        CliError(format!("--out {}: {what}: {err}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|x| e("creating the directory", &x))?;
+    let mut files: Vec<(String, Vec<u8>)> =
+        vec![("summary.json".into(), json_document(summary)?.into_bytes())];
+    files.extend(crate::report::csv::files(summary).map_err(|x| e("CSV", &x))?);
+    let html = crate::report::html::render(summary).map_err(|x| e("HTML report", &x))?;
+    files.push(("report.html".into(), html.into_bytes()));
+    for (name, bytes) in files {
+        std::fs::write(dir.join(&name), bytes).map_err(|x| e(&name, &x))?;
+    }
+    Ok(())
+}
+
 fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
-    let mut opts = args.input.options()?;
+    let bin_ns = parse_duration_ns(&args.bin)?;
+    let mut opts = Options {
+        throughput_bin_ns: bin_ns,
+        ..args.input.options()?
+    };
     if args.flows_only {
         opts.analyzers = false;
         opts.reassembly = false;
     }
     let summary = args.input.run(Pipeline::new(opts));
     let rendered = match args.format {
-        OutputFormat::Text => text::render(&summary, args.top),
-        OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&summary)
-                .map_err(|e| CliError(format!("JSON output: {e}")))?;
-            s.push('\n');
-            s
-        }
+        OutputFormat::Text => text::render_with(
+            &summary,
+            &text::TextOptions {
+                top: args.top,
+                color: use_color(),
+            },
+        ),
+        OutputFormat::Json => json_document(&summary)?,
+        OutputFormat::Jsonl => crate::report::jsonl::render(&summary)
+            .map_err(|e| CliError(format!("JSONL output: {e}")))?,
     };
+    if let Some(dir) = &args.out {
+        write_out_dir(dir, &summary)?;
+    }
     write_stdout(&rendered)?;
-    for w in &summary.capture.warnings {
-        eprintln!("tunscope: warning: {w}");
-    }
-    for e in &summary.capture.errors {
-        eprintln!("tunscope: error: {e}");
-    }
-    Ok(if summary.capture.complete {
-        EXIT_OK
-    } else {
-        EXIT_ERROR
-    })
+    Ok(finish(&summary))
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
@@ -339,4 +437,55 @@ fn write_stdout(s: &str) -> Result<(), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(CliError(format!("writing the report: {e}"))),
     }
+}
+
+fn baseline(args: BaselineArgs) -> Result<u8, CliError> {
+    let summary = args.input.run(Pipeline::new(args.input.options()?));
+    let doc = json_document(&summary)?;
+    if args.output.as_os_str() == "-" {
+        write_stdout(&doc)?;
+    } else {
+        std::fs::write(&args.output, doc)
+            .map_err(|e| CliError(format!("{}: {e}", args.output.display())))?;
+    }
+    Ok(finish(&summary))
+}
+
+fn check(args: CheckArgs) -> Result<u8, CliError> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).map_err(|e| CliError(format!("{}: {e}", p.display())))
+    };
+    let baseline: serde_json::Value =
+        serde_json::from_str(&read(&args.baseline)?).map_err(|e| {
+            CliError(format!(
+                "{}: not a JSON report: {e}",
+                args.baseline.display()
+            ))
+        })?;
+    if !baseline.get("tunscope").is_some_and(|t| t.is_object()) {
+        return Err(CliError(format!(
+            "{}: not a tunscope report (no \"tunscope\" field)",
+            args.baseline.display()
+        )));
+    }
+    let rules = match &args.rules {
+        Some(p) => {
+            check::Rules::parse(&read(p)?).map_err(|e| CliError(format!("{}: {e}", p.display())))?
+        }
+        None => check::Rules::default(),
+    };
+    let summary = args.input.run(Pipeline::new(args.input.options()?));
+    if finish(&summary) != EXIT_OK {
+        return Err(CliError(
+            "the capture could not be read to its end; nothing compared".into(),
+        ));
+    }
+    let now = serde_json::to_value(&summary).map_err(|e| CliError(format!("JSON: {e}")))?;
+    let outcome = check::compare(&baseline, &now, &rules).map_err(CliError)?;
+    write_stdout(&outcome.render())?;
+    Ok(if outcome.regressions() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    })
 }

@@ -22,6 +22,7 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{
     Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
 };
+use crate::report::throughput::ThroughputAccumulator;
 use crate::report::{AppTables, CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::BTreeMap;
@@ -45,6 +46,8 @@ pub struct Options {
     pub max_connection_records: usize,
     /// Keys for v2ray's QUIC AEAD layer, tried after the empty key (v2ray's default).
     pub v2ray_keys: Vec<String>,
+    /// Width of the throughput time series' bins, in nanoseconds (packet time).
+    pub throughput_bin_ns: i64,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             defrag: DefragConfig::default(),
             max_connection_records: 100_000,
             v2ray_keys: Vec::new(),
+            throughput_bin_ns: 1_000_000_000,
         }
     }
 }
@@ -144,6 +148,7 @@ struct Downstream {
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
     link_types: BTreeMap<LinkType, u64>,
+    throughput: ThroughputAccumulator,
 }
 
 impl Pipeline {
@@ -151,6 +156,10 @@ impl Pipeline {
         Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
             down: Downstream {
+                throughput: ThroughputAccumulator::new(
+                    opts.throughput_bin_ns,
+                    opts.max_connection_records,
+                ),
                 assembler: Assembler::new(opts.assembler.clone()),
                 tcp: TcpStage::new(opts.show_secrets, opts.analyzers),
                 table: FlowTable::new(opts.flows),
@@ -330,6 +339,21 @@ impl Downstream {
                 }
             }
         }
+        // Throughput, after the analyzers saw the packet (so its protocol is known).
+        let protocol = match facts.l4 {
+            L4::Tcp => self.tcp.protocol(placement.id).unwrap_or("tcp"),
+            L4::Udp => match self.udp.get(placement.id) {
+                Some(UdpState::Quic(_)) => "quic",
+                _ => "udp",
+            },
+        };
+        self.throughput.on_packet(
+            placement.id,
+            placement.dir,
+            pkt.ts,
+            u64::from(facts.payload_len),
+            protocol,
+        );
     }
 
     /// Probes a UDP flow's first datagrams for QUIC (by content, then by a known connection
@@ -366,6 +390,7 @@ impl Downstream {
     /// Hands ended flows to the report.
     fn flush_ended(&mut self) {
         for (flow, reason) in self.ended.drain(..) {
+            self.throughput.on_flow_end(flow.id, flow.first_packet);
             let mut tcp = None;
             let mut findings = None;
             if flow.key.l4 == L4::Tcp {
@@ -441,7 +466,7 @@ impl Downstream {
             &CorrelateConfig::default(),
         );
         let apps = AppTables::from_summaries(findings.apps);
-        Summary::new(
+        let mut summary = Summary::new(
             CaptureSummary {
                 files: source.files,
                 packets: self.packets,
@@ -471,7 +496,9 @@ impl Downstream {
             quic,
             tunnel,
             apps,
-        )
+        );
+        summary.throughput = self.throughput.finish(&summary.connections);
+        summary
     }
 }
 

@@ -130,6 +130,20 @@ impl TcpStage {
         &self.exposed_ports
     }
 
+    /// What a live connection is known to carry so far (`None` while undecided): the
+    /// tunnel layer for tunnel connections, else the innermost application.
+    pub fn protocol(&self, id: FlowId) -> Option<&'static str> {
+        match &self.conns.get(id)?.analysis {
+            Analysis::Off | Analysis::Probing(_) => None,
+            Analysis::Tunnel(t) => match t.kind() {
+                ConnKind::Control => Some("tunnel-control"),
+                ConnKind::Tunnel => Some("tunnel-data"),
+                ConnKind::Undecided | ConnKind::NotFramed => None,
+            },
+            Analysis::App(a) => a.current(),
+        }
+    }
+
     /// A new connection: connections to an exposed port are tapped as visitors.
     pub fn open(&mut self, meta: TcpConnMeta) {
         let visitor_tap = self

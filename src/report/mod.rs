@@ -2,7 +2,12 @@
 //! text, JSON) draws from. Field names are stable snake_case and documented in
 //! `docs/output.md`.
 
+pub mod csv;
+pub mod html;
+pub mod jsonl;
+pub mod latency;
 pub mod text;
+pub mod throughput;
 
 use crate::analyzers::app::{AppRecords, AppSummary};
 use crate::analyzers::encrypted::{EncryptedRecord, OpenVpnRecord};
@@ -39,6 +44,10 @@ pub struct Summary {
     pub quic: QuicReport,
     /// The NAT tunnel: sessions, tunnel connections and the visitors they carried.
     pub tunnel: TunnelReport,
+    /// Latency distributions per category and server (computed from the records).
+    pub latency: latency::LatencyReport,
+    /// Payload bytes over time per protocol and direction, per connection, top talkers.
+    pub throughput: throughput::ThroughputReport,
     /// Application records (`tls`, `http`, `socks`, `redis`, `ssh`, `encrypted`, ...).
     #[serde(flatten)]
     pub apps: AppTables,
@@ -112,7 +121,7 @@ impl Summary {
         tunnel: TunnelReport,
         apps: AppTables,
     ) -> Self {
-        Summary {
+        let mut s = Summary {
             tunscope: ToolInfo {
                 version: env!("CARGO_PKG_VERSION"),
                 schema: SCHEMA_VERSION,
@@ -123,8 +132,12 @@ impl Summary {
             connections_omitted,
             quic: QuicReport { connections: quic },
             tunnel,
+            latency: latency::LatencyReport::default(),
+            throughput: throughput::ThroughputReport::default(),
             apps,
-        }
+        };
+        s.latency = latency::compute(&s);
+        s
     }
 }
 

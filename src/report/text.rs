@@ -1,10 +1,200 @@
 //! The terminal rendering of a [`Summary`].
 
 use super::Summary;
+use comfy_table::{
+    Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets,
+};
 use std::fmt::Write;
 
-/// Renders the summary as aligned plain text; `top` limits the connection table.
+/// How to render for the terminal.
+#[derive(Clone, Copy, Debug)]
+pub struct TextOptions {
+    /// Rows of the connection tables (largest first).
+    pub top: usize,
+    /// ANSI colour (only on a terminal, never with `NO_COLOR`: the CLI decides).
+    pub color: bool,
+}
+
+/// Renders the summary as aligned plain text without colour; `top` limits the connection
+/// table.
 pub fn render(s: &Summary, top: usize) -> String {
+    render_with(s, &TextOptions { top, color: false })
+}
+
+/// A table that fits the terminal (when stdout is one) and is styled only with colour on.
+fn new_table(o: &TextOptions, header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .remove_style(TableComponent::HorizontalLines)
+        .remove_style(TableComponent::LeftBorderIntersections)
+        .remove_style(TableComponent::RightBorderIntersections)
+        .remove_style(TableComponent::MiddleIntersections);
+    if o.color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t.set_header(header.iter().map(|h| {
+        let c = Cell::new(h);
+        if o.color {
+            c.add_attribute(Attribute::Bold).fg(Color::Cyan)
+        } else {
+            c
+        }
+    }));
+    t
+}
+
+fn num_cell(v: impl ToString) -> Cell {
+    Cell::new(v).set_alignment(CellAlignment::Right)
+}
+
+fn heading(out: &mut String, o: &TextOptions, title: &str) {
+    if o.color {
+        let _ = writeln!(out, "\n\x1b[1m{title}\x1b[0m");
+    } else {
+        let _ = writeln!(out, "\n{title}");
+    }
+}
+
+fn indent(out: &mut String, t: &Table) {
+    for line in t.lines() {
+        let _ = writeln!(out, "  {}", line.trim_end());
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.3}"))
+}
+
+fn rate(bps: f64) -> String {
+    format!("{}/s", human_bytes(bps.round().max(0.0) as u64))
+}
+
+/// Latency distributions per category, then the busiest servers of each.
+fn latency_section(out: &mut String, s: &Summary, o: &TextOptions) {
+    let cats: Vec<_> = s
+        .latency
+        .categories
+        .iter()
+        .filter(|c| c.stats.count > 0)
+        .collect();
+    heading(out, o, "Latency (ms)");
+    if cats.is_empty() {
+        let _ = writeln!(out, "  none measured");
+        return;
+    }
+    let mut t = new_table(
+        o,
+        &[
+            "category", "server", "count", "min", "p50", "p90", "p99", "max",
+        ],
+    );
+    for c in cats {
+        let row = |server: &str, st: &super::latency::Stats| {
+            vec![
+                Cell::new(c.category),
+                Cell::new(server),
+                num_cell(st.count),
+                num_cell(ms(st.min)),
+                num_cell(ms(st.p50)),
+                num_cell(ms(st.p90)),
+                num_cell(ms(st.p99)),
+                num_cell(ms(st.max)),
+            ]
+        };
+        t.add_row(row("(all)", &c.stats));
+        if c.by_server.len() > 1 {
+            for srv in c.by_server.iter().take(o.top) {
+                t.add_row(row(&srv.server, &srv.stats));
+            }
+        }
+    }
+    indent(out, &t);
+}
+
+/// Throughput per protocol and direction, the busiest connections, top talkers.
+fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
+    let th = &s.throughput;
+    heading(
+        out,
+        o,
+        &format!("Throughput (payload; {} bins of {} s)", th.bins, th.bin_s),
+    );
+    if th.series.is_empty() {
+        let _ = writeln!(out, "  no payload");
+        return;
+    }
+    let span = s.capture.duration_s.max(th.bin_s).max(1e-9);
+    let mut t = new_table(
+        o,
+        &["protocol", "dir", "packets", "bytes", "mean", "peak bin"],
+    );
+    for sr in &th.series {
+        t.add_row(vec![
+            Cell::new(&sr.protocol),
+            Cell::new(match sr.direction {
+                crate::flow::Direction::ClientToServer => "c2s",
+                crate::flow::Direction::ServerToClient => "s2c",
+            }),
+            num_cell(sr.packets),
+            num_cell(human_bytes(sr.bytes)),
+            num_cell(rate(sr.bytes as f64 / span)),
+            num_cell(rate(sr.peak_bps)),
+        ]);
+    }
+    indent(out, &t);
+
+    let mut conns: Vec<_> = th.connections.iter().collect();
+    conns.sort_by(|a, b| {
+        (b.bytes_c2s + b.bytes_s2c)
+            .cmp(&(a.bytes_c2s + a.bytes_s2c))
+            .then(a.first_ts.cmp(&b.first_ts))
+    });
+    if !conns.is_empty() {
+        let _ = writeln!(out, "\n  Busiest connections");
+        let mut t = new_table(
+            o,
+            &[
+                "client", "server", "app", "c2s", "s2c", "duration", "mean c2s", "peak c2s",
+                "mean s2c", "peak s2c",
+            ],
+        );
+        for c in conns.into_iter().take(o.top) {
+            t.add_row(vec![
+                Cell::new(c.client),
+                Cell::new(c.server),
+                Cell::new(&c.app),
+                num_cell(human_bytes(c.bytes_c2s)),
+                num_cell(human_bytes(c.bytes_s2c)),
+                num_cell(format!("{:.3} s", c.duration_s)),
+                num_cell(rate(c.mean_bps_c2s)),
+                num_cell(rate(c.peak_bps_c2s)),
+                num_cell(rate(c.mean_bps_s2c)),
+                num_cell(rate(c.peak_bps_s2c)),
+            ]);
+        }
+        indent(out, &t);
+    }
+    if !th.top_talkers.is_empty() {
+        let _ = writeln!(out, "\n  Top talkers");
+        let mut t = new_table(o, &["host", "sent", "received", "connections"]);
+        for x in th.top_talkers.iter().take(o.top) {
+            t.add_row(vec![
+                Cell::new(x.host),
+                num_cell(human_bytes(x.bytes_sent)),
+                num_cell(human_bytes(x.bytes_received)),
+                num_cell(x.connections),
+            ]);
+        }
+        indent(out, &t);
+    }
+}
+
+/// Renders the summary for the terminal.
+pub fn render_with(s: &Summary, o: &TextOptions) -> String {
+    let top = o.top;
     let mut out = String::new();
     let c = &s.capture;
     let _ = writeln!(out, "Capture");
@@ -207,6 +397,8 @@ pub fn render(s: &Summary, top: usize) -> String {
             }
         }
     }
+    latency_section(&mut out, s, o);
+    throughput_section(&mut out, s, o);
     if !c.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings");
         for w in &c.warnings {

@@ -10,6 +10,7 @@ mod formats;
 mod live;
 mod quic;
 mod quic_fixtures;
+mod reports;
 mod suricata;
 mod util;
 mod zeek;

@@ -123,7 +123,12 @@ pub struct TlsRecord {
     pub cipher: Option<String>,
     pub certificates: Vec<CertInfo>,
     pub alerts: Vec<AlertInfo>,
-    /// ClientHello to first client application data, in milliseconds.
+    /// ClientHello to the end of the handshake, in milliseconds: the client's last flight
+    /// (its ChangeCipherSpec, else its Finished) or, in a full TLS 1.2 handshake, the
+    /// server's Finished when that comes later; when neither could be placed, the client's
+    /// first application data. The client's ChangeCipherSpec rather than its Finished,
+    /// because a client's Finished often waits in its socket behind the CCS (Nagle and
+    /// delayed ACK: tens of milliseconds) after the client finished the handshake.
     pub handshake_ms: Option<f64>,
     pub app_bytes_c2s: u64,
     pub app_bytes_s2c: u64,
@@ -157,6 +162,9 @@ pub struct TlsStream {
     client_hello_ts: Option<Timestamp>,
     seen_client_hello: bool,
     tls13: bool,
+    /// When the client's last flight started (CCS or Finished) / the server's Finished
+    /// (TLS 1.2) was seen.
+    finished_ts: [Option<Timestamp>; 2],
 }
 
 impl TlsStream {
@@ -177,7 +185,12 @@ impl TlsStream {
             Direction::ServerToClient => self.rec.records_s2c += 1,
         }
         match ct {
-            parser::CONTENT_CHANGE_CIPHER_SPEC => self.sides[i].encrypted = true,
+            parser::CONTENT_CHANGE_CIPHER_SPEC => {
+                self.sides[i].encrypted = true;
+                if dir == Direction::ClientToServer {
+                    self.finished(dir, ts);
+                }
+            }
             parser::CONTENT_ALERT => {
                 let alert = (!self.sides[i].encrypted)
                     .then(|| parser::parse_alert(fragment))
@@ -193,12 +206,17 @@ impl TlsStream {
             parser::CONTENT_HANDSHAKE if !self.sides[i].encrypted => {
                 self.on_handshake_bytes(dir, fragment, ts)
             }
+            // The first handshake record after ChangeCipherSpec is the (encrypted) Finished.
+            parser::CONTENT_HANDSHAKE if !self.tls13 => self.finished(dir, ts),
             parser::CONTENT_APPLICATION_DATA => {
                 let side = &mut self.sides[i];
                 side.app_records += 1;
                 // In TLS 1.3 the client's first type-23 record is its Finished.
                 let is_app =
                     !(self.tls13 && dir == Direction::ClientToServer && side.app_records == 1);
+                if !is_app {
+                    self.finished(dir, ts);
+                }
                 if is_app {
                     match dir {
                         Direction::ClientToServer => {
@@ -216,6 +234,32 @@ impl TlsStream {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A side's last handshake flight was seen: the handshake ends with the client's (TLS
+    /// 1.3) or with the later of both (TLS 1.2).
+    fn finished(&mut self, dir: Direction, ts: Timestamp) {
+        let i = dir.index();
+        if self.finished_ts[i].is_some() {
+            return;
+        }
+        self.finished_ts[i] = Some(ts);
+        let done = match self.finished_ts {
+            [Some(c), _] if self.tls13 => Some(c),
+            [Some(c), Some(s)] => Some(c.max(s)),
+            _ => None,
+        };
+        if let Some(ts) = done {
+            self.handshake_done(ts);
+        }
+    }
+
+    fn handshake_done(&mut self, ts: Timestamp) {
+        if self.rec.handshake_ms.is_none()
+            && let Some(t0) = self.client_hello_ts
+        {
+            self.rec.handshake_ms = Some(ts.millis_since(t0));
         }
     }
 

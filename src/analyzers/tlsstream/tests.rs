@@ -90,6 +90,32 @@ fn tls12_conversation() -> Vec<(Direction, Vec<u8>, i64)> {
     ]
 }
 
+/// app-tls12's resumed connection: the server's CCS + Finished come first; the client's
+/// CCS leaves alone and its Finished waits 43 ms in the socket (Nagle, delayed ACK) to go
+/// out with the request. The client finished its handshake when it sent the CCS.
+#[test]
+fn regression_resumed_tls12_handshake_ends_at_the_clients_ccs_not_its_delayed_finished() {
+    let server_flight = [
+        record(22, &server_hello_msg()),
+        record(20, &[1]),
+        record(22, &[0x66; 40]),
+    ]
+    .concat();
+    let r = run(&[
+        (C, client_hello_record(), 0),
+        (S, server_flight, 1),
+        (C, record(20, &[1]), 2),
+        (
+            C,
+            [record(22, &[0x55; 40]), record(23, &[0x77; 100])].concat(),
+            45,
+        ),
+        (S, record(23, &[0x88; 300]), 46),
+    ]);
+    assert_eq!(r.handshake_ms, Some(2.0));
+    assert_eq!((r.app_bytes_c2s, r.app_bytes_s2c), (100, 300));
+}
+
 #[test]
 fn tls12_handshake_fields() {
     let r = run(&tls12_conversation());
@@ -111,7 +137,8 @@ fn tls12_handshake_fields() {
         r.ja3.as_deref(),
         Some(md5::md5_hex(b"771,49199,0-10-11-16,29-23,0").as_str())
     );
-    assert_eq!(r.handshake_ms, Some(45.0));
+    // A full handshake ends with the server's Finished (after the client's flight).
+    assert_eq!(r.handshake_ms, Some(30.0));
     assert_eq!((r.app_bytes_c2s, r.app_bytes_s2c), (100, 300));
     // The alert after CCS is encrypted: no level/description invented.
     assert_eq!(r.alerts.len(), 1);

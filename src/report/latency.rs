@@ -1,0 +1,327 @@
+//! Latency distributions, computed at the end from the records the analyzers produced
+//! (so they are as deterministic as the records): one HdrHistogram per category, and one
+//! per category and server endpoint.
+//!
+//! # Contracts
+//!
+//! - Values are recorded in microseconds with 3 significant digits; quantiles are
+//!   HdrHistogram's (nearest rank: the smallest recorded value with at least
+//!   `ceil(q * count)` values at or below it, reported as the highest value equivalent to
+//!   it, clamped to the exact max); `min`, `max` and `mean` are exact.
+//! - Negative or non-finite inputs (a reply stamped before its request in a capture with
+//!   clock steps) are counted in `negative_or_invalid`, never recorded.
+//! - Categories with no value are still listed (count 0), so a report always has the same
+//!   shape. At most [`MAX_SERVERS`] servers per category are listed, busiest first.
+
+use super::Summary;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Servers listed per category (the busiest by count).
+pub const MAX_SERVERS: usize = 20;
+
+/// Every category, in report order, with what it measures.
+pub const CATEGORIES: &[(&str, &str)] = &[
+    (
+        "tcp_handshake",
+        "TCP handshake: SYN -> ACK of the SYN-ACK (tcp.handshake.total_rtt_ns)",
+    ),
+    (
+        "tls_handshake",
+        "TLS: ClientHello -> client's first application data (tls[].handshake_ms)",
+    ),
+    (
+        "quic_handshake",
+        "QUIC: first client Initial -> first client 1-RTT packet (quic.connections[].handshake_ms)",
+    ),
+    (
+        "http",
+        "HTTP: request -> first response byte (http[].transactions[].latency_ms)",
+    ),
+    (
+        "redis",
+        "Redis: command -> first reply byte (redis[].commands[].latency_ms)",
+    ),
+    (
+        "tunnel_visitor_syn_to_new_connection",
+        "tunnel: visitor SYN -> NEW_CONNECTION on the control connection",
+    ),
+    (
+        "tunnel_new_connection_to_tunnel_syn",
+        "tunnel: NEW_CONNECTION -> tunnel connection SYN",
+    ),
+    (
+        "tunnel_syn_to_first_byte",
+        "tunnel: tunnel SYN -> first byte relayed to the visitor",
+    ),
+    (
+        "tunnel_total",
+        "tunnel: visitor SYN -> first byte relayed to it",
+    ),
+];
+
+/// The `latency` section of the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencyReport {
+    pub unit: &'static str,
+    pub categories: Vec<CategoryLatency>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CategoryLatency {
+    pub category: &'static str,
+    pub what: &'static str,
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// Values dropped because they were negative or not a number.
+    pub negative_or_invalid: u64,
+    /// The same per server endpoint, busiest first.
+    pub by_server: Vec<ServerLatency>,
+    /// Servers beyond [`MAX_SERVERS`], counted only.
+    pub servers_omitted: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerLatency {
+    pub server: String,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// A distribution's summary, in milliseconds (`None` when there is no value).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub count: u64,
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Stats {
+    /// Summarises values in milliseconds (all finite and non-negative).
+    pub fn of(values_ms: &[f64]) -> Stats {
+        if values_ms.is_empty() {
+            return Stats::default();
+        }
+        let us = |v: f64| (v * 1000.0).round().clamp(0.0, u64::MAX as f64 / 2.0) as u64;
+        let max_us = values_ms.iter().copied().map(us).max().unwrap_or(0);
+        let min = values_ms.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values_ms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = values_ms.iter().sum::<f64>() / values_ms.len() as f64;
+        let q = match Histogram::<u64>::new_with_max(max_us.max(2), 3) {
+            Ok(mut h) => {
+                for v in values_ms {
+                    h.saturating_record(us(*v));
+                }
+                let at = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0).clamp(min, max);
+                [at(0.5), at(0.9), at(0.99)]
+            }
+            Err(_) => [max; 3],
+        };
+        let r = |v: f64| (v * 1000.0).round() / 1000.0;
+        Stats {
+            count: values_ms.len() as u64,
+            min: Some(r(min)),
+            mean: Some(r(mean)),
+            p50: Some(r(q[0])),
+            p90: Some(r(q[1])),
+            p99: Some(r(q[2])),
+            max: Some(r(max)),
+        }
+    }
+}
+
+/// A category's (server, value) pairs and its count of invalid values.
+type CategorySamples = (Vec<(String, f64)>, u64);
+
+/// Latency values by category, each with its server endpoint.
+#[derive(Default)]
+struct Samples {
+    by_cat: BTreeMap<&'static str, CategorySamples>,
+}
+
+impl Samples {
+    fn add(&mut self, cat: &'static str, server: &str, v: Option<f64>) {
+        let Some(v) = v else { return };
+        let e = self.by_cat.entry(cat).or_default();
+        if v.is_finite() && v >= 0.0 {
+            e.0.push((server.to_string(), v));
+        } else {
+            e.1 += 1;
+        }
+    }
+}
+
+/// Every category's values in milliseconds (valid ones only), unsorted, in
+/// [`CATEGORIES`] order; empty categories included.
+pub fn values(s: &Summary) -> Vec<(&'static str, Vec<f64>)> {
+    let mut x = samples(s);
+    CATEGORIES
+        .iter()
+        .map(|(cat, _)| {
+            let v = x.by_cat.remove(cat).unwrap_or_default().0;
+            (*cat, v.into_iter().map(|(_, v)| v).collect())
+        })
+        .collect()
+}
+
+/// Computes every category's distribution from the summary's records.
+pub fn compute(s: &Summary) -> LatencyReport {
+    let mut x = samples(s);
+    let categories = CATEGORIES
+        .iter()
+        .map(|&(cat, what)| {
+            let (vals, bad) = x.by_cat.remove(cat).unwrap_or_default();
+            let all: Vec<f64> = vals.iter().map(|(_, v)| *v).collect();
+            let mut per: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+            for (srv, v) in &vals {
+                per.entry(srv.as_str()).or_default().push(*v);
+            }
+            let mut by_server: Vec<ServerLatency> = per
+                .into_iter()
+                .map(|(srv, v)| ServerLatency {
+                    server: srv.to_string(),
+                    stats: Stats::of(&v),
+                })
+                .collect();
+            by_server.sort_by(|a, b| {
+                b.stats
+                    .count
+                    .cmp(&a.stats.count)
+                    .then(a.server.cmp(&b.server))
+            });
+            let omitted = by_server.len().saturating_sub(MAX_SERVERS) as u64;
+            by_server.truncate(MAX_SERVERS);
+            CategoryLatency {
+                category: cat,
+                what,
+                stats: Stats::of(&all),
+                negative_or_invalid: bad,
+                by_server,
+                servers_omitted: omitted,
+            }
+        })
+        .collect();
+    LatencyReport {
+        unit: "ms",
+        categories,
+    }
+}
+
+fn samples(s: &Summary) -> Samples {
+    let mut x = Samples::default();
+    for c in &s.connections {
+        if let Some(t) = &c.tcp {
+            let v = t.handshake.total_rtt_ns.map(|ns| ns as f64 / 1e6);
+            x.add("tcp_handshake", &c.server.to_string(), v);
+        }
+    }
+    for t in &s.apps.tls {
+        x.add("tls_handshake", &t.server, t.handshake_ms);
+    }
+    for q in &s.quic.connections {
+        x.add(
+            "quic_handshake",
+            &q.server.to_string(),
+            q.summary.handshake_ms,
+        );
+    }
+    for h in &s.apps.http {
+        for t in &h.transactions {
+            x.add("http", &h.server, t.latency_ms);
+        }
+    }
+    for r in &s.apps.redis {
+        for c in &r.commands {
+            x.add("redis", &r.server, c.latency_ms);
+        }
+    }
+    let mut steps = |server: &str, l: &crate::analyzers::tunnel::correlate::Latency| {
+        x.add(
+            "tunnel_visitor_syn_to_new_connection",
+            server,
+            l.visitor_syn_to_new_connection,
+        );
+        x.add(
+            "tunnel_new_connection_to_tunnel_syn",
+            server,
+            l.new_connection_to_tunnel_syn,
+        );
+        x.add(
+            "tunnel_syn_to_first_byte",
+            server,
+            l.tunnel_syn_to_first_byte,
+        );
+        x.add("tunnel_total", server, l.total);
+    };
+    for sess in &s.tunnel.sessions {
+        for v in &sess.visitors {
+            steps(&v.server.to_string(), &v.latency_ms);
+        }
+    }
+    // Tunnel connections whose visitor was not seen (a client-side capture): their steps
+    // are not counted through a visitor above.
+    for t in &s.tunnel.tunnels {
+        if t.visitor.is_none() {
+            steps(&t.server.to_string(), &t.latency_ms);
+        }
+    }
+
+    x
+}
+
+/// The nearest-rank quantile of sorted values (what the histogram approximates), for
+/// callers that need exact points, e.g. a CDF.
+pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_within_histogram_precision() {
+        let v: Vec<f64> = (1..=100).map(|i| i as f64 * 1.5).collect();
+        let s = Stats::of(&v);
+        assert_eq!(s.count, 100);
+        assert_eq!(s.min, Some(1.5));
+        assert_eq!(s.max, Some(150.0));
+        for (q, got) in [(0.5, s.p50), (0.9, s.p90), (0.99, s.p99)] {
+            let want = nearest_rank(&v, q).unwrap();
+            let got = got.unwrap();
+            assert!(
+                (got - want).abs() <= want * 0.001 + 0.001,
+                "{q}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_and_single() {
+        assert_eq!(Stats::of(&[]).count, 0);
+        let s = Stats::of(&[0.0]);
+        assert_eq!((s.min, s.p99, s.max), (Some(0.0), Some(0.0), Some(0.0)));
+        let s = Stats::of(&[1e12]);
+        assert_eq!(s.p50, Some(1e12));
+    }
+
+    #[test]
+    fn bad_values_are_counted_not_recorded() {
+        let mut x = Samples::default();
+        x.add("http", "a", Some(-1.0));
+        x.add("http", "a", Some(f64::NAN));
+        x.add("http", "a", Some(2.0));
+        x.add("http", "a", None);
+        let (v, bad) = &x.by_cat["http"];
+        assert_eq!((v.len(), *bad), (1, 2));
+    }
+}

@@ -1,0 +1,429 @@
+//! Throughput: how many bytes went which way, and when.
+//!
+//! The pipeline feeds [`ThroughputAccumulator::on_packet`] once per TCP/UDP packet (O(1):
+//! a short linear search among at most [`MAX_SERIES`] series, one counter per live flow)
+//! and [`ThroughputAccumulator::on_flow_end`] once per ended flow. At the end
+//! [`ThroughputAccumulator::finish`] joins what it saw with the connection records.
+//!
+//! # Contracts
+//!
+//! - Bytes are transport payload bytes (TCP segment or UDP datagram payload, retransmissions
+//!   included), the same measure as a connection's `payload_bytes_*`.
+//! - Time is the packets' time. Bins are counted from the first TCP or UDP packet; a
+//!   packet stamped before it counts in bin 0.
+//! - Memory is bounded: at most [`MAX_BINS`] bins per series (when a capture is longer, the
+//!   bin width doubles and neighbouring bins merge, so the width is always the requested
+//!   one times a power of two), at most [`MAX_SERIES`] series, one small counter per live
+//!   flow, and one peak per connection record.
+//! - A series' protocol is what its connection was known to carry when the packet was
+//!   processed: the outermost tunnel layer (`tunnel-control`, `tunnel-data`), else the
+//!   application found by content (`http`, `tls`, ...; `quic` for UDP), else `tcp` / `udp`
+//!   while undecided.
+
+use super::ConnectionRecord;
+use crate::flow::slots::FlowSlots;
+use crate::flow::{Direction, Endpoint, FlowId};
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+/// Bins per series at most; past it the bin width doubles.
+pub const MAX_BINS: usize = 4096;
+/// Distinct (protocol, direction) series at most; later ones are counted as `other`.
+pub const MAX_SERIES: usize = 64;
+/// Width of the bins a connection's peak rate is measured over.
+pub const PEAK_BIN_NS: i64 = 1_000_000_000;
+/// Top talkers listed.
+pub const TOP_TALKERS: usize = 10;
+
+struct SeriesAcc {
+    protocol: &'static str,
+    dir: Direction,
+    packets: u64,
+    bytes: u64,
+    bins: Vec<u64>,
+}
+
+/// A live flow's rate state: the current 1 s bin and the peak so far, each way.
+#[derive(Clone, Copy)]
+struct FlowRate {
+    first: Timestamp,
+    bin: i64,
+    cur: [u64; 2],
+    peak: [u64; 2],
+}
+
+impl FlowRate {
+    fn peak(&self) -> [u64; 2] {
+        [self.peak[0].max(self.cur[0]), self.peak[1].max(self.cur[1])]
+    }
+}
+
+fn dir_index(dir: Direction) -> usize {
+    match dir {
+        Direction::ClientToServer => 0,
+        Direction::ServerToClient => 1,
+    }
+}
+
+/// Collects throughput per (protocol, direction) and per connection, packet by packet.
+pub struct ThroughputAccumulator {
+    requested_bin_ns: i64,
+    bin_ns: i64,
+    start: Option<Timestamp>,
+    used_bins: usize,
+    series: Vec<SeriesAcc>,
+    flows: FlowSlots<FlowRate>,
+    /// Peak bytes per 1 s bin, each way, by the connection's first packet index.
+    peaks: HashMap<u64, [u64; 2]>,
+    max_peaks: usize,
+}
+
+impl ThroughputAccumulator {
+    /// `bin_ns` is the requested series bin width (at least 1 ms); `max_connections`
+    /// bounds the per-connection peaks kept (as the connection records are bounded).
+    pub fn new(bin_ns: i64, max_connections: usize) -> Self {
+        let bin_ns = bin_ns.max(1_000_000);
+        ThroughputAccumulator {
+            requested_bin_ns: bin_ns,
+            bin_ns,
+            start: None,
+            used_bins: 0,
+            series: Vec::new(),
+            flows: FlowSlots::default(),
+            peaks: HashMap::new(),
+            max_peaks: max_connections,
+        }
+    }
+
+    /// One packet of flow `id` going `dir`, carrying `payload` transport payload bytes.
+    pub fn on_packet(
+        &mut self,
+        id: FlowId,
+        dir: Direction,
+        ts: Timestamp,
+        payload: u64,
+        protocol: &'static str,
+    ) {
+        let start = *self.start.get_or_insert(ts);
+        let offset = ts.nanos_since(start).max(0);
+        let mut bin = (offset / self.bin_ns) as u64;
+        while bin >= MAX_BINS as u64 {
+            self.coarsen();
+            bin = (offset / self.bin_ns) as u64;
+        }
+        let bin = bin as usize;
+        self.used_bins = self.used_bins.max(bin + 1);
+        if payload > 0 {
+            self.add_to_series(bin, dir, payload, protocol);
+        }
+
+        let d = dir_index(dir);
+        let f = self.flows.get_or_insert_with(id, || FlowRate {
+            first: ts,
+            bin: 0,
+            cur: [0; 2],
+            peak: [0; 2],
+        });
+        let fbin = ts.nanos_since(f.first).max(0) / PEAK_BIN_NS;
+        if fbin != f.bin {
+            f.peak = f.peak();
+            f.cur = [0; 2];
+            f.bin = fbin;
+        }
+        f.cur[d] = f.cur[d].saturating_add(payload);
+    }
+
+    fn add_to_series(&mut self, bin: usize, dir: Direction, payload: u64, protocol: &'static str) {
+        let idx = match self
+            .series
+            .iter()
+            .position(|s| s.protocol == protocol && s.dir == dir)
+        {
+            Some(i) => i,
+            None => {
+                let protocol = if self.series.len() >= MAX_SERIES {
+                    "other"
+                } else {
+                    protocol
+                };
+                match self
+                    .series
+                    .iter()
+                    .position(|s| s.protocol == protocol && s.dir == dir)
+                {
+                    Some(i) => i,
+                    None => {
+                        self.series.push(SeriesAcc {
+                            protocol,
+                            dir,
+                            packets: 0,
+                            bytes: 0,
+                            bins: Vec::new(),
+                        });
+                        self.series.len() - 1
+                    }
+                }
+            }
+        };
+        let s = &mut self.series[idx];
+        s.packets += 1;
+        s.bytes = s.bytes.saturating_add(payload);
+        if s.bins.len() <= bin {
+            s.bins.resize(bin + 1, 0);
+        }
+        s.bins[bin] = s.bins[bin].saturating_add(payload);
+    }
+
+    /// Flow `id` ended; its connection record's first packet index is `first_packet`.
+    pub fn on_flow_end(&mut self, id: FlowId, first_packet: u64) {
+        if let Some(f) = self.flows.remove(id)
+            && self.peaks.len() < self.max_peaks
+        {
+            self.peaks.insert(first_packet, f.peak());
+        }
+    }
+
+    /// Doubles the bin width, merging neighbouring bins.
+    fn coarsen(&mut self) {
+        self.bin_ns = self.bin_ns.saturating_mul(2);
+        for s in &mut self.series {
+            let merged: Vec<u64> = s
+                .bins
+                .chunks(2)
+                .map(|c| c.iter().fold(0u64, |a, b| a.saturating_add(*b)))
+                .collect();
+            s.bins = merged;
+        }
+        self.used_bins = self.used_bins.div_ceil(2);
+    }
+
+    /// The report, with per-connection rows for `connections` and the top talkers.
+    pub fn finish(mut self, connections: &[ConnectionRecord]) -> ThroughputReport {
+        let bin_s = self.bin_ns as f64 / 1e9;
+        let mut series: Vec<Series> = self
+            .series
+            .iter_mut()
+            .map(|s| {
+                s.bins.resize(self.used_bins, 0);
+                let peak = s.bins.iter().copied().max().unwrap_or(0);
+                Series {
+                    protocol: s.protocol.to_string(),
+                    direction: s.dir,
+                    packets: s.packets,
+                    bytes: s.bytes,
+                    peak_bps: peak as f64 / bin_s,
+                    bins: std::mem::take(&mut s.bins),
+                }
+            })
+            .collect();
+        series.sort_by(|a, b| {
+            (a.protocol.as_str(), dir_index(a.direction))
+                .cmp(&(b.protocol.as_str(), dir_index(b.direction)))
+        });
+        let conns = connections
+            .iter()
+            .map(|c| {
+                let peak = self.peaks.get(&c.first_packet).copied().unwrap_or([0; 2]);
+                // Mean over the connection's life, at least one peak bin long, so a short
+                // connection's mean never exceeds its peak.
+                let span = c.duration_s.max(PEAK_BIN_NS as f64 / 1e9);
+                ConnThroughput {
+                    proto: c.proto.name().to_string(),
+                    client: c.client,
+                    server: c.server,
+                    app: c.app.clone(),
+                    first_ts: c.first_ts,
+                    duration_s: c.duration_s,
+                    bytes_c2s: c.payload_bytes_c2s,
+                    bytes_s2c: c.payload_bytes_s2c,
+                    mean_bps_c2s: c.payload_bytes_c2s as f64 / span,
+                    mean_bps_s2c: c.payload_bytes_s2c as f64 / span,
+                    peak_bps_c2s: peak[0] as f64,
+                    peak_bps_s2c: peak[1] as f64,
+                }
+            })
+            .collect();
+        ThroughputReport {
+            bin_s,
+            requested_bin_s: self.requested_bin_ns as f64 / 1e9,
+            start: self.start,
+            bins: self.used_bins,
+            series,
+            connections: conns,
+            top_talkers: top_talkers(connections, TOP_TALKERS),
+        }
+    }
+}
+
+/// Throughput of the whole capture (`throughput` in the JSON document).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ThroughputReport {
+    /// Width of the series' bins in seconds (the requested width times a power of two
+    /// when the capture was too long for [`MAX_BINS`] bins).
+    pub bin_s: f64,
+    pub requested_bin_s: f64,
+    /// Time of the start of bin 0 (the first TCP or UDP packet).
+    pub start: Option<Timestamp>,
+    /// Bins in every series.
+    pub bins: usize,
+    /// One per protocol and direction, sorted by protocol then direction.
+    pub series: Vec<Series>,
+    /// One per connection record, in the same order.
+    pub connections: Vec<ConnThroughput>,
+    /// Hosts by payload bytes sent plus received, largest first.
+    pub top_talkers: Vec<Talker>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Series {
+    pub protocol: String,
+    pub direction: Direction,
+    /// Packets with payload.
+    pub packets: u64,
+    /// Payload bytes in all bins.
+    pub bytes: u64,
+    /// Largest bin, in bytes per second.
+    pub peak_bps: f64,
+    /// Payload bytes per bin.
+    pub bins: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnThroughput {
+    pub proto: String,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub app: String,
+    pub first_ts: Timestamp,
+    pub duration_s: f64,
+    /// Payload bytes each way.
+    pub bytes_c2s: u64,
+    pub bytes_s2c: u64,
+    /// Bytes per second over the connection's duration (at least 1 s).
+    pub mean_bps_c2s: f64,
+    pub mean_bps_s2c: f64,
+    /// The busiest 1 s bin (counted from the connection's first packet), bytes per second.
+    pub peak_bps_c2s: f64,
+    pub peak_bps_s2c: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Talker {
+    pub host: IpAddr,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub bytes: u64,
+    pub connections: u64,
+}
+
+/// Hosts ranked by payload bytes sent plus received over all connection records.
+pub fn top_talkers(connections: &[ConnectionRecord], n: usize) -> Vec<Talker> {
+    let mut by_host: BTreeMap<IpAddr, Talker> = BTreeMap::new();
+    for c in connections {
+        for (host, sent, received) in [
+            (c.client.addr, c.payload_bytes_c2s, c.payload_bytes_s2c),
+            (c.server.addr, c.payload_bytes_s2c, c.payload_bytes_c2s),
+        ] {
+            let t = by_host.entry(host).or_insert(Talker {
+                host,
+                bytes_sent: 0,
+                bytes_received: 0,
+                bytes: 0,
+                connections: 0,
+            });
+            t.bytes_sent = t.bytes_sent.saturating_add(sent);
+            t.bytes_received = t.bytes_received.saturating_add(received);
+            t.bytes = t.bytes_sent.saturating_add(t.bytes_received);
+            t.connections += 1;
+        }
+    }
+    let mut v: Vec<Talker> = by_host.into_values().collect();
+    v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.host.cmp(&b.host)));
+    v.truncate(n);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(slot: u32) -> FlowId {
+        FlowId {
+            slot,
+            generation: 1,
+        }
+    }
+
+    fn ts_ms(ms: i64) -> Timestamp {
+        Timestamp(1_000_000_000_000 + ms * 1_000_000)
+    }
+
+    #[test]
+    fn bins_sum_to_bytes_and_peaks_are_per_second() {
+        let mut a = ThroughputAccumulator::new(1_000_000_000, 10);
+        a.on_packet(id(0), Direction::ClientToServer, ts_ms(0), 100, "http");
+        a.on_packet(id(0), Direction::ServerToClient, ts_ms(500), 1000, "http");
+        a.on_packet(id(0), Direction::ServerToClient, ts_ms(1500), 3000, "http");
+        a.on_packet(id(0), Direction::ServerToClient, ts_ms(2100), 10, "http");
+        a.on_flow_end(id(0), 0);
+        let mut rec = a.finish(&[]);
+        assert_eq!(rec.bins, 3);
+        let s2c = rec.series.remove(1);
+        assert_eq!(s2c.bins, vec![1000, 3000, 10]);
+        assert_eq!(s2c.bytes, 4010);
+        assert_eq!(s2c.peak_bps, 3000.0);
+    }
+
+    #[test]
+    fn long_captures_coarsen_and_keep_every_byte() {
+        let mut a = ThroughputAccumulator::new(1_000_000_000, 10);
+        let mut total = 0;
+        for s in 0..(3 * MAX_BINS as i64) {
+            a.on_packet(id(1), Direction::ClientToServer, ts_ms(s * 1000), 7, "tcp");
+            total += 7;
+        }
+        let r = a.finish(&[]);
+        assert!(r.bins <= MAX_BINS);
+        assert_eq!(r.bin_s, 4.0);
+        assert_eq!(r.series[0].bins.iter().sum::<u64>(), total);
+    }
+
+    #[test]
+    fn far_future_and_past_timestamps_stay_bounded() {
+        let mut a = ThroughputAccumulator::new(1_000_000, 10);
+        a.on_packet(id(1), Direction::ClientToServer, Timestamp(0), 1, "udp");
+        a.on_packet(
+            id(1),
+            Direction::ClientToServer,
+            Timestamp(i64::MAX),
+            1,
+            "udp",
+        );
+        a.on_packet(
+            id(1),
+            Direction::ClientToServer,
+            Timestamp(i64::MIN),
+            1,
+            "udp",
+        );
+        let r = a.finish(&[]);
+        assert!(r.bins <= MAX_BINS);
+        assert_eq!(r.series[0].bins.iter().sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn series_are_capped() {
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| &*Box::leak(format!("p{i}").into_boxed_str()))
+            .collect();
+        let mut a = ThroughputAccumulator::new(1_000_000_000, 10);
+        for n in &names {
+            a.on_packet(id(1), Direction::ClientToServer, ts_ms(0), 1, n);
+        }
+        let r = a.finish(&[]);
+        assert!(r.series.len() <= MAX_SERIES + 1);
+        assert_eq!(r.series.iter().map(|s| s.bytes).sum::<u64>(), 200);
+    }
+}
