@@ -428,15 +428,37 @@ fn passwords_reach_no_output_unless_asked() {
                 continue;
             };
             checked += 1;
-            for format in ["text", "json"] {
-                let run = run_analyze([pcap.as_os_str(), "--format".as_ref(), format.as_ref()]);
-                assert_eq!(run.code, 0);
+            // Every rendering: text, JSON, JSONL on stdout, and the --out directory's
+            // summary.json, every CSV and report.html.
+            let out = tempfile::tempdir().expect("tempdir");
+            for format in ["text", "json", "jsonl"] {
+                let run = run_analyze([
+                    pcap.as_os_str(),
+                    "--format".as_ref(),
+                    format.as_ref(),
+                    "--out".as_ref(),
+                    out.path().as_os_str(),
+                ]);
+                assert_eq!(run.code, 0, "{}", run.stderr);
                 assert!(
                     !run.stdout.contains(password) && !run.stderr.contains(password),
                     "{}: the password is in the {format} output",
                     pcap.display()
                 );
             }
+            let mut files = 0;
+            for entry in std::fs::read_dir(out.path()).expect("out dir") {
+                let path = entry.expect("entry").path();
+                let text = std::fs::read_to_string(&path).expect("text file");
+                files += 1;
+                assert!(
+                    !text.contains(password),
+                    "{}: the password is in {}",
+                    pcap.display(),
+                    path.display()
+                );
+            }
+            assert!(files >= 10, "only {files} files in --out");
             let shown = run_analyze([
                 pcap.as_os_str(),
                 "--format".as_ref(),
