@@ -600,6 +600,12 @@ impl HalfStream {
         self.end = Some(reason);
         ctx.pages.remove_all(&mut self.pages);
         self.oldest_page_ts = NO_PAGES;
+        // Nothing more is delivered on an ended direction: give its history ring back now
+        // rather than when the flow table lets the connection go (after the close delay),
+        // so finished connections hold no memory.
+        if let Some(history) = self.history.take() {
+            ctx.history_pool.release(history);
+        }
         if self.start.is_some() {
             ctx.sink.on_direction_end(ctx.conn, ctx.dir, reason, ts);
         }
