@@ -6,6 +6,7 @@
 
 mod tcp;
 
+use crate::analyzers::encrypted::{WireGuardMessage, classify_wireguard};
 use crate::analyzers::quic::group::{self, FinishedFlow, KnownCids};
 use crate::analyzers::quic::qtunnel::{self, QuicSpan, TcpStart};
 use crate::analyzers::quic::v2ray::{self, V2rayFlow, V2rayKey};
@@ -114,7 +115,12 @@ const UDP_PROBE_DATAGRAMS: u8 = 4;
 enum UdpState {
     Probing {
         seen: u8,
+        /// Probed datagrams shaped like WireGuard messages.
+        wireguard: u8,
     },
+    /// Two or more datagrams shaped like WireGuard messages (type, zero reserved bytes,
+    /// exact lengths), and nothing that was QUIC.
+    WireGuard,
     Quic(Box<QuicFlow>),
     /// QUIC under v2ray's packet header and/or AEAD (or a disguise header alone).
     V2ray(Box<V2rayFlow>),
@@ -359,16 +365,34 @@ impl Downstream {
     /// Probes a UDP flow's first datagrams for QUIC (by content, then by a known connection
     /// ID, then under v2ray's wrapping) and feeds the QUIC state afterwards.
     fn on_datagram(&mut self, id: FlowId, dir: Direction, payload: &[u8], ts: Timestamp) {
-        let state = self
-            .udp
-            .get_or_insert_with(id, || UdpState::Probing { seen: 0 });
-        if let UdpState::Probing { seen } = state {
+        let state = self.udp.get_or_insert_with(id, || UdpState::Probing {
+            seen: 0,
+            wireguard: 0,
+        });
+        if let UdpState::Probing { seen, wireguard } = state {
+            let wg = classify_wireguard(payload);
+            if wg.is_some() {
+                *wireguard += 1;
+            }
             if looks_like_quic(payload) {
                 *state = UdpState::Quic(Box::default());
             } else if let Some((cid, server)) = self.known_cids.find(payload) {
                 *state = UdpState::Quic(Box::new(QuicFlow::joined(cid, server, dir)));
+            } else if matches!(
+                wg,
+                Some(
+                    WireGuardMessage::HandshakeInitiation { .. }
+                        | WireGuardMessage::HandshakeResponse { .. }
+                        | WireGuardMessage::CookieReply { .. }
+                )
+            ) {
+                // A WireGuard handshake (exact sizes, zero reserved bytes) is not v2ray's
+                // 4-byte "wireguard" disguise, which only imitates transport messages.
+                *state = UdpState::WireGuard;
             } else if let Some(p) = v2ray::probe(payload, &self.v2ray_keys) {
                 *state = UdpState::V2ray(Box::new(V2rayFlow::new(p)));
+            } else if *wireguard >= 2 {
+                *state = UdpState::WireGuard;
             } else if *seen + 1 >= UDP_PROBE_DATAGRAMS {
                 *state = UdpState::Unknown;
             } else {
@@ -383,7 +407,7 @@ impl Downstream {
                 }
             }
             UdpState::V2ray(v) => v.on_datagram(dir, payload, ts),
-            UdpState::Probing { .. } | UdpState::Unknown => {}
+            UdpState::Probing { .. } | UdpState::WireGuard | UdpState::Unknown => {}
         }
     }
 
@@ -410,7 +434,30 @@ impl Downstream {
                 findings = self.tcp.finish(flow.id, syn_ts);
             }
             if flow.key.l4 == L4::Udp {
-                let finished = match self.udp.remove(flow.id) {
+                let state = self.udp.remove(flow.id);
+                let app: &'static str = match &state {
+                    Some(UdpState::Quic(_)) => "quic",
+                    Some(UdpState::V2ray(v)) if v.opened() => "quic",
+                    // Transport messages of a WireGuard session picked up mid-way look
+                    // like v2ray's "wireguard" disguise; without QUIC inside, they are
+                    // most likely WireGuard itself.
+                    Some(UdpState::V2ray(v))
+                        if v.disguise() == Some(v2ray::Disguise::Wireguard) =>
+                    {
+                        "wireguard"
+                    }
+                    Some(UdpState::WireGuard) => "wireguard",
+                    _ => "unknown",
+                };
+                findings = Some(ConnFindings {
+                    app: app.to_string(),
+                    app_chain: if app == "unknown" {
+                        Vec::new()
+                    } else {
+                        vec![app]
+                    },
+                });
+                let finished = match state {
                     Some(UdpState::Quic(q)) => Some((
                         q.summarize(),
                         q.identity_cids(),

@@ -559,6 +559,8 @@ fn wireguard_flows_match_ndpi() {
     let mut per_pair: BTreeMap<(String, String), [u64; 4]> = BTreeMap::new();
     for c in r.connections() {
         assert_eq!(c["proto"], "udp");
+        // nDPI classifies both flows as WireGuard; so must every flow record.
+        assert_eq!(c["app"], "wireguard", "{c}");
         let e = per_pair
             .entry((
                 s(&c["client"]).unwrap_or_default().to_string(),

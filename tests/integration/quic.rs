@@ -299,7 +299,7 @@ fn detector_rejects_wireguard() {
     // reports no QUIC connection ...
     let r = Report::corpus("ndpi/pcap/wireguard.pcap");
     assert!(r.quic().is_empty(), "{:?}", r.quic());
-    assert!(r.connections().iter().all(|c| c["app"] == "unknown"));
+    assert!(r.connections().iter().all(|c| c["app"] == "wireguard"));
     // ... and the probe (which sees only a flow's first datagrams) rejects every one of
     // the capture's datagrams, read with the library's own capture reader and decoder.
     use tunscope::analyzers::quic::looks_like_quic;

@@ -520,6 +520,11 @@ impl V2rayFlow {
         &mut self.quic
     }
 
+    /// The packet-header disguise recognised, if any.
+    pub fn disguise(&self) -> Option<Disguise> {
+        self.disguise
+    }
+
     /// Whether the QUIC inside could be read.
     pub fn opened(&self) -> bool {
         self.layer.is_some()
