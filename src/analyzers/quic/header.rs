@@ -534,13 +534,7 @@ pub fn looks_like_quic(datagram: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::analyzers::quic::tests::h as hex;
 
     #[test]
     fn varint_rfc9000_a1_examples() {

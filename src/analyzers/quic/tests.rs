@@ -17,7 +17,8 @@ use crate::analyzers::tls::{parse_client_hello, parse_server_hello};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 
-fn h(s: &str) -> Vec<u8> {
+/// Hex text (whitespace ignored) to bytes, for test vectors.
+pub(crate) fn h(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     (0..s.len())
         .step_by(2)

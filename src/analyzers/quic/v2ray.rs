@@ -625,13 +625,7 @@ impl V2rayFlow {
 mod tests {
     use super::*;
 
-    fn h(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::analyzers::quic::tests::h;
 
     #[test]
     fn key_derivation_matches_the_spec_and_fixture_digests() {
