@@ -28,6 +28,11 @@ use std::collections::BTreeSet;
 /// Bytes of the first speaker held while deciding whether a stream is the tunnel protocol
 /// (a frame header is 8 bytes; a whole authentication frame rarely exceeds 100).
 pub const PROBE_BYTES: usize = 256;
+/// Bytes of both directions held while probing; past this the probe decides with what it
+/// has (a first speaker that sent 3 bytes must not make us hold the other side's stream).
+const PROBE_HOLD_MAX: usize = 64 * 1024;
+/// Chunks held while probing, whatever their size.
+const PROBE_MAX_CHUNKS: usize = 256;
 /// Exposed ports remembered for visitor detection (one per control session).
 const MAX_EXPOSED_PORTS: usize = 4096;
 
@@ -53,6 +58,8 @@ type Tunnel = TunnelSession<Reversed<AppSession>>;
 #[derive(Default)]
 struct Probe {
     chunks: Vec<(Direction, Vec<u8>, Timestamp)>,
+    /// Bytes held in `chunks`.
+    held: usize,
     first_dir: Option<Direction>,
     first_bytes: Vec<u8>,
 }
@@ -358,8 +365,10 @@ impl StreamSink for TcpStage {
                         .extend_from_slice(&bytes[..bytes.len().min(room)]);
                 }
                 p.chunks.push((dir, bytes.to_vec(), ts));
-                let decided_enough = p.first_bytes.len() >= 8 || p.chunks.len() > 16;
-                if decided_enough {
+                p.held += bytes.len();
+                if p.held > PROBE_HOLD_MAX || p.chunks.len() > PROBE_MAX_CHUNKS {
+                    self.decide(conn, true);
+                } else if p.first_bytes.len() >= 8 || p.chunks.len() > 16 {
                     self.decide(conn, false);
                 }
             }
@@ -406,5 +415,75 @@ impl StreamSink for TcpStage {
             }
             Analysis::App(a) => a.on_end(dir, ts),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Endpoint;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn meta() -> TcpConnMeta {
+        let ep = |last, port| Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), port);
+        TcpConnMeta {
+            id: FlowId {
+                slot: 0,
+                generation: 1,
+            },
+            client: ep(1, 40000),
+            server: ep(2, 9000),
+            first_ts: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn probing_holds_a_bounded_amount_whatever_the_first_speaker_sent() {
+        let mut stage = TcpStage::new(false, true);
+        let m = meta();
+        stage.open(m);
+        // Three bytes that could still begin a frame header, then the other side streams.
+        stage.on_chunk(
+            m.id,
+            Direction::ClientToServer,
+            Chunk::Data(&[0, 0, 0]),
+            Timestamp(1),
+        );
+        let block = [0x41u8; 1024];
+        for i in 0..100 {
+            stage.on_chunk(
+                m.id,
+                Direction::ServerToClient,
+                Chunk::Data(&block),
+                Timestamp(2 + i),
+            );
+        }
+        let c = stage.conns.get(m.id).expect("connection");
+        assert!(
+            !matches!(c.analysis, Analysis::Probing(_)),
+            "still probing after 100 KiB"
+        );
+        // Tiny chunks hit the count bound too.
+        let mut stage = TcpStage::new(false, true);
+        stage.open(m);
+        stage.on_chunk(
+            m.id,
+            Direction::ClientToServer,
+            Chunk::Data(&[0, 0, 0]),
+            Timestamp(1),
+        );
+        for i in 0..300 {
+            stage.on_chunk(
+                m.id,
+                Direction::ServerToClient,
+                Chunk::Data(&[1]),
+                Timestamp(2 + i),
+            );
+        }
+        let c = stage.conns.get(m.id).expect("connection");
+        assert!(
+            !matches!(c.analysis, Analysis::Probing(_)),
+            "still probing after 300 chunks"
+        );
     }
 }
