@@ -29,14 +29,19 @@ $SUDO "$SHARED_BENCH/gen-bulk.sh" -s "$SIZE" -o "$WORK/bulk.pcap" >"$WORK/gen.lo
 }
 python3 "$SHARED_BENCH/mangle.py" --seed 7 "$WORK/bulk.pcap" "$WORK/mangled.pcap" >"$WORK/mangle.log" 2>&1
 status=0
+passed=0
+failed=0
 for cap in bulk mangled; do
   "$BIN" streams --digest sha256 "$WORK/$cap.pcap" >"$WORK/$cap.streams.jsonl"
   if out=$(python3 "$SHARED_BENCH/verify.py" "$WORK/bulk.manifest.jsonl" "$WORK/$cap.streams.jsonl"); then
     echo "verify-small: $cap: $out"
+    passed=$((passed + 1))
   else
+    failed=$((failed + 1))
     echo "verify-small: $cap: FAILED" >&2
     echo "$out" >&2
     status=1
   fi
 done
+echo "verify-small: $passed passed, $failed failed"
 exit $status
