@@ -410,23 +410,40 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
         opts.reassembly = false;
     }
     let summary = args.input.run(Pipeline::new(opts));
-    let rendered = match args.format {
-        OutputFormat::Text => text::render_with(
+    if let Some(dir) = &args.out {
+        write_out_dir(dir, &summary)?;
+    }
+    match args.format {
+        OutputFormat::Text => write_stdout(&text::render_with(
             &summary,
             &text::TextOptions {
                 top: args.top,
                 color: use_color(),
             },
-        ),
-        OutputFormat::Json => json_document(&summary)?,
-        OutputFormat::Jsonl => crate::report::jsonl::render(&summary)
-            .map_err(|e| CliError(format!("JSONL output: {e}")))?,
-    };
-    if let Some(dir) = &args.out {
-        write_out_dir(dir, &summary)?;
+        ))?,
+        // Serialised straight to stdout: the document of a large capture is tens of MB,
+        // and building it as a string first would double the peak memory.
+        OutputFormat::Json => write_json_stdout(&summary)?,
+        OutputFormat::Jsonl => write_stdout(
+            &crate::report::jsonl::render(&summary)
+                .map_err(|e| CliError(format!("JSONL output: {e}")))?,
+        )?,
     }
-    write_stdout(&rendered)?;
     Ok(finish(&summary))
+}
+
+/// The JSON document, pretty-printed, streamed to stdout; a closed pipe is quiet.
+fn write_json_stdout(summary: &Summary) -> Result<(), CliError> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, summary)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError(format!("writing the report: {e}"))),
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
