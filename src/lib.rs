@@ -26,5 +26,6 @@ pub mod flow;
 pub mod pipeline;
 pub mod report;
 pub mod timestamp;
+pub mod util;
 
 pub use timestamp::Timestamp;

@@ -726,18 +726,8 @@ fn detect_conflict(
         offset,
         seq: seq_at(base, offset).0,
         len: len as u64,
-        first_hash: fnv1a(first_bytes().skip(first_diff).take(len)),
-        second_hash: fnv1a(later.iter().skip(first_diff).take(len)),
+        first_hash: crate::util::fnv1a64(first_bytes().skip(first_diff).take(len)),
+        second_hash: crate::util::fnv1a64(later.iter().skip(first_diff).take(len)),
         ts,
     })
-}
-
-/// FNV-1a, 64 bits: a fingerprint for telling two copies apart in a report.
-fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for &byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }

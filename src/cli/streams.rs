@@ -7,6 +7,7 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, Endpoint};
 use crate::pipeline::{StreamObserver, TcpConnMeta};
 use crate::timestamp::Timestamp;
+use crate::util::hex;
 use ring::digest;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -290,8 +291,4 @@ impl StreamObserver for StreamsObserver {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -154,14 +154,7 @@ pub fn handshake_from_records(buf: &[u8]) -> Result<Vec<u8>, TlsError> {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub(crate) use crate::util::hex;
 
 #[cfg(test)]
 mod tests {

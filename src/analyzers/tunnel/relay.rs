@@ -23,21 +23,8 @@ pub const MAX_LOG_SEGMENTS: usize = 64;
 /// Default replay log size in bytes.
 pub const DEFAULT_LOG_BYTES: usize = 4096;
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a 64 (the hash the assembler uses for overlap conflicts).
-pub fn fnv1a64(data: &[u8]) -> u64 {
-    fnv_update(FNV_OFFSET, data)
-}
-
-fn fnv_update(mut h: u64, data: &[u8]) -> u64 {
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
-}
+pub use crate::util::fnv1a64;
+use crate::util::{FNV1A64_OFFSET as FNV_OFFSET, fnv1a64_update as fnv_update};
 
 /// Incremental FNV-1a 64 over the first [`PREFIX_LEN`] bytes of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
