@@ -90,6 +90,13 @@ fn parse_record_header(b: &[u8]) -> Option<(u8, usize)> {
         .then_some((ct, len))
 }
 
+/// `(content type, body length)` of a record header at the start of `b` (unchecked: call
+/// after `parse_record` accepted it).
+fn record_header(b: &[u8]) -> Option<(u8, usize)> {
+    let [ct, _, _, l0, l1] = *b.first_chunk::<5>()?;
+    Some((ct, usize::from(u16::from_be_bytes([l0, l1]))))
+}
+
 /// A TLS alert as reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AlertInfo {
@@ -140,10 +147,21 @@ pub struct TlsRecord {
     pub anomalies: Vec<String>,
 }
 
+/// A record whose body is counted, not read (application data, anything encrypted).
+#[derive(Clone, Copy)]
+struct Skip {
+    content_type: u8,
+    len: usize,
+    remaining: usize,
+}
+
 #[derive(Default)]
 struct Side {
-    /// Bytes of the record being assembled.
+    /// Bytes of the record being assembled: a header cut by a segment boundary, or a
+    /// record whose body is read (plaintext handshake or alert) and arrives in pieces.
     buf: Vec<u8>,
+    /// The record being skipped, if any.
+    skip: Option<Skip>,
     /// Handshake bytes spanning records.
     hs: Vec<u8>,
     /// After ChangeCipherSpec (or TLS 1.3 handshake traffic): records are opaque.
@@ -178,7 +196,129 @@ impl TlsStream {
         }
     }
 
-    fn on_record(&mut self, dir: Direction, ct: u8, fragment: &[u8], ts: Timestamp) {
+    /// Whether a record's body is parsed (else it is only counted, never buffered).
+    fn reads_body(&self, dir: Direction, content_type: u8) -> bool {
+        !self.sides[dir.index()].encrypted
+            && matches!(
+                content_type,
+                parser::CONTENT_HANDSHAKE | parser::CONTENT_ALERT
+            )
+    }
+
+    /// Not a TLS record where one should start: that direction stops being parsed.
+    fn invalid(&mut self, dir: Direction, why: &str, at: u64) {
+        self.anomaly(format!("{}: {why} at stream byte {at}", dir.short()));
+        let side = &mut self.sides[dir.index()];
+        side.stopped = true;
+        side.buf.clear();
+    }
+
+    /// Handles the records that start at `data[0]` (nothing held), reading bodies in place;
+    /// keeps a cut header or a cut readable record. Returns what is left (empty, or the
+    /// body of a record to skip).
+    fn records_in_place<'d>(&mut self, dir: Direction, data: &'d [u8], ts: Timestamp) -> &'d [u8] {
+        let i = dir.index();
+        let at = |side: &Side, rest: &[u8]| side.bytes - rest.len() as u64;
+        let mut data = data;
+        while !data.is_empty() {
+            match parse_record(data) {
+                RecordParse::Invalid(why) => {
+                    let pos = at(&self.sides[i], data);
+                    self.invalid(dir, why, pos);
+                    return &[];
+                }
+                RecordParse::Done(rec, used) if self.reads_body(dir, rec.content_type) => {
+                    self.on_record(dir, rec.content_type, rec.fragment, rec.fragment.len(), ts);
+                    data = data.get(used..).unwrap_or_default();
+                    if self.sides[i].stopped {
+                        return &[];
+                    }
+                }
+                RecordParse::Done(..) | RecordParse::Incomplete { .. } => {
+                    let Some((content_type, len)) = record_header(data) else {
+                        // A header cut by the end of the data.
+                        self.sides[i].buf.extend_from_slice(data);
+                        return &[];
+                    };
+                    if self.reads_body(dir, content_type) {
+                        // A readable record cut by the end of the data (parse_record
+                        // checked its length against the maximum).
+                        self.sides[i].buf.extend_from_slice(data);
+                        return &[];
+                    }
+                    self.sides[i].skip = Some(Skip {
+                        content_type,
+                        len,
+                        remaining: len,
+                    });
+                    return data.get(parser::RECORD_HEADER_LEN..).unwrap_or_default();
+                }
+            }
+        }
+        data
+    }
+
+    /// Completes the header or readable record held in `buf` from `data`. Returns what is
+    /// left of `data`.
+    fn records_held<'d>(&mut self, dir: Direction, data: &'d [u8], ts: Timestamp) -> &'d [u8] {
+        let i = dir.index();
+        let header_len = parser::RECORD_HEADER_LEN;
+        let mut data = data;
+        let held = self.sides[i].buf.len();
+        if held < header_len {
+            let n = (header_len - held).min(data.len());
+            self.sides[i]
+                .buf
+                .extend_from_slice(data.get(..n).unwrap_or_default());
+            data = data.get(n..).unwrap_or_default();
+            let buf = &self.sides[i].buf;
+            if let RecordParse::Invalid(why) = parse_record(buf) {
+                let pos = self.sides[i].bytes - (data.len() + buf.len()) as u64;
+                self.invalid(dir, why, pos);
+                return &[];
+            }
+            let Some((content_type, len)) = record_header(buf) else {
+                return &[];
+            };
+            if !self.reads_body(dir, content_type) {
+                self.sides[i].buf.clear();
+                self.sides[i].skip = Some(Skip {
+                    content_type,
+                    len,
+                    remaining: len,
+                });
+                return data;
+            }
+        }
+        // A readable record's body is being completed.
+        let Some((content_type, len)) = record_header(&self.sides[i].buf) else {
+            return &[];
+        };
+        let total = header_len + len;
+        let n = total
+            .saturating_sub(self.sides[i].buf.len())
+            .min(data.len());
+        self.sides[i]
+            .buf
+            .extend_from_slice(data.get(..n).unwrap_or_default());
+        data = data.get(n..).unwrap_or_default();
+        if self.sides[i].buf.len() < total {
+            return &[];
+        }
+        let mut buf = std::mem::take(&mut self.sides[i].buf);
+        let fragment = buf.get(header_len..).unwrap_or_default();
+        self.on_record(dir, content_type, fragment, fragment.len(), ts);
+        buf.clear();
+        if !self.sides[i].stopped {
+            // Keep the allocation for the next cut record (at most one record long).
+            self.sides[i].buf = buf;
+        }
+        data
+    }
+
+    /// A whole record: `fragment` is its body when read (empty when skipped), `len` the
+    /// body's length either way.
+    fn on_record(&mut self, dir: Direction, ct: u8, fragment: &[u8], len: usize, ts: Timestamp) {
         let i = dir.index();
         match dir {
             Direction::ClientToServer => self.rec.records_c2s += 1,
@@ -220,16 +360,14 @@ impl TlsStream {
                 if is_app {
                     match dir {
                         Direction::ClientToServer => {
-                            self.rec.app_bytes_c2s += fragment.len() as u64;
+                            self.rec.app_bytes_c2s += len as u64;
                             if self.rec.handshake_ms.is_none()
                                 && let Some(t0) = self.client_hello_ts
                             {
                                 self.rec.handshake_ms = Some(ts.millis_since(t0));
                             }
                         }
-                        Direction::ServerToClient => {
-                            self.rec.app_bytes_s2c += fragment.len() as u64
-                        }
+                        Direction::ServerToClient => self.rec.app_bytes_s2c += len as u64,
                     }
                 }
             }
@@ -365,38 +503,39 @@ impl StreamAnalyzer for TlsStream {
     fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
         let i = dir.index();
         self.sides[i].bytes += data.len() as u64;
-        if self.sides[i].stopped {
-            return;
-        }
-        let mut buf = std::mem::take(&mut self.sides[i].buf);
-        buf.extend_from_slice(data);
-        let mut off = 0;
-        loop {
-            let rest = buf.get(off..).unwrap_or_default();
-            match parse_record(rest) {
-                RecordParse::Done(rec, used) => {
-                    self.on_record(dir, rec.content_type, rec.fragment, ts);
-                    off += used;
+        let mut data = data;
+        while !self.sides[i].stopped {
+            // The body of a record that is only counted: skipped without being copied.
+            if let Some(skip) = &mut self.sides[i].skip {
+                let n = skip.remaining.min(data.len());
+                skip.remaining -= n;
+                data = data.get(n..).unwrap_or_default();
+                if skip.remaining > 0 {
+                    return;
                 }
-                RecordParse::Incomplete { .. } => break,
-                RecordParse::Invalid(why) => {
-                    self.anomaly(format!("{}: {why} at stream byte {}", dir.short(), {
-                        self.sides[i].bytes - (buf.len() - off) as u64
-                    }));
-                    self.sides[i].stopped = true;
-                    off = buf.len();
-                    break;
-                }
+                let Skip {
+                    content_type, len, ..
+                } = *skip;
+                self.sides[i].skip = None;
+                self.on_record(dir, content_type, &[], len, ts);
+                continue;
+            }
+            if data.is_empty() {
+                return;
+            }
+            if self.sides[i].buf.is_empty() {
+                data = self.records_in_place(dir, data, ts);
+            } else {
+                data = self.records_held(dir, data, ts);
             }
         }
-        buf.drain(..off.min(buf.len()));
-        self.sides[i].buf = buf;
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, _ts: Timestamp) {
         let side = &mut self.sides[dir.index()];
         side.stopped = true;
-        side.buf.clear();
+        side.buf = Vec::new();
+        side.skip = None;
         side.hs.clear();
         self.rec.gap_bytes += len;
     }
