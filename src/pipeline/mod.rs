@@ -503,7 +503,9 @@ impl Downstream {
     fn finish(mut self, source: CaptureSummaryInput, decoder: &Decoder) -> Summary {
         self.table.drain(&mut self.ended);
         self.flush_ended();
-        self.connections.sort_by_key(|c| c.first_packet);
+        // Each packet starts at most one flow, so the key is unique and an unstable sort
+        // gives the same order as a stable one, without a scratch copy of every record.
+        self.connections.sort_unstable_by_key(|c| c.first_packet);
         let quic = quic_records(std::mem::take(&mut self.quic), &self.connections);
         let findings = std::mem::take(&mut self.tcp.findings);
         let tunnel = correlate(
