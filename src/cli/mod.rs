@@ -105,6 +105,12 @@ pub struct PipelineArgs {
     /// empty key (v2ray's default) is always tried first. Keys are never printed.
     #[arg(long, value_name = "KEY")]
     pub v2ray_key: Vec<String>,
+    /// Connections (TCP and UDP) listed in the report, with their application records;
+    /// later ones are counted in `connections_omitted` only. Each listed connection is
+    /// held in memory (about 1-2 KB) until the report is written, so this bounds the
+    /// memory of very long captures; everything else is bounded by the limits above.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_connection_records)]
+    pub max_records: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -273,6 +279,7 @@ impl PipelineArgs {
             },
             show_secrets: self.show_secrets,
             v2ray_keys: self.v2ray_key.clone(),
+            max_connection_records: self.max_records,
             ..Options::default()
         })
     }

@@ -43,7 +43,9 @@ pub struct Options {
     pub flows: FlowConfig,
     pub assembler: AssemblerConfig,
     pub defrag: DefragConfig,
-    /// Connection records kept for the report; beyond this they are counted only.
+    /// Connection records kept for the report, with their application records; beyond
+    /// this a connection is counted in `connections_omitted` only (its tunnel findings are
+    /// still kept: the correlator needs them, and they are few).
     pub max_connection_records: usize,
     /// Keys for v2ray's QUIC AEAD layer, tried after the empty key (v2ray's default).
     pub v2ray_keys: Vec<String>,
@@ -431,7 +433,8 @@ impl Downstream {
                     obs.on_connection_end(&meta, record);
                 }
                 let syn_ts = tcp.as_ref().and_then(|r| r.handshake.syn_ts);
-                findings = self.tcp.finish(flow.id, syn_ts);
+                let listed = self.connections.len() < self.opts.max_connection_records;
+                findings = self.tcp.finish(flow.id, syn_ts, listed);
             }
             if flow.key.l4 == L4::Udp {
                 let state = self.udp.remove(flow.id);
@@ -575,7 +578,8 @@ pub struct Snapshot<'a> {
     pub ended_omitted: u64,
     /// QUIC flows that have ended.
     pub quic: &'a [crate::analyzers::quic::group::FinishedFlow],
-    /// Application findings (TLS, HTTP, Redis, ...) of ended TCP connections.
+    /// Application findings (TLS, HTTP, Redis, ...) of ended TCP connections that are
+    /// listed (see `Options::max_connection_records`).
     pub apps: &'a [crate::analyzers::app::AppSummary],
     /// Tunnel control connections, tunnel connections and visitors that have ended.
     pub tunnel_controls: &'a [crate::analyzers::tunnel::ControlInput],

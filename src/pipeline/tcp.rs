@@ -238,7 +238,13 @@ impl TcpStage {
     }
 
     /// The connection ended: its findings go to the report; the record gets the app.
-    pub fn finish(&mut self, conn: FlowId, syn_ts: Option<Timestamp>) -> Option<ConnFindings> {
+    /// Its application records are kept only when its connection record is (`listed`).
+    pub fn finish(
+        &mut self,
+        conn: FlowId,
+        syn_ts: Option<Timestamp>,
+        listed: bool,
+    ) -> Option<ConnFindings> {
         self.decide(conn, true);
         let c = self.conns.remove(conn)?;
         let (client, server) = (c.meta.client, c.meta.server);
@@ -252,7 +258,7 @@ impl TcpStage {
             Analysis::App(a) => {
                 let summary = a.summarize(&cs, &ss);
                 let found = findings_of(&summary, &[]);
-                self.keep_app(summary);
+                self.keep_app(summary, listed);
                 found
             }
             Analysis::Tunnel(t) => match t.kind() {
@@ -274,7 +280,7 @@ impl TcpStage {
                         },
                     };
                     if let Some(s) = inner {
-                        self.keep_app(s);
+                        self.keep_app(s, listed);
                     }
                     found
                 }
@@ -298,8 +304,12 @@ impl TcpStage {
         Some(findings)
     }
 
-    /// Keeps an application summary unless it saw nothing at all.
-    fn keep_app(&mut self, summary: AppSummary) {
+    /// Keeps an application summary unless it saw nothing at all or its connection is
+    /// not listed.
+    fn keep_app(&mut self, summary: AppSummary, listed: bool) {
+        if !listed {
+            return;
+        }
         let empty = summary.layers.iter().all(|l| match l {
             AppRecords::Unknown(u) => u.bytes_c2s == 0 && u.bytes_s2c == 0 && u.gap_bytes == 0,
             _ => false,

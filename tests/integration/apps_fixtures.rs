@@ -132,6 +132,56 @@ fn http1_transactions_match_the_client_log() {
     }
 }
 
+#[test]
+fn max_records_lists_that_many_connections_with_their_records_and_counts_the_rest() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps");
+    let truth: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("app-http1.truth.json")).expect("truth file"),
+    )
+    .expect("truth JSON");
+    let truth_clients: Vec<&str> = list(&truth["connections"])
+        .iter()
+        .map(|c| s(&c["client"]).expect("client"))
+        .collect();
+    assert_eq!(truth_clients.len(), 3);
+    let pcap = dir.join(s(&truth["pcap"]).expect("pcap name"));
+    for limit in [0usize, 1, 2, 3] {
+        let run = run_analyze([
+            pcap.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "--max-records".as_ref(),
+            limit.to_string().as_ref(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let doc = run.json();
+        let listed: Vec<&str> = list(&doc["connections"])
+            .iter()
+            .map(|c| s(&c["client"]).expect("client"))
+            .collect();
+        assert_eq!(listed.len(), limit, "--max-records {limit}");
+        assert_eq!(
+            doc["connections_omitted"].as_u64(),
+            Some((truth_clients.len() - limit) as u64),
+            "--max-records {limit}"
+        );
+        assert!(
+            listed.iter().all(|c| truth_clients.contains(c)),
+            "{listed:?}"
+        );
+        // An omitted connection's application records are omitted with it.
+        let http: Vec<&str> = list(&doc["http"])
+            .iter()
+            .map(|h| s(&h["client"]).expect("client"))
+            .collect();
+        assert_eq!(http.len(), limit, "--max-records {limit}");
+        assert!(
+            http.iter().all(|c| listed.contains(c)),
+            "{http:?} vs {listed:?}"
+        );
+    }
+}
+
 /// rustls names TLS 1.3 suites `TLS13_*`; IANA (and tunscope) `TLS_*`.
 fn iana_cipher(rustls: &str) -> String {
     match rustls.strip_prefix("TLS13_") {
