@@ -1,7 +1,7 @@
 //! Packet time. Everything in tunscope runs on the capture's clock: the library never
 //! reads the wall clock, so the same capture always gives the same answers.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Nanoseconds since the Unix epoch, as recorded in the capture.
@@ -86,10 +86,47 @@ impl fmt::Display for Timestamp {
 }
 
 impl Serialize for Timestamp {
-    /// Serialised as seconds since the epoch (a float with microsecond-or-better precision),
-    /// the convention of Zeek and tshark's JSON.
+    /// In human-readable formats (JSON), seconds since the epoch (a float with
+    /// microsecond-or-better precision), the convention of Zeek and tshark's JSON. In
+    /// binary formats (the record spool), the exact nanoseconds, an integer.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.as_secs_f64())
+        if s.is_human_readable() {
+            s.serialize_f64(self.as_secs_f64())
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    /// What [`Serialize`] writes. An integer is always nanoseconds and a float always
+    /// seconds, whatever the format says of itself: serde reads flattened and
+    /// internally tagged types through a buffer that claims to be human-readable even
+    /// when the format is not.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("seconds (a float) or nanoseconds (an integer) since the epoch")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Timestamp, E> {
+                i64::try_from(v)
+                    .map(Timestamp)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Timestamp, E> {
+                Ok(Timestamp::from_secs_f64(v))
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_f64(V)
+        } else {
+            d.deserialize_i64(V)
+        }
     }
 }
 

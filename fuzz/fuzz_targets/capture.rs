@@ -34,4 +34,5 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    assert!(summary.read_errors().is_empty(), "{:?}", summary.read_errors());
 });

@@ -32,7 +32,8 @@ use crate::analyzers::tlsstream::TlsRecord;
 use crate::analyzers::{Detection, StreamAnalyzer, http, redis, socks, ssh, tlsstream};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Bytes per direction a session holds while it looks for the protocol.
 pub const DETECT_BYTES: usize = 16 * 1024;
@@ -145,7 +146,7 @@ pub trait AppAnalyzer: StreamAnalyzer {
 }
 
 /// One analyzer's records; serialised with a `protocol` tag.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "protocol", rename_all = "snake_case")]
 pub enum AppRecords {
     Tls(TlsRecord),
@@ -179,12 +180,12 @@ impl AppRecords {
 }
 
 /// Everything one connection's application layers showed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AppSummary {
     pub client: String,
     pub server: String,
     /// Protocols outermost first, e.g. `["socks5", "tls"]`.
-    pub app_chain: Vec<&'static str>,
+    pub app_chain: Vec<Cow<'static, str>>,
     /// One entry per element of `app_chain`, same order.
     pub layers: Vec<AppRecords>,
     /// The innermost protocol was detected with client and server swapped.
@@ -320,7 +321,7 @@ impl AppSession {
         AppSummary {
             client: client.to_string(),
             server: server.to_string(),
-            app_chain: self.app_chain(),
+            app_chain: self.app_chain().into_iter().map(Cow::Borrowed).collect(),
             layers,
             roles_reversed,
         }

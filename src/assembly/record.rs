@@ -1,7 +1,7 @@
 //! What the assembler tells about a connection when it ends: per-direction counters,
 //! handshake timing, and Zeek-style `history` and `conn_state`.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::types::{CloseReason, GapCause, OverlapConflict, StreamStart};
 use crate::Timestamp;
@@ -9,14 +9,14 @@ use crate::decode::TcpFlags;
 use crate::flow::{Direction, FlowId};
 
 /// Gaps of one cause.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GapTally {
     pub count: u64,
     pub bytes: u64,
 }
 
 /// Gaps by cause.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GapStats {
     pub acked_not_captured: GapTally,
     pub never_acked: GapTally,
@@ -64,7 +64,7 @@ impl GapStats {
 ///
 /// Once the direction is closed or flushed,
 /// `delivered_bytes + gaps.total_bytes() == stream_length` of its [`DirectionRecord`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectionStats {
     /// Every segment of the direction, pure ACKs included.
     pub packets: u64,
@@ -98,7 +98,7 @@ pub struct DirectionStats {
 }
 
 /// One direction of a finished connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectionRecord {
     /// `None` when the direction never carried data, a SYN or a FIN.
     pub start: Option<StreamStart>,
@@ -113,7 +113,7 @@ pub struct DirectionRecord {
 }
 
 /// Handshake times and round-trip halves, in nanoseconds of packet time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handshake {
     pub syn_ts: Option<Timestamp>,
     pub syn_ack_ts: Option<Timestamp>,
@@ -157,7 +157,7 @@ impl Handshake {
 }
 
 /// Everything known about a connection when the flow table closes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpConnRecord {
     pub conn: FlowId,
     pub first_ts: Timestamp,
@@ -219,6 +219,23 @@ pub enum ConnState {
 }
 
 impl ConnState {
+    /// Every state, in declaration order.
+    pub const ALL: [ConnState; 13] = [
+        ConnState::AttemptNoReply,
+        ConnState::Established,
+        ConnState::NormalClose,
+        ConnState::Rejected,
+        ConnState::ClientCloseOnly,
+        ConnState::ServerCloseOnly,
+        ConnState::ClientReset,
+        ConnState::ServerReset,
+        ConnState::ClientSynThenReset,
+        ConnState::ServerSynAckThenReset,
+        ConnState::ClientHalfOpenClose,
+        ConnState::ServerHalfOpenClose,
+        ConnState::Other,
+    ];
+
     pub fn zeek_code(self) -> &'static str {
         match self {
             ConnState::AttemptNoReply => "S0",
@@ -290,6 +307,26 @@ impl ConnState {
 impl Serialize for ConnState {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.zeek_code())
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnState {
+    /// The Zeek code [`Serialize`] writes.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ConnState;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Zeek conn_state code")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConnState, E> {
+                ConnState::ALL
+                    .into_iter()
+                    .find(|c| c.zeek_code() == v)
+                    .ok_or_else(|| E::unknown_variant(v, &[]))
+            }
+        }
+        d.deserialize_string(V)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The assembler's vocabulary: what it hands the sink, and how it is configured.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::flow::{Direction, FlowId};
@@ -46,7 +46,7 @@ pub enum GapCause {
 }
 
 /// How a direction's stream began, told to the sink before its first chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamStart {
     /// The initial sequence number is known (the direction's SYN, or the peer's SYN-ACK
@@ -58,7 +58,7 @@ pub enum StreamStart {
 }
 
 /// Why a direction or a connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     /// A FIN, once every byte before it was delivered or declared a gap.
@@ -77,7 +77,7 @@ pub enum CloseReason {
 
 /// A retransmission whose bytes differ from the copy seen first. The first copy is the one
 /// delivered; this records the disagreement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverlapConflict {
     pub dir: Direction,
     /// Stream offset of the first differing byte.

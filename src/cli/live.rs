@@ -251,11 +251,16 @@ pub fn run(args: LiveArgs) -> Result<u8, CliError> {
     if let Some(e) = &info.stats_error {
         eprintln!("tunscope: warning: libpcap statistics: {e}");
     }
+    let read_errors = summary.read_errors();
+    for e in &read_errors {
+        eprintln!("tunscope: error: {e} (the report lacks records)");
+    }
     match error {
         Some(e) => {
             eprintln!("tunscope: error: {e}");
             Ok(EXIT_ERROR)
         }
+        None if !read_errors.is_empty() => Ok(EXIT_ERROR),
         None => Ok(EXIT_OK),
     }
 }
@@ -443,15 +448,17 @@ async fn capture(plan: &Plan, mut pipeline: Pipeline) -> Result<Outcome, CliErro
 }
 
 /// The rolling summary: rates over the last interval, and what is new in the snapshot
-/// since the previous one (the snapshot's record lists only grow).
+/// since the previous one (the snapshot's record lists only grow; of connection and
+/// application records it holds the latest, numbered, so what is new is what is numbered
+/// from the count seen last time).
 struct Rolling {
     started: Instant,
     last: Instant,
     packets: u64,
     bytes: u64,
     flows: u64,
-    ended: usize,
-    apps: usize,
+    ended: u64,
+    apps: u64,
     quic: usize,
     /// TCP handshake round trips (SYN to ACK) of ended connections, in ms.
     rtt_ms: Vec<f64>,
@@ -487,14 +494,14 @@ impl Rolling {
         let new_flows = flows - self.flows;
         (self.packets, self.bytes, self.flows) = (s.packets, s.bytes, flows);
 
-        for c in s.ended.get(self.ended..).unwrap_or(&[]) {
+        for c in s.ended.since(self.ended) {
             if let Some(rtt) = c.tcp.as_ref().and_then(|t| t.handshake.total_rtt_ns) {
                 push_sample(&mut self.rtt_ms, rtt as f64 / 1e6);
             }
         }
-        self.ended = s.ended.len();
+        self.ended = s.ended.total();
         let mut tls_new = Vec::new();
-        for a in s.apps.get(self.apps..).unwrap_or(&[]) {
+        for a in s.apps.since(self.apps) {
             for layer in &a.layers {
                 match layer {
                     AppRecords::Tls(t) => {
@@ -522,7 +529,7 @@ impl Rolling {
                 }
             }
         }
-        self.apps = s.apps.len();
+        self.apps = s.apps.total();
         let mut quic_new = Vec::new();
         for q in s.quic.get(self.quic..).unwrap_or(&[]) {
             if let Some(sni) = &q.summary.sni
@@ -541,7 +548,7 @@ impl Rolling {
             human_bytes(bps),
             s.packets,
             s.open_flows,
-            s.ended.len() as u64 + s.ended_omitted,
+            s.ended.total() + s.ended_omitted,
         );
         let ports: Vec<String> = s.exposed_ports.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(

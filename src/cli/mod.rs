@@ -106,9 +106,9 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "KEY")]
     pub v2ray_key: Vec<String>,
     /// Connections (TCP and UDP) listed in the report, with their application records;
-    /// later ones are counted in `connections_omitted` only. Each listed connection is
-    /// held in memory (about 1-2 KB) until the report is written, so this bounds the
-    /// memory of very long captures; everything else is bounded by the limits above.
+    /// later ones are counted in `connections_omitted` only. Listed records wait for the
+    /// report in a temporary file (in TMPDIR), about 24 bytes of memory each, so this is
+    /// a safety cap on the report's size rather than a memory limit.
     #[arg(long, value_name = "N", default_value_t = Options::default().max_connection_records)]
     pub max_records: usize,
 }
@@ -332,7 +332,9 @@ impl CaptureArgs {
     }
 }
 
-/// Capture warnings and errors on stderr, then the exit code.
+/// Capture warnings and errors on stderr, then the exit code. Call it after the report
+/// was written: errors reading records back from the spool's temporary file (the report
+/// then lacks records) are known only then.
 fn finish(summary: &Summary) -> u8 {
     for w in &summary.capture.warnings {
         eprintln!("tunscope: warning: {w}");
@@ -340,7 +342,11 @@ fn finish(summary: &Summary) -> u8 {
     for e in &summary.capture.errors {
         eprintln!("tunscope: error: {e}");
     }
-    if summary.capture.complete {
+    let read_errors = summary.read_errors();
+    for e in &read_errors {
+        eprintln!("tunscope: error: {e} (the report lacks records)");
+    }
+    if summary.capture.complete && read_errors.is_empty() {
         EXIT_OK
     } else {
         EXIT_ERROR

@@ -1,11 +1,11 @@
 //! Flow keys: endpoints, the canonical (direction-free) key, and directions.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 
 /// IP protocol numbers tunscope tracks as flows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum L4 {
     Tcp,
@@ -55,14 +55,34 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// `ip:port` text in every format (binary ones too: the spool's records are few enough
+/// that the text costs nothing worth a second form).
 impl Serialize for Endpoint {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
 }
 
+impl<'de> Deserialize<'de> for Endpoint {
+    /// The text [`Serialize`] writes: `1.2.3.4:80` or `[::1]:80`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Endpoint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an endpoint (`ip:port`)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Endpoint, E> {
+                let sa: std::net::SocketAddr = v.parse().map_err(E::custom)?;
+                Ok(Endpoint::new(sa.ip(), sa.port()))
+            }
+        }
+        d.deserialize_string(V)
+    }
+}
+
 /// Which way a packet travels within a flow, relative to the flow's client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Direction {
     /// From the client (the side that opened the connection) to the server.
     #[serde(rename = "c2s")]

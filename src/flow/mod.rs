@@ -4,11 +4,11 @@ pub mod key;
 
 pub use key::{Direction, Endpoint, FlowKey, L4};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A live flow's handle: a slot in the flow table plus a generation, so a handle to a
 /// flow that has ended never aliases the next flow stored in the same slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FlowId {
     pub slot: u32,
     pub generation: u32,

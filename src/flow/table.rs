@@ -24,12 +24,12 @@ use super::{Direction, Endpoint, FlowId, FlowKey, L4};
 use crate::decode::TcpFlags;
 use crate::timestamp::Timestamp;
 use hashbrown::HashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const NIL: u32 = u32::MAX;
 
 /// How the client and server roles of a flow were decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleRule {
     Syn,
@@ -40,7 +40,7 @@ pub enum RoleRule {
 }
 
 /// Why a flow left the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     IdleTimeout,

@@ -2,7 +2,10 @@
 //!
 //! [`Pipeline`] is the library's entry point for a whole run. It does no I/O of its own:
 //! it is fed [`RawPacket`]s (from files, a pipe or a live interface) and, at the end,
-//! produces a [`Summary`]. Time is the packets' time.
+//! produces a [`Summary`]. Time is the packets' time. The one exception: finished
+//! connection and application records beyond a small budget wait for the report in an
+//! anonymous temporary file (`report::spool`), so memory stays flat however many
+//! connections a capture has.
 
 mod tcp;
 
@@ -23,8 +26,9 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{
     Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
 };
+use crate::report::spool::{self, Recent, RecordSpool};
 use crate::report::throughput::ThroughputAccumulator;
-use crate::report::{AppTables, CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
+use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::BTreeMap;
 pub use tcp::ConnFindings;
@@ -51,6 +55,10 @@ pub struct Options {
     pub v2ray_keys: Vec<String>,
     /// Width of the throughput time series' bins, in nanoseconds (packet time).
     pub throughput_bin_ns: i64,
+    /// Records of each list (connections, each application protocol, connection
+    /// throughput) kept in memory; later ones wait for the report in a temporary file
+    /// (`report::spool`). 0 spools every record (tests use it to check the round trip).
+    pub spool_after_records: usize,
 }
 
 impl Default for Options {
@@ -65,6 +73,7 @@ impl Default for Options {
             max_connection_records: 100_000,
             v2ray_keys: Vec::new(),
             throughput_bin_ns: 1_000_000_000,
+            spool_after_records: spool::DEFAULT_IN_MEMORY,
         }
     }
 }
@@ -110,6 +119,9 @@ fn close_reason(end: EndReason) -> CloseReason {
     }
 }
 
+/// Connection and application records a [`Snapshot`] can see (the latest ones).
+pub const RECENT_RECORDS: usize = 256;
+
 /// How many datagrams of a UDP flow are probed for a known protocol before giving up.
 const UDP_PROBE_DATAGRAMS: u8 = 4;
 
@@ -147,7 +159,11 @@ struct Downstream {
     table: FlowTable,
     ended: Vec<(Flow, EndReason)>,
     anomalies: Anomalies,
-    connections: Vec<ConnectionRecord>,
+    /// The latest connection records (for snapshots); older ones move on to `connections`.
+    recent: Recent<ConnectionRecord>,
+    connections: RecordSpool<ConnectionRecord>,
+    /// Connection records made (at most `opts.max_connection_records`).
+    listed: usize,
     connections_omitted: u64,
     tcp_flows: u64,
     udp_flows: u64,
@@ -166,10 +182,13 @@ impl Pipeline {
             down: Downstream {
                 throughput: ThroughputAccumulator::new(
                     opts.throughput_bin_ns,
-                    opts.max_connection_records,
+                    opts.spool_after_records,
                 ),
                 assembler: Assembler::new(opts.assembler.clone()),
-                tcp: TcpStage::new(opts.show_secrets, opts.analyzers),
+                tcp: TcpStage::new(opts.show_secrets, opts.analyzers, opts.spool_after_records),
+                recent: Recent::new(RECENT_RECORDS),
+                connections: RecordSpool::new("connection records", opts.spool_after_records),
+                listed: 0,
                 table: FlowTable::new(opts.flows),
                 v2ray_keys: V2rayKey::list(&opts.v2ray_keys),
                 known_cids: KnownCids::default(),
@@ -178,7 +197,6 @@ impl Pipeline {
                 quic: Vec::new(),
                 ended: Vec::new(),
                 anomalies: Anomalies::default(),
-                connections: Vec::new(),
                 connections_omitted: 0,
                 tcp_flows: 0,
                 udp_flows: 0,
@@ -215,7 +233,7 @@ impl Pipeline {
             tcp_flows: d.tcp_flows,
             udp_flows: d.udp_flows,
             open_flows: d.table.live(),
-            ended: &d.connections,
+            ended: &d.recent,
             ended_omitted: d.connections_omitted,
             quic: &d.quic,
             apps: &d.tcp.findings.apps,
@@ -416,7 +434,8 @@ impl Downstream {
     /// Hands ended flows to the report.
     fn flush_ended(&mut self) {
         for (flow, reason) in self.ended.drain(..) {
-            self.throughput.on_flow_end(flow.id, flow.first_packet);
+            let peak = self.throughput.on_flow_end(flow.id);
+            let listed = self.listed < self.opts.max_connection_records;
             let mut tcp = None;
             let mut findings = None;
             if flow.key.l4 == L4::Tcp {
@@ -433,7 +452,6 @@ impl Downstream {
                     obs.on_connection_end(&meta, record);
                 }
                 let syn_ts = tcp.as_ref().and_then(|r| r.handshake.syn_ts);
-                let listed = self.connections.len() < self.opts.max_connection_records;
                 findings = self.tcp.finish(flow.id, syn_ts, listed);
             }
             if flow.key.l4 == L4::Udp {
@@ -457,7 +475,7 @@ impl Downstream {
                     app_chain: if app == "unknown" {
                         Vec::new()
                     } else {
-                        vec![app]
+                        vec![std::borrow::Cow::Borrowed(app)]
                     },
                 });
                 let finished = match state {
@@ -494,9 +512,13 @@ impl Downstream {
                     });
                 }
             }
-            if self.connections.len() < self.opts.max_connection_records {
-                self.connections
-                    .push(ConnectionRecord::from_flow(&flow, reason, tcp, findings));
+            if listed {
+                self.listed += 1;
+                let record = ConnectionRecord::from_flow(&flow, reason, tcp, findings);
+                self.throughput.on_record(&record, peak);
+                if let Some(old) = self.recent.push(record) {
+                    self.connections.push(old.first_packet, old);
+                }
             } else {
                 self.connections_omitted += 1;
             }
@@ -506,18 +528,26 @@ impl Downstream {
     fn finish(mut self, source: CaptureSummaryInput, decoder: &Decoder) -> Summary {
         self.table.drain(&mut self.ended);
         self.flush_ended();
-        // Each packet starts at most one flow, so the key is unique and an unstable sort
-        // gives the same order as a stable one, without a scratch copy of every record.
-        self.connections.sort_unstable_by_key(|c| c.first_packet);
+        for r in self.recent.drain() {
+            self.connections.push(r.first_packet, r);
+        }
+        // By first packet (each packet starts at most one flow, so keys are unique); the
+        // spool sorts its index, not the records.
+        self.connections.sort_by_key();
+        self.connections.finish_writing();
+        let mut warnings = source.warnings;
+        warnings.extend(self.connections.take_warnings());
         let quic = quic_records(std::mem::take(&mut self.quic), &self.connections);
-        let findings = std::mem::take(&mut self.tcp.findings);
+        let findings = self.tcp.take_findings();
         let tunnel = correlate(
             &findings.controls,
             &findings.tunnels,
             &findings.visitors,
             &CorrelateConfig::default(),
         );
-        let apps = AppTables::from_summaries(findings.apps);
+        let mut apps = findings.tables;
+        warnings.extend(apps.finish_writing());
+        let throughput = self.throughput.finish(&mut warnings);
         let mut summary = Summary::new(
             CaptureSummary {
                 files: source.files,
@@ -533,7 +563,7 @@ impl Downstream {
                 protocols: decoder.counts.clone(),
                 defrag: decoder.defrag.stats.clone(),
                 anomalies: self.anomalies,
-                warnings: source.warnings,
+                warnings,
                 errors: source.errors,
                 complete: source.complete,
             },
@@ -549,7 +579,7 @@ impl Downstream {
             tunnel,
             apps,
         );
-        summary.throughput = self.throughput.finish(&summary.connections);
+        summary.throughput = throughput;
         summary
     }
 }
@@ -557,9 +587,11 @@ impl Downstream {
 /// What a rolling summary of a run in progress can see: counters, and the records of
 /// what has ended so far. Cheap: counters are copied, records are borrowed, nothing is
 /// computed or sorted. A record appears when its flow leaves the table (FIN/RST, idle
-/// timeout in packet time, eviction); slices only grow between calls (until `finish`), so
-/// a caller can remember their lengths to find what is new. Tunnel sessions are paired
-/// with their visitors only in `finish`.
+/// timeout in packet time, eviction). Slices only grow between calls (until `finish`), so
+/// a caller can remember their lengths to find what is new; connection and application
+/// records are the latest [`RECENT_RECORDS`] only (the others wait for the report in a
+/// temporary file): remember [`Recent::total`] and ask [`Recent::since`]. Tunnel sessions
+/// are paired with their visitors only in `finish`.
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot<'a> {
     pub packets: u64,
@@ -573,14 +605,16 @@ pub struct Snapshot<'a> {
     /// Flows in the table now.
     pub open_flows: usize,
     /// Connections and flows that have ended, in the order they ended (capped at
-    /// `Options::max_connection_records`; the rest are counted in `ended_omitted`).
-    pub ended: &'a [ConnectionRecord],
+    /// `Options::max_connection_records`; the rest are counted in `ended_omitted`): the
+    /// latest ones, and how many there were.
+    pub ended: &'a Recent<ConnectionRecord>,
     pub ended_omitted: u64,
     /// QUIC flows that have ended.
     pub quic: &'a [crate::analyzers::quic::group::FinishedFlow],
     /// Application findings (TLS, HTTP, Redis, ...) of ended TCP connections that are
-    /// listed (see `Options::max_connection_records`).
-    pub apps: &'a [crate::analyzers::app::AppSummary],
+    /// listed (see `Options::max_connection_records`): the latest ones, and how many there
+    /// were.
+    pub apps: &'a Recent<crate::analyzers::app::AppSummary>,
     /// Tunnel control connections, tunnel connections and visitors that have ended.
     pub tunnel_controls: &'a [crate::analyzers::tunnel::ControlInput],
     pub tunnel_conns: &'a [crate::analyzers::tunnel::TunnelInput],
@@ -591,8 +625,16 @@ pub struct Snapshot<'a> {
 }
 
 /// QUIC flows grouped into connections, each with the local TCP service it likely carries.
-fn quic_records(flows: Vec<FinishedFlow>, connections: &[ConnectionRecord]) -> Vec<QuicRecord> {
+/// The TCP connections' starts are read from the records (back from the spool) only when
+/// there is QUIC.
+fn quic_records(
+    flows: Vec<FinishedFlow>,
+    connections: &RecordSpool<ConnectionRecord>,
+) -> Vec<QuicRecord> {
     let conns = group::group(flows);
+    if conns.is_empty() {
+        return Vec::new();
+    }
     let tcp: Vec<TcpStart> = connections
         .iter()
         .filter(|c| c.proto == L4::Tcp)

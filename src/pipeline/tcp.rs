@@ -22,7 +22,10 @@ use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::assembly::{Chunk, CloseReason, OverlapConflict, StreamSink, StreamStart};
 use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, FlowId};
+use crate::report::AppTables;
+use crate::report::spool::Recent;
 use crate::timestamp::Timestamp;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// Bytes of the first speaker held while deciding whether a stream is the tunnel protocol
@@ -94,13 +97,15 @@ pub struct TcpConn {
 /// What the analyzers found on a finished connection, for its connection record.
 pub struct ConnFindings {
     pub app: String,
-    pub app_chain: Vec<&'static str>,
+    pub app_chain: Vec<Cow<'static, str>>,
 }
 
 /// Everything the TCP side collects for the report.
-#[derive(Default)]
 pub struct TcpFindings {
-    pub apps: Vec<AppSummary>,
+    /// The latest application summaries (for snapshots); older ones move on to `tables`.
+    pub apps: Recent<AppSummary>,
+    /// Application records by protocol, spooled.
+    pub tables: AppTables,
     pub controls: Vec<ControlInput>,
     pub tunnels: Vec<TunnelInput>,
     pub visitors: Vec<VisitorInput>,
@@ -117,7 +122,9 @@ pub struct TcpStage {
 }
 
 impl TcpStage {
-    pub fn new(show_secrets: bool, analyzers: bool) -> Self {
+    /// `in_memory`: application records of each protocol kept in memory before the rest
+    /// go to a temporary file (see `report::spool`).
+    pub fn new(show_secrets: bool, analyzers: bool, in_memory: usize) -> Self {
         TcpStage {
             analyzers,
             conns: FlowSlots::default(),
@@ -128,8 +135,32 @@ impl TcpStage {
                 ..SessionConfig::default()
             },
             exposed_ports: BTreeSet::new(),
-            findings: TcpFindings::default(),
+            findings: TcpFindings {
+                apps: Recent::new(super::RECENT_RECORDS),
+                tables: AppTables::new(in_memory),
+                controls: Vec::new(),
+                tunnels: Vec::new(),
+                visitors: Vec::new(),
+            },
         }
+    }
+
+    /// Everything found, for the report; the application summaries all in `tables`.
+    pub fn take_findings(&mut self) -> TcpFindings {
+        let mut f = std::mem::replace(
+            &mut self.findings,
+            TcpFindings {
+                apps: Recent::new(0),
+                tables: AppTables::new(0),
+                controls: Vec::new(),
+                tunnels: Vec::new(),
+                visitors: Vec::new(),
+            },
+        );
+        for s in f.apps.drain().collect::<Vec<_>>() {
+            f.tables.push(s);
+        }
+        f
     }
 
     /// Ports tunnel control sessions have exposed so far (read-only, for snapshots).
@@ -276,7 +307,7 @@ impl TcpStage {
                         Some(s) => findings_of(s, &["tunnel-data"]),
                         None => ConnFindings {
                             app: "tunnel-data".into(),
-                            app_chain: vec!["tunnel-data"],
+                            app_chain: vec![Cow::Borrowed("tunnel-data")],
                         },
                     };
                     if let Some(s) = inner {
@@ -290,7 +321,7 @@ impl TcpStage {
                     }
                     ConnFindings {
                         app: "tunnel-control".into(),
-                        app_chain: vec!["tunnel-control"],
+                        app_chain: vec![Cow::Borrowed("tunnel-control")],
                     }
                 }
             },
@@ -314,15 +345,15 @@ impl TcpStage {
             AppRecords::Unknown(u) => u.bytes_c2s == 0 && u.bytes_s2c == 0 && u.gap_bytes == 0,
             _ => false,
         });
-        if !empty {
-            self.findings.apps.push(summary);
+        if !empty && let Some(old) = self.findings.apps.push(summary) {
+            self.findings.tables.push(old);
         }
     }
 }
 
 fn findings_of(s: &AppSummary, outer: &[&'static str]) -> ConnFindings {
-    let mut chain: Vec<&'static str> = outer.to_vec();
-    chain.extend(s.app_chain.iter().copied());
+    let mut chain: Vec<Cow<'static, str>> = outer.iter().map(|o| Cow::Borrowed(*o)).collect();
+    chain.extend(s.app_chain.iter().cloned());
     ConnFindings {
         app: chain.last().map_or("unknown", |a| a).to_string(),
         app_chain: chain,
@@ -449,7 +480,7 @@ mod tests {
 
     #[test]
     fn probing_holds_a_bounded_amount_whatever_the_first_speaker_sent() {
-        let mut stage = TcpStage::new(false, true);
+        let mut stage = TcpStage::new(false, true, 0);
         let m = meta();
         stage.open(m);
         // Three bytes that could still begin a frame header, then the other side streams.
@@ -474,7 +505,7 @@ mod tests {
             "still probing after 100 KiB"
         );
         // Tiny chunks hit the count bound too.
-        let mut stage = TcpStage::new(false, true);
+        let mut stage = TcpStage::new(false, true, 0);
         stage.open(m);
         stage.on_chunk(
             m.id,

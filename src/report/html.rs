@@ -9,11 +9,13 @@
 use super::Summary;
 use super::jsonl::records;
 use super::latency;
+use crate::flow::Endpoint;
 use crate::timestamp::Timestamp;
 use minijinja::{Environment, context};
 use plotters::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 
 const TEMPLATE: &str = include_str!("templates/report.html.j2");
 /// Rows of each HTML table at most (the CSV files have them all).
@@ -212,12 +214,27 @@ fn latency_chart(cat: &str, mut vals: Vec<f64>, color: RGBColor) -> Result<Strin
     Ok(svg)
 }
 
-/// Lifetime of a connection (first, last packet) by its endpoints.
-fn lifetime(s: &Summary, client: &str, server: &str) -> Option<(Timestamp, Timestamp)> {
-    s.connections
-        .iter()
-        .find(|c| c.client.to_string() == client && c.server.to_string() == server)
-        .map(|c| (c.first_ts, c.last_ts))
+/// Lifetimes (first, last packet) of the connections with the given endpoints, the first
+/// listed connection of each pair, in one pass over the connection records.
+fn lifetimes(
+    s: &Summary,
+    wanted: impl IntoIterator<Item = (Endpoint, Endpoint)>,
+) -> HashMap<(Endpoint, Endpoint), (Timestamp, Timestamp)> {
+    let wanted: HashSet<(Endpoint, Endpoint)> = wanted.into_iter().collect();
+    let mut found = HashMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    for c in s.connections.iter() {
+        let k = (c.client, c.server);
+        if wanted.contains(&k) {
+            found.entry(k).or_insert((c.first_ts, c.last_ts));
+            if found.len() == wanted.len() {
+                break;
+            }
+        }
+    }
+    found
 }
 
 /// The tunnel sessions: one row per control connection, visitor and tunnel connection.
@@ -226,6 +243,15 @@ fn timeline_chart(s: &Summary) -> Result<Option<String>, String> {
         Some(t) => t,
         None => return Ok(None),
     };
+    // Every control connection, visitor and tunnel connection drawn.
+    let mut wanted = Vec::new();
+    for sess in &s.tunnel.sessions {
+        wanted.push((sess.control.client, sess.control.server));
+        wanted.extend(sess.visitors.iter().map(|v| (v.client, v.server)));
+    }
+    wanted.extend(s.tunnel.tunnels.iter().map(|t| (t.client, t.server)));
+    let lives = lifetimes(s, wanted);
+    let lifetime = |c: Endpoint, sv: Endpoint| lives.get(&(c, sv)).copied();
     // (label, start, end, colour index)
     let mut rows: Vec<(String, f64, f64, usize)> = Vec::new();
     let secs = |t: Timestamp| t.nanos_since(t0) as f64 / 1e9;
@@ -236,18 +262,25 @@ fn timeline_chart(s: &Summary) -> Result<Option<String>, String> {
         }
     };
     for sess in &s.tunnel.sessions {
-        let c = sess.control.client.to_string();
-        let sv = sess.control.server.to_string();
+        let (c, sv) = (sess.control.client, sess.control.server);
         let first = sess.summary.timeline.first_seen.unwrap_or(t0);
-        push(format!("control {c}"), lifetime(s, &c, &sv), first, 0);
+        push(format!("control {c}"), lifetime(c, sv), first, 0);
         for v in &sess.visitors {
-            let (vc, vs) = (v.client.to_string(), v.server.to_string());
-            push(format!("  visitor {vc}"), lifetime(s, &vc, &vs), v.syn, 1);
+            push(
+                format!("  visitor {}", v.client),
+                lifetime(v.client, v.server),
+                v.syn,
+                1,
+            );
             if let Some(te) = v.tunnel {
                 let tn = s.tunnel.tunnels.iter().find(|x| x.client == te);
                 if let Some(tn) = tn {
-                    let (tc, ts) = (tn.client.to_string(), tn.server.to_string());
-                    push(format!("    tunnel {tc}"), lifetime(s, &tc, &ts), tn.syn, 2);
+                    push(
+                        format!("    tunnel {}", tn.client),
+                        lifetime(tn.client, tn.server),
+                        tn.syn,
+                        2,
+                    );
                 }
             }
         }
@@ -258,8 +291,12 @@ fn timeline_chart(s: &Summary) -> Result<Option<String>, String> {
                     .as_ref()
                     .is_some_and(|r| r.client == sess.control.client)
         }) {
-            let (tc, ts) = (tn.client.to_string(), tn.server.to_string());
-            push(format!("  tunnel {tc}"), lifetime(s, &tc, &ts), tn.syn, 2);
+            push(
+                format!("  tunnel {}", tn.client),
+                lifetime(tn.client, tn.server),
+                tn.syn,
+                2,
+            );
         }
     }
     if rows.is_empty() {

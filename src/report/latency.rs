@@ -12,6 +12,9 @@
 //!   clock steps) are counted in `negative_or_invalid`, never recorded.
 //! - Categories with no value are still listed (count 0), so a report always has the same
 //!   shape. At most [`MAX_SERVERS`] servers per category are listed, busiest first.
+//! - The records are read once, in report order (from the spools: see
+//!   `report::spool`); what is kept is 16 bytes per value (every value of a category, and
+//!   again under its server) and one string per server.
 
 use super::Summary;
 use hdrhistogram::Histogram;
@@ -135,8 +138,14 @@ impl Stats {
     }
 }
 
-/// A category's (server, value) pairs and its count of invalid values.
-type CategorySamples = (Vec<(String, f64)>, u64);
+/// A category's values, in the order they were met: all of them, and by server; and its
+/// count of invalid values.
+#[derive(Default)]
+struct CategorySamples {
+    all: Vec<f64>,
+    by_server: BTreeMap<String, Vec<f64>>,
+    bad: u64,
+}
 
 /// Latency values by category, each with its server endpoint.
 #[derive(Default)]
@@ -149,9 +158,15 @@ impl Samples {
         let Some(v) = v else { return };
         let e = self.by_cat.entry(cat).or_default();
         if v.is_finite() && v >= 0.0 {
-            e.0.push((server.to_string(), v));
+            e.all.push(v);
+            match e.by_server.get_mut(server) {
+                Some(vals) => vals.push(v),
+                None => {
+                    e.by_server.insert(server.to_string(), vec![v]);
+                }
+            }
         } else {
-            e.1 += 1;
+            e.bad += 1;
         }
     }
 }
@@ -162,10 +177,7 @@ pub fn values(s: &Summary) -> Vec<(&'static str, Vec<f64>)> {
     let mut x = samples(s);
     CATEGORIES
         .iter()
-        .map(|(cat, _)| {
-            let v = x.by_cat.remove(cat).unwrap_or_default().0;
-            (*cat, v.into_iter().map(|(_, v)| v).collect())
-        })
+        .map(|(cat, _)| (*cat, x.by_cat.remove(cat).unwrap_or_default().all))
         .collect()
 }
 
@@ -175,17 +187,16 @@ pub fn compute(s: &Summary) -> LatencyReport {
     let categories = CATEGORIES
         .iter()
         .map(|&(cat, what)| {
-            let (vals, bad) = x.by_cat.remove(cat).unwrap_or_default();
-            let all: Vec<f64> = vals.iter().map(|(_, v)| *v).collect();
-            let mut per: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-            for (srv, v) in &vals {
-                per.entry(srv.as_str()).or_default().push(*v);
-            }
+            let CategorySamples {
+                all,
+                by_server: per,
+                bad,
+            } = x.by_cat.remove(cat).unwrap_or_default();
             let mut by_server: Vec<ServerLatency> = per
                 .into_iter()
-                .map(|(srv, v)| ServerLatency {
-                    server: srv.to_string(),
+                .map(|(server, v)| ServerLatency {
                     stats: Stats::of(&v),
+                    server,
                 })
                 .collect();
             by_server.sort_by(|a, b| {
@@ -214,13 +225,13 @@ pub fn compute(s: &Summary) -> LatencyReport {
 
 fn samples(s: &Summary) -> Samples {
     let mut x = Samples::default();
-    for c in &s.connections {
+    for c in s.connections.iter() {
         if let Some(t) = &c.tcp {
             let v = t.handshake.total_rtt_ns.map(|ns| ns as f64 / 1e6);
             x.add("tcp_handshake", &c.server.to_string(), v);
         }
     }
-    for t in &s.apps.tls {
+    for t in s.apps.tls.iter() {
         x.add("tls_handshake", &t.server, t.handshake_ms);
     }
     for q in &s.quic.connections {
@@ -230,12 +241,12 @@ fn samples(s: &Summary) -> Samples {
             q.summary.handshake_ms,
         );
     }
-    for h in &s.apps.http {
+    for h in s.apps.http.iter() {
         for t in &h.transactions {
             x.add("http", &h.server, t.latency_ms);
         }
     }
-    for r in &s.apps.redis {
+    for r in s.apps.redis.iter() {
         for c in &r.commands {
             x.add("redis", &r.server, c.latency_ms);
         }
@@ -321,7 +332,7 @@ mod tests {
         x.add("http", "a", Some(f64::NAN));
         x.add("http", "a", Some(2.0));
         x.add("http", "a", None);
-        let (v, bad) = &x.by_cat["http"];
-        assert_eq!((v.len(), *bad), (1, 2));
+        let c = &x.by_cat["http"];
+        assert_eq!((c.all.len(), c.by_server["a"].len(), c.bad), (1, 1, 2));
     }
 }

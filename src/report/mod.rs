@@ -1,11 +1,17 @@
 //! The report model: one serde-serialisable [`Summary`] that every renderer (terminal
 //! text, JSON) draws from. Field names are stable snake_case and documented in
 //! `docs/output.md`.
+//!
+//! The lists that grow with the number of connections (`connections`, the application
+//! tables, `throughput.connections`) are [`spool::RecordSpool`]s: beyond a small budget
+//! their records wait in a temporary file, and serialising the summary streams them from
+//! there in order. Read them with `iter()`.
 
 pub mod csv;
 pub mod html;
 pub mod jsonl;
 pub mod latency;
+pub mod spool;
 pub mod text;
 pub mod throughput;
 
@@ -26,19 +32,22 @@ use crate::decode::ProtocolCounts;
 use crate::decode::defrag::DefragStats;
 use crate::flow::{EndReason, Endpoint, Flow, L4, RoleRule};
 use crate::timestamp::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use spool::RecordSpool;
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// The JSON document's schema version; bumped when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Summary {
     pub tunscope: ToolInfo,
     pub capture: CaptureSummary,
     pub flows: FlowStats,
     /// Every connection (TCP) and flow (UDP), in order of their first packet.
-    pub connections: Vec<ConnectionRecord>,
+    pub connections: RecordSpool<ConnectionRecord>,
     /// Connections beyond the record limit, counted but not listed.
     pub connections_omitted: u64,
     pub quic: QuicReport,
@@ -54,38 +63,95 @@ pub struct Summary {
 }
 
 /// Application records by protocol, one per connection and protocol layer (a SOCKS
-/// connection carrying TLS has a `socks` and a `tls` record).
-#[derive(Clone, Debug, Default, Serialize)]
+/// connection carrying TLS has a `socks` and a `tls` record), in the order their
+/// connections ended.
+#[derive(Debug, Serialize)]
 pub struct AppTables {
-    pub tls: Vec<TlsRecord>,
-    pub http: Vec<HttpRecord>,
-    pub http_disguise: Vec<DisguiseRecord>,
-    pub socks: Vec<SocksRecord>,
-    pub redis: Vec<RedisRecord>,
-    pub ssh: Vec<SshRecord>,
-    pub openvpn: Vec<OpenVpnRecord>,
-    pub encrypted: Vec<EncryptedRecord>,
+    pub tls: RecordSpool<TlsRecord>,
+    pub http: RecordSpool<HttpRecord>,
+    pub http_disguise: RecordSpool<DisguiseRecord>,
+    pub socks: RecordSpool<SocksRecord>,
+    pub redis: RecordSpool<RedisRecord>,
+    pub ssh: RecordSpool<SshRecord>,
+    pub openvpn: RecordSpool<OpenVpnRecord>,
+    pub encrypted: RecordSpool<EncryptedRecord>,
+}
+
+impl Default for AppTables {
+    fn default() -> Self {
+        AppTables::new(spool::DEFAULT_IN_MEMORY)
+    }
 }
 
 impl AppTables {
-    pub fn from_summaries(summaries: Vec<AppSummary>) -> Self {
-        let mut t = AppTables::default();
-        for s in summaries {
-            for layer in s.layers {
-                match layer {
-                    AppRecords::Tls(r) => t.tls.push(r),
-                    AppRecords::Http(r) => t.http.push(r),
-                    AppRecords::HttpDisguise(r) => t.http_disguise.push(r),
-                    AppRecords::Socks(r) => t.socks.push(r),
-                    AppRecords::Redis(r) => t.redis.push(r),
-                    AppRecords::Ssh(r) => t.ssh.push(r),
-                    AppRecords::Openvpn(r) => t.openvpn.push(r),
-                    AppRecords::Encrypted(r) => t.encrypted.push(r),
-                    AppRecords::Unknown(_) => {}
-                }
+    /// Empty tables, each keeping its first `in_memory` records in memory.
+    pub fn new(in_memory: usize) -> Self {
+        AppTables {
+            tls: RecordSpool::new("TLS records", in_memory),
+            http: RecordSpool::new("HTTP records", in_memory),
+            http_disguise: RecordSpool::new("HTTP disguise records", in_memory),
+            socks: RecordSpool::new("SOCKS records", in_memory),
+            redis: RecordSpool::new("Redis records", in_memory),
+            ssh: RecordSpool::new("SSH records", in_memory),
+            openvpn: RecordSpool::new("OpenVPN records", in_memory),
+            encrypted: RecordSpool::new("encrypted-flow records", in_memory),
+        }
+    }
+
+    /// Files one connection's application layers, each under its protocol.
+    pub fn push(&mut self, summary: AppSummary) {
+        fn add<T: Serialize>(s: &mut RecordSpool<T>, r: T) {
+            s.push(s.len() as u64, r);
+        }
+        for layer in summary.layers {
+            match layer {
+                AppRecords::Tls(r) => add(&mut self.tls, r),
+                AppRecords::Http(r) => add(&mut self.http, r),
+                AppRecords::HttpDisguise(r) => add(&mut self.http_disguise, r),
+                AppRecords::Socks(r) => add(&mut self.socks, r),
+                AppRecords::Redis(r) => add(&mut self.redis, r),
+                AppRecords::Ssh(r) => add(&mut self.ssh, r),
+                AppRecords::Openvpn(r) => add(&mut self.openvpn, r),
+                AppRecords::Encrypted(r) => add(&mut self.encrypted, r),
+                AppRecords::Unknown(_) => {}
             }
         }
-        t
+    }
+
+    /// Writes what each table buffered (see [`RecordSpool::finish_writing`]); returns the
+    /// tables' warnings.
+    pub fn finish_writing(&mut self) -> Vec<String> {
+        let mut w = Vec::new();
+        macro_rules! each {
+            ($($f:ident),*) => {$(
+                self.$f.finish_writing();
+                w.extend(self.$f.take_warnings());
+            )*};
+        }
+        each!(
+            tls,
+            http,
+            http_disguise,
+            socks,
+            redis,
+            ssh,
+            openvpn,
+            encrypted
+        );
+        w
+    }
+
+    /// The first read error of any table (see [`RecordSpool::read_error`]).
+    pub fn read_error(&self) -> Option<&str> {
+        self.tls
+            .read_error()
+            .or(self.http.read_error())
+            .or(self.http_disguise.read_error())
+            .or(self.socks.read_error())
+            .or(self.redis.read_error())
+            .or(self.ssh.read_error())
+            .or(self.openvpn.read_error())
+            .or(self.encrypted.read_error())
     }
 }
 
@@ -115,7 +181,7 @@ impl Summary {
     pub fn new(
         capture: CaptureSummary,
         flows: FlowStats,
-        connections: Vec<ConnectionRecord>,
+        connections: RecordSpool<ConnectionRecord>,
         connections_omitted: u64,
         quic: Vec<QuicRecord>,
         tunnel: TunnelReport,
@@ -138,6 +204,20 @@ impl Summary {
         };
         s.latency = latency::compute(&s);
         s
+    }
+
+    /// Errors met reading records back from the spools' temporary files (by the
+    /// renderers or the computations over the records), one line each.
+    pub fn read_errors(&self) -> Vec<String> {
+        [
+            self.connections.read_error(),
+            self.throughput.connections.read_error(),
+            self.apps.read_error(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect()
     }
 }
 
@@ -176,8 +256,9 @@ pub struct FlowStats {
     pub peak_live: u64,
 }
 
-/// One connection or UDP flow.
-#[derive(Clone, Debug, Serialize)]
+/// One connection or UDP flow. `Serialize` is written out (below) only so that `tcp` is
+/// left out of JSON when absent yet always written in the spool's positional format.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct ConnectionRecord {
     pub proto: L4,
     pub client: Endpoint,
@@ -206,10 +287,70 @@ pub struct ConnectionRecord {
     /// of `app_chain`.
     pub app: String,
     /// Protocols outermost first, e.g. `["socks5", "tls"]`, `["tunnel-data", "http"]`.
-    pub app_chain: Vec<&'static str>,
-    /// TCP only: what the assembler saw (handshake, history, per-direction streams).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_chain: Vec<Cow<'static, str>>,
+    /// TCP only: what the assembler saw (handshake, history, per-direction streams). Not
+    /// in JSON when absent.
+    #[serde(default)]
     pub tcp: Option<TcpConnRecord>,
+}
+
+impl Serialize for ConnectionRecord {
+    /// The derived form, except that `tcp` is skipped when `None` in human-readable
+    /// formats only: the spool's format (postcard) is positional, and a skipped field
+    /// would shift every later byte.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // Every field by name: a field added to the struct but not here fails to compile.
+        let ConnectionRecord {
+            proto,
+            client,
+            server,
+            role_rule,
+            first_ts,
+            last_ts,
+            duration_s,
+            packets_c2s,
+            packets_s2c,
+            bytes_c2s,
+            bytes_s2c,
+            ip_bytes_c2s,
+            ip_bytes_s2c,
+            payload_bytes_c2s,
+            payload_bytes_s2c,
+            end,
+            first_packet,
+            app,
+            app_chain,
+            tcp,
+        } = self;
+        let skip_tcp = tcp.is_none() && s.is_human_readable();
+        let mut st = s.serialize_struct("ConnectionRecord", if skip_tcp { 19 } else { 20 })?;
+        st.serialize_field("proto", proto)?;
+        st.serialize_field("client", client)?;
+        st.serialize_field("server", server)?;
+        st.serialize_field("role_rule", role_rule)?;
+        st.serialize_field("first_ts", first_ts)?;
+        st.serialize_field("last_ts", last_ts)?;
+        st.serialize_field("duration_s", duration_s)?;
+        st.serialize_field("packets_c2s", packets_c2s)?;
+        st.serialize_field("packets_s2c", packets_s2c)?;
+        st.serialize_field("bytes_c2s", bytes_c2s)?;
+        st.serialize_field("bytes_s2c", bytes_s2c)?;
+        st.serialize_field("ip_bytes_c2s", ip_bytes_c2s)?;
+        st.serialize_field("ip_bytes_s2c", ip_bytes_s2c)?;
+        st.serialize_field("payload_bytes_c2s", payload_bytes_c2s)?;
+        st.serialize_field("payload_bytes_s2c", payload_bytes_s2c)?;
+        st.serialize_field("end", end)?;
+        st.serialize_field("first_packet", first_packet)?;
+        st.serialize_field("app", app)?;
+        st.serialize_field("app_chain", app_chain)?;
+        if skip_tcp {
+            st.skip_field("tcp")?;
+        } else {
+            st.serialize_field("tcp", tcp)?;
+        }
+        st.end()
+    }
 }
 
 impl ConnectionRecord {
@@ -254,5 +395,49 @@ impl ConnectionRecord {
 
     pub fn bytes(&self) -> u64 {
         self.bytes_c2s + self.bytes_s2c
+    }
+}
+
+/// The first `n` of `items` in the order `cmp` defines, as a stable sort of them all
+/// would give (items comparing equal keep their order), keeping at most `n` at a time.
+pub fn top_n<T>(
+    items: impl IntoIterator<Item = T>,
+    n: usize,
+    cmp: impl Fn(&T, &T) -> Ordering,
+) -> Vec<T> {
+    let mut best: Vec<T> = Vec::with_capacity(n.min(1024) + 1);
+    if n == 0 {
+        return best;
+    }
+    for item in items {
+        if best.len() == n
+            && best
+                .last()
+                .is_some_and(|worst| cmp(&item, worst) != Ordering::Less)
+        {
+            continue;
+        }
+        // After every kept item that does not come after it: stable.
+        let at = best.partition_point(|x| cmp(x, &item) != Ordering::Greater);
+        best.insert(at, item);
+        best.truncate(n);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_n_is_the_head_of_a_stable_sort() {
+        let items: Vec<(u8, usize)> = (0..200).map(|i| ((i * 37 % 11) as u8, i)).collect();
+        let cmp = |a: &(u8, usize), b: &(u8, usize)| b.0.cmp(&a.0);
+        for n in [0, 1, 5, 19, 200, 500] {
+            let mut sorted = items.clone();
+            sorted.sort_by(cmp);
+            sorted.truncate(n);
+            assert_eq!(top_n(items.iter().copied(), n, cmp), sorted, "n = {n}");
+        }
     }
 }

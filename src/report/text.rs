@@ -1,6 +1,9 @@
 //! The terminal rendering of a [`Summary`].
+//!
+//! Record lists are read from the summary's spools in one pass each; the "largest first"
+//! tables keep only their `top` rows while they read ([`super::top_n`]), never every record.
 
-use super::Summary;
+use super::{Summary, top_n};
 use comfy_table::{
     Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets,
 };
@@ -146,13 +149,12 @@ fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
     }
     indent(out, &t);
 
-    let mut conns: Vec<_> = th.connections.iter().collect();
-    conns.sort_by(|a, b| {
+    let conns = top_n(th.connections.iter(), o.top, |a, b| {
         (b.bytes_c2s + b.bytes_s2c)
             .cmp(&(a.bytes_c2s + a.bytes_s2c))
             .then(a.first_ts.cmp(&b.first_ts))
     });
-    if !conns.is_empty() {
+    if !th.connections.is_empty() {
         let _ = writeln!(out, "\n  Busiest connections");
         let mut t = new_table(
             o,
@@ -161,7 +163,7 @@ fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
                 "mean s2c", "peak s2c",
             ],
         );
-        for c in conns.into_iter().take(o.top) {
+        for c in conns {
             t.add_row(vec![
                 Cell::new(c.client),
                 Cell::new(c.server),
@@ -290,13 +292,11 @@ pub fn render_with(s: &Summary, o: &TextOptions) -> String {
             String::new()
         }
     );
-    let mut conns: Vec<_> = s.connections.iter().collect();
-    conns.sort_by(|a, b| {
+    let shown = top_n(s.connections.iter(), top, |a, b| {
         b.bytes()
             .cmp(&a.bytes())
             .then(a.first_packet.cmp(&b.first_packet))
     });
-    let shown: Vec<_> = conns.into_iter().take(top).collect();
     if !shown.is_empty() {
         let cw = shown
             .iter()
@@ -559,24 +559,26 @@ fn app_sections(out: &mut String, s: &Summary, top: usize) {
             n,
             a.http.len()
         );
-        for (r, t) in a
-            .http
-            .iter()
-            .flat_map(|r| r.transactions.iter().map(move |t| (r, t)))
-            .take(limit)
-        {
-            let _ = writeln!(
-                out,
-                "  {} -> {}  {} {}{}  {}  {}",
-                r.client,
-                r.server,
-                t.method.as_deref().unwrap_or("-"),
-                t.host.as_deref().unwrap_or(""),
-                t.target.as_deref().unwrap_or("-"),
-                opt(&t.status),
-                t.latency_ms
-                    .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
-            );
+        let mut shown = 0;
+        for r in a.http.iter() {
+            if shown >= limit {
+                break;
+            }
+            for t in r.transactions.iter().take(limit - shown) {
+                shown += 1;
+                let _ = writeln!(
+                    out,
+                    "  {} -> {}  {} {}{}  {}  {}",
+                    r.client,
+                    r.server,
+                    t.method.as_deref().unwrap_or("-"),
+                    t.host.as_deref().unwrap_or(""),
+                    t.target.as_deref().unwrap_or("-"),
+                    opt(&t.status),
+                    t.latency_ms
+                        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
+                );
+            }
         }
     }
     if !a.http_disguise.is_empty() {
@@ -620,22 +622,24 @@ fn app_sections(out: &mut String, s: &Summary, top: usize) {
             n,
             a.redis.len()
         );
-        for (r, c) in a
-            .redis
-            .iter()
-            .flat_map(|r| r.commands.iter().map(move |c| (r, c)))
-            .take(limit)
-        {
-            let _ = writeln!(
-                out,
-                "  {} -> {}  {} ({} args)  {}",
-                r.client,
-                r.server,
-                c.name,
-                c.argc,
-                c.latency_ms
-                    .map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"))
-            );
+        let mut shown = 0;
+        for r in a.redis.iter() {
+            if shown >= limit {
+                break;
+            }
+            for c in r.commands.iter().take(limit - shown) {
+                shown += 1;
+                let _ = writeln!(
+                    out,
+                    "  {} -> {}  {} ({} args)  {}",
+                    r.client,
+                    r.server,
+                    c.name,
+                    c.argc,
+                    c.latency_ms
+                        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"))
+                );
+            }
         }
     }
     if !a.ssh.is_empty() {
@@ -666,7 +670,9 @@ fn app_sections(out: &mut String, s: &Summary, top: usize) {
                 r.client,
                 r.server,
                 r.verdict,
-                r.shape_hint.map_or_else(String::new, |h| format!(" ({h})")),
+                r.shape_hint
+                    .as_ref()
+                    .map_or_else(String::new, |h| format!(" ({h})")),
                 r.bytes_c2s,
                 r.bytes_s2c
             );

@@ -1,9 +1,11 @@
 //! Throughput: how many bytes went which way, and when.
 //!
 //! The pipeline feeds [`ThroughputAccumulator::on_packet`] once per TCP/UDP packet (O(1):
-//! a short linear search among at most [`MAX_SERIES`] series, one counter per live flow)
-//! and [`ThroughputAccumulator::on_flow_end`] once per ended flow. At the end
-//! [`ThroughputAccumulator::finish`] joins what it saw with the connection records.
+//! a short linear search among at most [`MAX_SERIES`] series, one counter per live flow),
+//! [`ThroughputAccumulator::on_flow_end`] once per ended flow (which hands back the flow's
+//! peak rates), and [`ThroughputAccumulator::on_record`] once per connection record, which
+//! makes the connection's [`ConnThroughput`] row there and then and counts it for the top
+//! talkers. [`ThroughputAccumulator::finish`] makes the report.
 //!
 //! # Contracts
 //!
@@ -14,18 +16,21 @@
 //! - Memory is bounded: at most [`MAX_BINS`] bins per series (when a capture is longer, the
 //!   bin width doubles and neighbouring bins merge, so the width is always the requested
 //!   one times a power of two), at most [`MAX_SERIES`] series, one small counter per live
-//!   flow, and one peak per connection record.
+//!   flow; the per-connection rows go to a [`RecordSpool`] (a temporary file beyond a
+//!   small budget), and so do the per-host tallies of the top talkers beyond
+//!   [`TALKER_HOSTS_IN_MEMORY`] hosts (sorted runs, merged at the end: see [`Talkers`]).
 //! - A series' protocol is what its connection was known to carry when the packet was
 //!   processed: the outermost tunnel layer (`tunnel-control`, `tunnel-data`), else the
 //!   application found by content (`http`, `tls`, ...; `quic` for UDP), else `tcp` / `udp`
 //!   while undecided.
 
-use super::ConnectionRecord;
+use super::spool::RecordSpool;
+use super::{ConnectionRecord, top_n};
 use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, Endpoint, FlowId};
 use crate::timestamp::Timestamp;
-use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Bins per series at most; past it the bin width doubles.
@@ -36,6 +41,8 @@ pub const MAX_SERIES: usize = 64;
 pub const PEAK_BIN_NS: i64 = 1_000_000_000;
 /// Top talkers listed.
 pub const TOP_TALKERS: usize = 10;
+/// Hosts tallied in memory for the top talkers; beyond, tallies go to a temporary file.
+pub const TALKER_HOSTS_IN_MEMORY: usize = 8192;
 
 struct SeriesAcc {
     protocol: &'static str,
@@ -75,15 +82,15 @@ pub struct ThroughputAccumulator {
     used_bins: usize,
     series: Vec<SeriesAcc>,
     flows: FlowSlots<FlowRate>,
-    /// Peak bytes per 1 s bin, each way, by the connection's first packet index.
-    peaks: HashMap<u64, [u64; 2]>,
-    max_peaks: usize,
+    /// One row per connection record, keyed by its first packet index.
+    conns: RecordSpool<ConnThroughput>,
+    talkers: Talkers,
 }
 
 impl ThroughputAccumulator {
-    /// `bin_ns` is the requested series bin width (at least 1 ms); `max_connections`
-    /// bounds the per-connection peaks kept (as the connection records are bounded).
-    pub fn new(bin_ns: i64, max_connections: usize) -> Self {
+    /// `bin_ns` is the requested series bin width (at least 1 ms); the first `in_memory`
+    /// per-connection rows stay in memory, later ones go to a temporary file.
+    pub fn new(bin_ns: i64, in_memory: usize) -> Self {
         let bin_ns = bin_ns.max(1_000_000);
         ThroughputAccumulator {
             requested_bin_ns: bin_ns,
@@ -92,8 +99,8 @@ impl ThroughputAccumulator {
             used_bins: 0,
             series: Vec::new(),
             flows: FlowSlots::default(),
-            peaks: HashMap::new(),
-            max_peaks: max_connections,
+            conns: RecordSpool::new("connection throughput rows", in_memory),
+            talkers: Talkers::new(TALKER_HOSTS_IN_MEMORY),
         }
     }
 
@@ -176,13 +183,47 @@ impl ThroughputAccumulator {
         s.bins[bin] = s.bins[bin].saturating_add(payload);
     }
 
-    /// Flow `id` ended; its connection record's first packet index is `first_packet`.
-    pub fn on_flow_end(&mut self, id: FlowId, first_packet: u64) {
-        if let Some(f) = self.flows.remove(id)
-            && self.peaks.len() < self.max_peaks
-        {
-            self.peaks.insert(first_packet, f.peak());
-        }
+    /// Flow `id` ended: forgets it, and returns its peak bytes per 1 s bin each way (zero
+    /// for a flow that never had a packet here).
+    pub fn on_flow_end(&mut self, id: FlowId) -> [u64; 2] {
+        self.flows.remove(id).map_or([0; 2], |f| f.peak())
+    }
+
+    /// A connection record was made, for a flow whose peaks [`Self::on_flow_end`] gave:
+    /// its throughput row, and its bytes for the top talkers.
+    pub fn on_record(&mut self, c: &ConnectionRecord, peak: [u64; 2]) {
+        // Mean over the connection's life, at least one peak bin long, so a short
+        // connection's mean never exceeds its peak.
+        let span = c.duration_s.max(PEAK_BIN_NS as f64 / 1e9);
+        self.conns.push(
+            c.first_packet,
+            ConnThroughput {
+                proto: c.proto.name().to_string(),
+                client: c.client,
+                server: c.server,
+                app: c.app.clone(),
+                first_ts: c.first_ts,
+                duration_s: c.duration_s,
+                bytes_c2s: c.payload_bytes_c2s,
+                bytes_s2c: c.payload_bytes_s2c,
+                mean_bps_c2s: c.payload_bytes_c2s as f64 / span,
+                mean_bps_s2c: c.payload_bytes_s2c as f64 / span,
+                peak_bps_c2s: peak[0] as f64,
+                peak_bps_s2c: peak[1] as f64,
+            },
+        );
+        self.talkers
+            .add(c.client.addr, c.payload_bytes_c2s, c.payload_bytes_s2c);
+        self.talkers
+            .add(c.server.addr, c.payload_bytes_s2c, c.payload_bytes_c2s);
+    }
+
+    /// Problems met spooling (each said once), taken: the throughput rows' and the top
+    /// talkers'.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        let mut w = self.conns.take_warnings();
+        w.extend(self.talkers.runs.take_warnings());
+        w
     }
 
     /// Doubles the bin width, merging neighbouring bins.
@@ -199,8 +240,10 @@ impl ThroughputAccumulator {
         self.used_bins = self.used_bins.div_ceil(2);
     }
 
-    /// The report, with per-connection rows for `connections` and the top talkers.
-    pub fn finish(mut self, connections: &[ConnectionRecord]) -> ThroughputReport {
+    /// The report: the series, one row per connection record (in the order of their first
+    /// packets, as the records are listed) and the top talkers. Problems met spooling are
+    /// in `warnings` (see [`Self::take_warnings`]).
+    pub fn finish(mut self, warnings: &mut Vec<String>) -> ThroughputReport {
         let bin_s = self.bin_ns as f64 / 1e9;
         let mut series: Vec<Series> = self
             .series
@@ -222,43 +265,27 @@ impl ThroughputAccumulator {
             (a.protocol.as_str(), dir_index(a.direction))
                 .cmp(&(b.protocol.as_str(), dir_index(b.direction)))
         });
-        let conns = connections
-            .iter()
-            .map(|c| {
-                let peak = self.peaks.get(&c.first_packet).copied().unwrap_or([0; 2]);
-                // Mean over the connection's life, at least one peak bin long, so a short
-                // connection's mean never exceeds its peak.
-                let span = c.duration_s.max(PEAK_BIN_NS as f64 / 1e9);
-                ConnThroughput {
-                    proto: c.proto.name().to_string(),
-                    client: c.client,
-                    server: c.server,
-                    app: c.app.clone(),
-                    first_ts: c.first_ts,
-                    duration_s: c.duration_s,
-                    bytes_c2s: c.payload_bytes_c2s,
-                    bytes_s2c: c.payload_bytes_s2c,
-                    mean_bps_c2s: c.payload_bytes_c2s as f64 / span,
-                    mean_bps_s2c: c.payload_bytes_s2c as f64 / span,
-                    peak_bps_c2s: peak[0] as f64,
-                    peak_bps_s2c: peak[1] as f64,
-                }
-            })
-            .collect();
+        self.conns.sort_by_key();
+        self.conns.finish_writing();
+        let top_talkers = self.talkers.top(TOP_TALKERS);
+        warnings.extend(self.take_warnings());
+        if let Some(e) = self.talkers.runs.read_error() {
+            warnings.push(format!("top talkers are incomplete: {e}"));
+        }
         ThroughputReport {
             bin_s,
             requested_bin_s: self.requested_bin_ns as f64 / 1e9,
             start: self.start,
             bins: self.used_bins,
             series,
-            connections: conns,
-            top_talkers: top_talkers(connections, TOP_TALKERS),
+            connections: self.conns,
+            top_talkers,
         }
     }
 }
 
 /// Throughput of the whole capture (`throughput` in the JSON document).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct ThroughputReport {
     /// Width of the series' bins in seconds (the requested width times a power of two
     /// when the capture was too long for [`MAX_BINS`] bins).
@@ -271,7 +298,7 @@ pub struct ThroughputReport {
     /// One per protocol and direction, sorted by protocol then direction.
     pub series: Vec<Series>,
     /// One per connection record, in the same order.
-    pub connections: Vec<ConnThroughput>,
+    pub connections: RecordSpool<ConnThroughput>,
     /// Hosts by payload bytes sent plus received, largest first.
     pub top_talkers: Vec<Talker>,
 }
@@ -290,7 +317,7 @@ pub struct Series {
     pub bins: Vec<u64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConnThroughput {
     pub proto: String,
     pub client: Endpoint,
@@ -309,6 +336,109 @@ pub struct ConnThroughput {
     pub peak_bps_s2c: f64,
 }
 
+/// Payload bytes per host over the connection records, for the top talkers, in bounded
+/// memory: at most `in_memory` hosts are tallied in memory; when more come, the tallies
+/// so far go to a spool as one run sorted by host and the tally starts afresh. At the end
+/// the runs are merged (a host's tallies from every run summed) and the largest kept.
+struct Talkers {
+    map: BTreeMap<IpAddr, Tally>,
+    in_memory: usize,
+    runs: RecordSpool<(IpAddr, Tally)>,
+    /// Where each run ends in `runs`.
+    run_ends: Vec<usize>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Tally {
+    sent: u64,
+    received: u64,
+    connections: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, o: Tally) {
+        self.sent = self.sent.saturating_add(o.sent);
+        self.received = self.received.saturating_add(o.received);
+        self.connections = self.connections.saturating_add(o.connections);
+    }
+
+    fn talker(self, host: IpAddr) -> Talker {
+        Talker {
+            host,
+            bytes_sent: self.sent,
+            bytes_received: self.received,
+            bytes: self.sent.saturating_add(self.received),
+            connections: self.connections,
+        }
+    }
+}
+
+impl Talkers {
+    fn new(in_memory: usize) -> Self {
+        Talkers {
+            map: BTreeMap::new(),
+            in_memory: in_memory.max(1),
+            runs: RecordSpool::new("top talker tallies", 0),
+            run_ends: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, host: IpAddr, sent: u64, received: u64) {
+        if self.map.len() >= self.in_memory && !self.map.contains_key(&host) {
+            self.spill();
+        }
+        self.map.entry(host).or_default().merge(Tally {
+            sent,
+            received,
+            connections: 1,
+        });
+    }
+
+    /// The tallies so far go to the spool, as one run sorted by host.
+    fn spill(&mut self) {
+        for (host, t) in std::mem::take(&mut self.map) {
+            let k = self.runs.len() as u64;
+            self.runs.push(k, (host, t));
+        }
+        self.run_ends.push(self.runs.len());
+    }
+
+    /// The `n` hosts with the most bytes sent plus received, largest first (then by
+    /// address).
+    fn top(&mut self, n: usize) -> Vec<Talker> {
+        let rank = |a: &Talker, b: &Talker| b.bytes.cmp(&a.bytes).then(a.host.cmp(&b.host));
+        if self.run_ends.is_empty() {
+            let map = std::mem::take(&mut self.map);
+            return top_n(map.into_iter().map(|(h, t)| t.talker(h)), n, rank);
+        }
+        self.spill();
+        self.runs.finish_writing();
+        let mut starts = vec![0];
+        starts.extend(self.run_ends.iter().copied());
+        let mut cursors: Vec<_> = starts
+            .iter()
+            .zip(&self.run_ends)
+            .map(|(&a, &b)| self.runs.iter_range(a..b).peekable())
+            .collect();
+        // A k-way merge by host: each step takes the smallest host at any cursor's head and
+        // sums its tallies from every run (a host appears at most once per run).
+        let merged = std::iter::from_fn(|| {
+            let host = cursors
+                .iter_mut()
+                .filter_map(|c| c.peek().map(|r| r.0))
+                .min()?;
+            let mut sum = Tally::default();
+            for c in &mut cursors {
+                if let Some(r) = c.next_if(|r| r.0 == host) {
+                    sum.merge(r.1);
+                }
+            }
+            Some(sum.talker(host))
+        });
+        top_n(merged, n, rank)
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Talker {
     pub host: IpAddr,
@@ -316,33 +446,6 @@ pub struct Talker {
     pub bytes_received: u64,
     pub bytes: u64,
     pub connections: u64,
-}
-
-/// Hosts ranked by payload bytes sent plus received over all connection records.
-pub fn top_talkers(connections: &[ConnectionRecord], n: usize) -> Vec<Talker> {
-    let mut by_host: BTreeMap<IpAddr, Talker> = BTreeMap::new();
-    for c in connections {
-        for (host, sent, received) in [
-            (c.client.addr, c.payload_bytes_c2s, c.payload_bytes_s2c),
-            (c.server.addr, c.payload_bytes_s2c, c.payload_bytes_c2s),
-        ] {
-            let t = by_host.entry(host).or_insert(Talker {
-                host,
-                bytes_sent: 0,
-                bytes_received: 0,
-                bytes: 0,
-                connections: 0,
-            });
-            t.bytes_sent = t.bytes_sent.saturating_add(sent);
-            t.bytes_received = t.bytes_received.saturating_add(received);
-            t.bytes = t.bytes_sent.saturating_add(t.bytes_received);
-            t.connections += 1;
-        }
-    }
-    let mut v: Vec<Talker> = by_host.into_values().collect();
-    v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.host.cmp(&b.host)));
-    v.truncate(n);
-    v
 }
 
 #[cfg(test)]
@@ -367,8 +470,8 @@ mod tests {
         a.on_packet(id(0), Direction::ServerToClient, ts_ms(500), 1000, "http");
         a.on_packet(id(0), Direction::ServerToClient, ts_ms(1500), 3000, "http");
         a.on_packet(id(0), Direction::ServerToClient, ts_ms(2100), 10, "http");
-        a.on_flow_end(id(0), 0);
-        let mut rec = a.finish(&[]);
+        a.on_flow_end(id(0));
+        let mut rec = a.finish(&mut Vec::new());
         assert_eq!(rec.bins, 3);
         let s2c = rec.series.remove(1);
         assert_eq!(s2c.bins, vec![1000, 3000, 10]);
@@ -384,7 +487,7 @@ mod tests {
             a.on_packet(id(1), Direction::ClientToServer, ts_ms(s * 1000), 7, "tcp");
             total += 7;
         }
-        let r = a.finish(&[]);
+        let r = a.finish(&mut Vec::new());
         assert!(r.bins <= MAX_BINS);
         assert_eq!(r.bin_s, 4.0);
         assert_eq!(r.series[0].bins.iter().sum::<u64>(), total);
@@ -408,9 +511,51 @@ mod tests {
             1,
             "udp",
         );
-        let r = a.finish(&[]);
+        let r = a.finish(&mut Vec::new());
         assert!(r.bins <= MAX_BINS);
         assert_eq!(r.series[0].bins.iter().sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn top_talkers_spilled_to_runs_equal_the_in_memory_tally() {
+        let host = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(i % 37 * 1_000_003));
+        let adds: Vec<(IpAddr, u64, u64)> = (0..500u32)
+            .map(|i| (host(i * 7), u64::from(i * 13 % 101), u64::from(i % 17)))
+            .collect();
+        let mut want: BTreeMap<IpAddr, Tally> = BTreeMap::new();
+        for &(h, s, r) in &adds {
+            want.entry(h).or_default().merge(Tally {
+                sent: s,
+                received: r,
+                connections: 1,
+            });
+        }
+        let mut want: Vec<Talker> = want.into_iter().map(|(h, t)| t.talker(h)).collect();
+        want.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.host.cmp(&b.host)));
+        want.truncate(TOP_TALKERS);
+        for in_memory in [1, 3, 10, 1000] {
+            let mut t = Talkers::new(in_memory);
+            for &(h, s, r) in &adds {
+                t.add(h, s, r);
+            }
+            assert_eq!(t.run_ends.is_empty(), in_memory >= 37);
+            let got = t.top(TOP_TALKERS);
+            let key = |v: &[Talker]| {
+                v.iter()
+                    .map(|x| {
+                        (
+                            x.host,
+                            x.bytes_sent,
+                            x.bytes_received,
+                            x.bytes,
+                            x.connections,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(key(&got), key(&want), "in_memory {in_memory}");
+            assert!(t.runs.take_warnings().is_empty());
+        }
     }
 
     #[test]
@@ -422,7 +567,7 @@ mod tests {
         for n in &names {
             a.on_packet(id(1), Direction::ClientToServer, ts_ms(0), 1, n);
         }
-        let r = a.finish(&[]);
+        let r = a.finish(&mut Vec::new());
         assert!(r.series.len() <= MAX_SERIES + 1);
         assert_eq!(r.series.iter().map(|s| s.bytes).sum::<u64>(), 200);
     }

@@ -11,6 +11,7 @@ mod live;
 mod quic;
 mod quic_fixtures;
 mod reports;
+mod spool;
 mod suricata;
 mod util;
 mod zeek;

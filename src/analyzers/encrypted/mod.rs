@@ -21,7 +21,8 @@ use crate::analyzers::app::{AppAnalyzer, AppRecords};
 use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Bytes of each direction's start kept as evidence.
 pub const SAMPLE_BYTES: usize = 1024;
@@ -52,7 +53,7 @@ pub fn entropy(bytes: &[u8]) -> f64 {
 }
 
 /// The measurements behind the fully-encrypted verdict for one payload.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub sample_len: usize,
     pub entropy_bits_per_byte: f64,
@@ -61,7 +62,7 @@ pub struct Evidence {
     pub longest_printable_run: usize,
     /// The first exemption that applies (`ex1_popcount`, ...), or `None` when the payload
     /// looks fully encrypted.
-    pub exempt_by: Option<&'static str>,
+    pub exempt_by: Option<Cow<'static, str>>,
 }
 
 /// Measure a payload and apply the exemptions Ex1-Ex4 (see the module doc).
@@ -104,7 +105,7 @@ pub fn evidence(payload: &[u8]) -> Evidence {
         popcount_per_byte: pop,
         printable_fraction: frac,
         longest_printable_run: longest,
-        exempt_by,
+        exempt_by: exempt_by.map(Cow::Borrowed),
     }
 }
 
@@ -129,7 +130,7 @@ pub fn hex_prefix(b: &[u8]) -> Option<String> {
 }
 
 /// A flow tunscope could not name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnknownRecord {
     pub client: String,
     pub server: String,
@@ -151,12 +152,12 @@ impl UnknownRecord {
 }
 
 /// A flow flagged as fully encrypted, with the evidence.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EncryptedRecord {
     pub client: String,
     pub server: String,
     /// Always `fully_encrypted` (the verdict that created this record).
-    pub verdict: &'static str,
+    pub verdict: Cow<'static, str>,
     pub c2s: Evidence,
     /// Evidence over the server's first bytes (informative only).
     pub s2c: Option<Evidence>,
@@ -165,7 +166,7 @@ pub struct EncryptedRecord {
     pub first_s2c_len: usize,
     /// A shape hint when sizes match a known design (e.g. VMess AEAD: client first flight
     /// ≥ 100 bytes; see specs/quic-v2ray.md §8.4). Weak by nature.
-    pub shape_hint: Option<&'static str>,
+    pub shape_hint: Option<Cow<'static, str>>,
     pub bytes_c2s: u64,
     pub bytes_s2c: u64,
     pub gap_bytes: u64,
@@ -183,7 +184,7 @@ impl EncryptedStream {
     pub fn new() -> Self {
         EncryptedStream {
             rec: EncryptedRecord {
-                verdict: "fully_encrypted",
+                verdict: Cow::Borrowed("fully_encrypted"),
                 ..Default::default()
             },
             ..Default::default()
@@ -224,7 +225,8 @@ impl AppAnalyzer for EncryptedStream {
             .then(|| evidence(s.get(..self.first_len[1].min(s.len())).unwrap_or_default()));
         r.first_c2s_len = self.first_len[0];
         r.first_s2c_len = self.first_len[1];
-        r.shape_hint = (self.first_len[0] >= 100).then_some("vmess_aead_like_first_flight");
+        r.shape_hint =
+            (self.first_len[0] >= 100).then_some(Cow::Borrowed("vmess_aead_like_first_flight"));
         AppRecords::Encrypted(r)
     }
 }
@@ -288,7 +290,7 @@ pub fn detect_openvpn(c2s: &[u8], s2c: &[u8]) -> Detection {
 }
 
 /// What an OpenVPN-over-TCP connection showed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenVpnRecord {
     pub client: String,
     pub server: String,

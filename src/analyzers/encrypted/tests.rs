@@ -25,11 +25,11 @@ fn gfw_exemptions() {
     assert_eq!(evidence(&r).exempt_by, None);
     assert!(evidence(&r).entropy_bits_per_byte > 7.0);
     // Ex1: all-zero bytes have popcount 0.
-    assert_eq!(evidence(&[0u8; 100]).exempt_by, Some("ex1_popcount"));
+    assert_eq!(evidence(&[0u8; 100]).exempt_by, Some("ex1_popcount".into()));
     // Ex2: printable first six bytes.
     let mut p = b"GETxyz".to_vec();
     p.extend(noise(200, 3));
-    assert_eq!(evidence(&p).exempt_by, Some("ex2_printable_prefix"));
+    assert_eq!(evidence(&p).exempt_by, Some("ex2_printable_prefix".into()));
     // Ex4: a run of 21 printable bytes in random data.
     let mut q = noise(200, 9);
     q[0] = 0x01;
@@ -39,8 +39,8 @@ fn gfw_exemptions() {
     );
     let e = evidence(&q);
     assert!(e.longest_printable_run >= 21);
-    assert_eq!(e.exempt_by, Some("ex4_printable_run"));
-    assert_eq!(evidence(&noise(8, 1)).exempt_by, Some("too_short"));
+    assert_eq!(e.exempt_by, Some("ex4_printable_run".into()));
+    assert_eq!(evidence(&noise(8, 1)).exempt_by, Some("too_short".into()));
 }
 
 #[test]

@@ -34,7 +34,8 @@ use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{Parsed, header, parse_chunk_size, parse_request_head, parse_response_head};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 pub const MAX_TRANSACTIONS: usize = 4096;
 const MAX_ANOMALIES: usize = 16;
@@ -74,7 +75,7 @@ fn text(b: &[u8]) -> String {
 }
 
 /// One request and its response.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HttpTransaction {
     /// `None` for a response seen without its request (capture started mid-stream).
     pub method: Option<String>,
@@ -104,7 +105,7 @@ pub struct HttpTransaction {
     pub body_incomplete: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HttpRecord {
     pub client: String,
     pub server: String,
@@ -116,11 +117,11 @@ pub struct HttpRecord {
 }
 
 /// A fake HTTP exchange in front of binary data (v2ray "tcp + http header").
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DisguiseRecord {
     pub client: String,
     pub server: String,
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     pub method: Option<String>,
     pub host: Option<String>,
     pub target: Option<String>,
@@ -349,7 +350,7 @@ impl HttpStream {
                 ev.push("Host is one of v2ray's defaults (www.baidu.com / www.bing.com)".into());
             }
             DisguiseRecord {
-                kind: "v2ray_http_header",
+                kind: Cow::Borrowed("v2ray_http_header"),
                 method: t.method.clone(),
                 host: t.host.clone(),
                 target: t.target.clone(),

@@ -25,7 +25,8 @@ use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{Event, RespReader, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 pub const MAX_COMMANDS: usize = 10_000;
@@ -96,10 +97,10 @@ pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
 }
 
 /// A reply as reported.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedisReply {
     /// RESP type (`simple`, `error`, `integer`, `bulk`, `array`, ...).
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// Simple string, integer, first bulk or error text (cut to 64 bytes).
     pub value: Option<String>,
     pub error: bool,
@@ -108,7 +109,7 @@ pub struct RedisReply {
     pub elements: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RedisCommand {
     /// Command name, upper-cased (`GET`, `SET`, ...).
     pub name: String,
@@ -121,7 +122,7 @@ pub struct RedisCommand {
     pub latency_ms: Option<f64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RedisRecord {
     pub client: String,
     pub server: String,
@@ -187,7 +188,7 @@ impl RedisStream {
             return;
         };
         let reply = RedisReply {
-            kind: v.kind,
+            kind: Cow::Borrowed(v.kind),
             value: v.items.first().cloned(),
             error: v.kind == "error",
             nil: v.nil,

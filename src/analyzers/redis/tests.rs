@@ -34,7 +34,11 @@ fn pipelined_commands_match_in_order() {
     let replies: Vec<_> = r
         .commands
         .iter()
-        .map(|c| c.reply.as_ref().map(|x| (x.kind, x.value.clone(), x.error)))
+        .map(|c| {
+            c.reply
+                .as_ref()
+                .map(|x| (&*x.kind, x.value.clone(), x.error))
+        })
         .collect();
     assert_eq!(
         replies,

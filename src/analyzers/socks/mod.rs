@@ -18,7 +18,7 @@ use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{Address, Parsed};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const MAX_ANOMALIES: usize = 8;
 
@@ -63,7 +63,7 @@ pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
 }
 
 /// What one SOCKS handshake showed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SocksRecord {
     pub client: String,
     pub server: String,

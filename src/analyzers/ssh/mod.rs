@@ -20,7 +20,7 @@ use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{KexInit, Parsed, negotiate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const MAX_ANOMALIES: usize = 8;
 
@@ -47,7 +47,7 @@ pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
 }
 
 /// What one SSH connection showed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SshRecord {
     pub client: String,
     pub server: String,

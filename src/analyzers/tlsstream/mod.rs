@@ -30,7 +30,7 @@ use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{RecordParse, parse_record};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 pub use x509::CertInfo;
 
 /// Most certificates and alerts kept per connection.
@@ -98,7 +98,7 @@ fn record_header(b: &[u8]) -> Option<(u8, usize)> {
 }
 
 /// A TLS alert as reported.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertInfo {
     pub direction: Direction,
     /// `None` when the alert was encrypted.
@@ -107,7 +107,7 @@ pub struct AlertInfo {
 }
 
 /// What one TLS connection showed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TlsRecord {
     pub client: String,
     pub server: String,

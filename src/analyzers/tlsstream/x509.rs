@@ -8,10 +8,10 @@
 //! OpenSSL's short attribute names, the form Zeek's `x509.log` uses. Nothing here
 //! allocates more than the certificate's own size.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What tunscope reports about one certificate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertInfo {
     /// Serial number in upper-case hex, leading zero bytes kept (as Zeek prints it).
     pub serial: String,
