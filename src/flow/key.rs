@@ -55,17 +55,25 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// `ip:port` text in every format (binary ones too: the spool's records are few enough
-/// that the text costs nothing worth a second form).
+/// `ip:port` text in human-readable formats (JSON); `(address, port)` in binary ones (the
+/// record spool), which is smaller and needs no formatting or parsing.
 impl Serialize for Endpoint {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            (self.addr, self.port).serialize(s)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Endpoint {
-    /// The text [`Serialize`] writes: `1.2.3.4:80` or `[::1]:80`.
+    /// What [`Serialize`] writes: `1.2.3.4:80` or `[::1]:80`, or `(address, port)`.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            let (addr, port) = <(IpAddr, u16)>::deserialize(d)?;
+            return Ok(Endpoint::new(addr, port));
+        }
         struct V;
         impl serde::de::Visitor<'_> for V {
             type Value = Endpoint;

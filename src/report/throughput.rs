@@ -18,7 +18,7 @@
 //!   one times a power of two), at most [`MAX_SERIES`] series, one small counter per live
 //!   flow; the per-connection rows go to a [`RecordSpool`] (a temporary file beyond a
 //!   small budget), and so do the per-host tallies of the top talkers beyond
-//!   [`TALKER_HOSTS_IN_MEMORY`] hosts (sorted runs, merged at the end: see [`Talkers`]).
+//!   [`TALKER_HOSTS_IN_MEMORY`] hosts (sorted runs, merged at the end: see `Talkers`).
 //! - A series' protocol is what its connection was known to carry when the packet was
 //!   processed: the outermost tunnel layer (`tunnel-control`, `tunnel-data`), else the
 //!   application found by content (`http`, `tls`, ...; `quic` for UDP), else `tcp` / `udp`

@@ -535,3 +535,15 @@ fn recent_hands_back_the_oldest_and_numbers_what_is_new() {
     assert_eq!(none.push(7), Some(7));
     assert_eq!(none.total(), 1);
 }
+
+#[test]
+fn endpoints_are_text_in_json_and_address_and_port_in_binary() {
+    for e in [connection(1).client, connection(1).server] {
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(json, format!("\"{e}\""));
+        assert_eq!(serde_json::from_str::<Endpoint>(&json).unwrap(), e);
+        let bin = postcard::to_stdvec(&e).unwrap();
+        assert!(bin.len() <= 1 + 16 + 3, "{bin:?}");
+        assert_eq!(postcard::from_bytes::<Endpoint>(&bin).unwrap(), e);
+    }
+}
