@@ -157,7 +157,7 @@ impl TcpStage {
                 visitors: Vec::new(),
             },
         );
-        for s in f.apps.drain().collect::<Vec<_>>() {
+        for s in f.apps.drain() {
             f.tables.push(s);
         }
         f
