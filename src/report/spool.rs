@@ -18,9 +18,10 @@
 //!   index order: append order, or key order after [`RecordSpool::sort_by_key`]
 //!   (stable). Records in memory are lent, records from the file are decoded one at a
 //!   time. Reads go through a window: 64 KiB when the record starts inside the window
-//!   read last (reading on in file order), else just the record (a jump: connections are
-//!   written as they end and listed as they started), so a list read in about the order
-//!   it was written costs one system call per 64 KiB, and a jump costs one small read.
+//!   read last (reading on in file order), else 4 KiB or the record if larger (a jump:
+//!   connections are written as they end and listed as they started), so a list read in
+//!   about the order it was written costs one system call per 64 KiB, and a jump costs
+//!   one small read.
 //! - postcard is compact and fast to decode (the report reads each record back once or
 //!   twice), and serde calls it not human-readable, so types whose JSON form is lossy
 //!   (timestamps) write their exact value instead. It is positional, not self-describing,
@@ -28,8 +29,8 @@
 //!   human-readable formats (see `ConnectionRecord`'s `Serialize`), no `flatten`, no
 //!   internally tagged or untagged enums (those need `deserialize_any`; `AppRecords` is
 //!   spooled per protocol, as the records inside it). The round-trip tests (every field
-//!   set, and every field unset) catch a type that breaks this; a record that does not
-//!   decode to exactly its bytes is a read error, never a wrong record.
+//!   set, and every field unset) catch a type that breaks this; at run time, a record
+//!   whose decoding does not use exactly its bytes is a read error.
 //! - Errors never panic and never lose a record silently. When the temporary file cannot
 //!   be created, or writing it fails, the spool keeps the remaining records in memory
 //!   (encoded) and says so once in [`RecordSpool::take_warnings`]; a record that cannot be
