@@ -249,6 +249,7 @@ impl CaptureSet {
                 }
             };
             file.pending = record.record_len;
+            file.input.prefetch(record.record_len);
             file.packet_records += 1;
             if let Some(info) = self.files.last_mut() {
                 if info.packets == 0 {
