@@ -5,8 +5,10 @@
 //! A map is shared ([`MappedFile`] behind a [`Store`]): packets say where their bytes lie in
 //! it, and whoever keeps a handle (the assembler's overlap history) may recall them after
 //! the reader moved on, after [`Input::consume`] gave the pages back, and after the file
-//! is finished. Recalled pages fault back in from the page cache; the next release gives
-//! them back again, so resident memory stays flat.
+//! is finished. Recalled pages fault back in from the page cache (with the kernel's
+//! fault-around window); the reader gives them back again every 256 KiB it reads, so
+//! resident memory stays flat. Recalls after the file is finished stay resident until the
+//! map goes.
 
 use super::{CaptureError, Store, StoredAt, StoredBytes};
 use flate2::read::MultiGzDecoder;
@@ -24,14 +26,21 @@ const STREAM_BUF: usize = 256 * 1024;
 /// Consumed parts of a memory map are released to the kernel in chunks of this size
 /// (a power of two, a multiple of the page size).
 const RELEASE_CHUNK: usize = 2 * 1024 * 1024;
+/// Pages that recalls of stored bytes faulted back in behind the reader are given back
+/// every time the reader crosses a multiple of this.
+const RECALL_RELEASE_CHUNK: usize = 256 * 1024;
+/// Linux maps this much around a faulting page when the file's pages are cached
+/// (`fault_around_bytes`, 64 KiB by default): a recall makes that much resident.
+const FAULT_AROUND: usize = 64 * 1024;
 
 /// A capture file's memory map, shared between the reader and whoever recalls bytes from
 /// it (see [`StoredBytes`]). It stays mapped while any handle is held.
 pub struct MappedFile {
     map: Mmap,
-    /// Lowest offset recalled since the reader last gave pages back (`usize::MAX`: none),
-    /// so that the next release also drops the pages recalls faulted back in.
+    /// Lowest offset recalled since the reader last gave recalled pages back
+    /// (`usize::MAX`: none) and end of the highest range recalled (0: none).
     recalled_from: AtomicUsize,
+    recalled_to: AtomicUsize,
 }
 
 impl MappedFile {
@@ -59,6 +68,23 @@ impl MappedFile {
     }
 }
 
+impl MappedFile {
+    /// Gives back what recalls faulted in below `limit` (the released prefix; the rest is
+    /// released with it later), with the kernel's fault-around window on either side.
+    fn release_recalled(&self, limit: usize) {
+        if self.recalled_from.load(Ordering::Relaxed) == usize::MAX {
+            return;
+        }
+        let from = self.recalled_from.swap(usize::MAX, Ordering::Relaxed);
+        let to = self.recalled_to.swap(0, Ordering::Relaxed);
+        let from = from.saturating_sub(FAULT_AROUND);
+        let to = to.saturating_add(FAULT_AROUND).min(limit);
+        if from < to {
+            self.release(from, to - from);
+        }
+    }
+}
+
 impl StoredBytes for MappedFile {
     fn stored_len(&self) -> u64 {
         self.bytes().len() as u64
@@ -68,6 +94,7 @@ impl StoredBytes for MappedFile {
         let start = usize::try_from(offset).ok()?;
         let bytes = self.bytes().get(start..start.checked_add(len)?)?;
         self.recalled_from.fetch_min(start, Ordering::Relaxed);
+        self.recalled_to.fetch_max(start + len, Ordering::Relaxed);
         Some(bytes)
     }
 }
@@ -138,6 +165,7 @@ impl Input {
         let map = Arc::new(MappedFile {
             map,
             recalled_from: AtomicUsize::new(usize::MAX),
+            recalled_to: AtomicUsize::new(0),
         });
         let store: Store = map.clone();
         Ok(Input::Mapped {
@@ -260,16 +288,19 @@ impl Input {
             Input::Mapped {
                 map, pos, released, ..
             } => {
+                let before = *pos;
                 *pos = pos.saturating_add(n).min(map.bytes().len());
                 // Give consumed pages back so resident memory stays flat however large
-                // the file is (mapped file pages count in RSS until released), together
-                // with pages that recalls of stored bytes faulted back in.
+                // the file is (mapped file pages count in RSS until released).
                 let behind = (*pos & !(RELEASE_CHUNK - 1)).saturating_sub(*released);
                 if behind >= RELEASE_CHUNK {
-                    let recalled = map.recalled_from.swap(usize::MAX, Ordering::Relaxed);
-                    let from = recalled.min(*released);
-                    map.release(from, *released + behind - from);
+                    map.release(*released, behind);
                     *released += behind;
+                }
+                // And, more often, the pages recalls brought back (a few a time, each
+                // with its fault-around window).
+                if before / RECALL_RELEASE_CHUNK != *pos / RECALL_RELEASE_CHUNK {
+                    map.release_recalled(*released);
                 }
             }
             Input::Stream {
@@ -329,6 +360,7 @@ impl Drop for Input {
             && Arc::strong_count(map) > 2
         {
             map.recalled_from.store(usize::MAX, Ordering::Relaxed);
+            map.recalled_to.store(0, Ordering::Relaxed);
             map.release(0, map.bytes().len());
         }
     }
@@ -439,22 +471,24 @@ mod tests {
             store.recall(RELEASE_CHUNK as u64 - 5, 10),
             Some(&data[RELEASE_CHUNK - 5..RELEASE_CHUNK + 5])
         );
-        match &input {
-            Input::Mapped { map, .. } => {
-                assert_eq!(map.recalled_from.load(Ordering::Relaxed), 1000)
-            }
+        let pending = |input: &Input| match input {
+            Input::Mapped { map, .. } => (
+                map.recalled_from.load(Ordering::Relaxed),
+                map.recalled_to.load(Ordering::Relaxed),
+            ),
             Input::Stream { .. } => unreachable!(),
-        }
+        };
+        assert_eq!(pending(&input), (1000, RELEASE_CHUNK + 5));
+        // Given back once the reader crosses the next 256 KiB boundary.
+        input.consume(RECALL_RELEASE_CHUNK);
+        pos += RECALL_RELEASE_CHUNK;
+        assert_eq!(pending(&input), (usize::MAX, 0));
+        assert_eq!(store.recall(1000, 3000), Some(&data[1000..4000]));
         while pos + 65_536 <= len {
             input.consume(65_536);
             pos += 65_536;
         }
-        match &input {
-            Input::Mapped { map, .. } => {
-                assert_eq!(map.recalled_from.load(Ordering::Relaxed), usize::MAX)
-            }
-            Input::Stream { .. } => unreachable!(),
-        }
+        assert_eq!(pending(&input), (usize::MAX, 0));
         assert_eq!(store.recall(1000, 3000), Some(&data[1000..4000]));
         // Out of range: refused, not clamped.
         assert_eq!(store.recall(len as u64 - 2, 3), None);
