@@ -1,12 +1,19 @@
 //! Arbitrary TCP segments in both directions of one connection, with tiny page limits.
 //! Invariants checked (not just "no crash"): for each direction, delivered bytes plus gap
 //! bytes equal the stream length; chunks tile the stream (no overlap, no hole); pages in
-//! use never exceed the limits once a call returns.
+//! use never exceed the limits once a call returns. A second assembler gets the same
+//! segments, with their payloads' positions in a store when the record asks (as from a
+//! mapped capture, whose overlap history remembers positions instead of copies): it must
+//! deliver, declare and report conflicts exactly like the first.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::sync::{Arc, OnceLock};
 use tunscope::Timestamp;
-use tunscope::assembly::{Assembler, AssemblerConfig, Chunk, CloseReason, StreamSink};
+use tunscope::assembly::{
+    Assembler, AssemblerConfig, Chunk, CloseReason, OverlapConflict, StreamSink,
+};
+use tunscope::capture::{Store, StoredAt};
 use tunscope::decode::{TcpFlags, TcpSegment};
 use tunscope::flow::{Direction, FlowId};
 
@@ -14,9 +21,14 @@ use tunscope::flow::{Direction, FlowId};
 struct Tally {
     delivered: [u64; 2],
     gaps: [u64; 2],
+    conflicts: Vec<OverlapConflict>,
 }
 
 impl StreamSink for Tally {
+    fn on_conflict(&mut self, _: FlowId, _: Direction, conflict: &OverlapConflict) {
+        self.conflicts.push(*conflict);
+    }
+
     fn on_chunk(&mut self, _: FlowId, dir: Direction, chunk: Chunk<'_>, _: Timestamp) {
         match chunk {
             Chunk::Data(b) => {
@@ -41,6 +53,12 @@ const PAYLOAD: [u8; 4096] = {
     p
 };
 
+/// `PAYLOAD` as a store.
+fn store() -> &'static Store {
+    static STORE: OnceLock<Store> = OnceLock::new();
+    STORE.get_or_init(|| Arc::new(PAYLOAD.to_vec()))
+}
+
 fuzz_target!(|data: &[u8]| {
     let cfg = AssemblerConfig {
         page_size: 64,
@@ -50,6 +68,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut asm = Assembler::new(cfg.clone());
     let mut sink = Tally::default();
+    let mut stored_asm = Assembler::new(cfg.clone());
+    let mut stored_sink = Tally::default();
     let conn = FlowId {
         slot: 0,
         generation: 1,
@@ -81,16 +101,31 @@ fuzz_target!(|data: &[u8]| {
             } else {
                 0
             },
+            payload_at: None,
         };
-        asm.segment(conn, dir, &seg, Timestamp(i as i64 * 1000), &mut sink);
+        let ts = Timestamp(i as i64 * 1000);
+        asm.segment(conn, dir, &seg, ts, &mut sink);
+        let stored = if rec[0] & 8 != 0 {
+            TcpSegment {
+                payload_at: Some(StoredAt {
+                    store: store(),
+                    offset: start as u64,
+                }),
+                ..seg
+            }
+        } else {
+            seg
+        };
+        stored_asm.segment(conn, dir, &stored, ts, &mut stored_sink);
         assert!(asm.pages_in_use() <= cfg.max_pages_total.min(cfg.max_pages_per_conn));
     }
-    if let Some(record) = asm.close(
-        conn,
-        CloseReason::EndOfCapture,
-        Timestamp(i64::MAX / 2),
-        &mut sink,
-    ) {
+    let end = Timestamp(i64::MAX / 2);
+    let stored_record = stored_asm.close(conn, CloseReason::EndOfCapture, end, &mut stored_sink);
+    let record = asm.close(conn, CloseReason::EndOfCapture, end, &mut sink);
+    assert_eq!(record, stored_record);
+    assert_eq!(sink.conflicts, stored_sink.conflicts);
+    assert_eq!((sink.delivered, sink.gaps), (stored_sink.delivered, stored_sink.gaps));
+    if let Some(record) = record {
         for (i, d) in [&record.c2s, &record.s2c].into_iter().enumerate() {
             assert_eq!(d.stats.delivered_bytes, sink.delivered[i]);
             assert_eq!(

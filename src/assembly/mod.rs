@@ -6,7 +6,10 @@
 //! connection and in total, flushing by packet time) and goes further: both directions of
 //! a connection live together, gaps say why they happened, closes wait for the data before
 //! them, sequence numbers wrap, overlapping copies are compared, and memory is bounded by
-//! default. It knows no protocol and does no I/O: it feeds a [`StreamSink`].
+//! default. It knows no protocol and does no I/O: it feeds a [`StreamSink`]. The one
+//! outside thing it reads is what segments point it to: a payload's place in a store that
+//! outlives the packet (`TcpSegment::payload_at`, set for memory-mapped captures), which
+//! it recalls only to compare a retransmission with delivered data.
 //!
 //! # Using it
 //!
@@ -34,6 +37,7 @@
 //! let conn = FlowId { slot: 0, generation: 0 };
 //! let seg = |seq, flags, payload| TcpSegment {
 //!     seq, ack: 0, flags: TcpFlags(flags), window: 1000, mss: None, payload, missing: 0,
+//!     payload_at: None,
 //! };
 //! let c2s = Direction::ClientToServer;
 //! assembler.segment(conn, c2s, &seg(99, TcpFlags::SYN, b""), Timestamp(1), &mut sink);
@@ -98,7 +102,18 @@
 //!   number must not create a huge gap); the peer's ACKs let later ones in.
 //! - `conflict_history_bytes` / `max_history_buffers`: how much delivered data is kept
 //!   per direction to compare retransmissions with; retransmissions older than that are
-//!   counted but not compared.
+//!   counted but not compared. Delivered bytes whose segment said where they are stored
+//!   (`TcpSegment::payload_at`) are remembered by that position, with no copy; the others
+//!   are copied into a ring of that size. Either way the same bytes are compared and a
+//!   conflict is reported the same (range, both hashes).
+//!
+//! # Stored payloads
+//!
+//! A segment's `payload_at`, when set, must say where bytes equal to its `payload` can be
+//! recalled later ([`crate::capture::StoredAt`]). The assembler keeps a handle to every
+//! store it was pointed into (one per mapped capture file; after 4096 stores it copies
+//! instead) until it is dropped, so the positions it remembers stay readable; a position
+//! outside its store is ignored (the bytes are copied).
 //!
 //! # Decisions on odd input
 //!
@@ -121,6 +136,7 @@
 //! - Bytes before offset 0 (before the ISN, or before a midstream pickup's first byte)
 //!   are not stream (`bytes_before_start`).
 
+mod history;
 mod pages;
 mod record;
 pub mod seq;
@@ -139,7 +155,8 @@ pub use types::{
     StreamSink, StreamStart,
 };
 
-use pages::{HistoryPool, PageCache, Piece};
+use history::{HistoryPool, Stores};
+use pages::{PageCache, Piece};
 use record::{EndpointState, HistoryLetter, HistoryLetters};
 use stream::{Ctx, HalfStream, SegmentTally};
 
@@ -200,6 +217,7 @@ pub struct Assembler {
     cfg: AssemblerConfig,
     pages: PageCache,
     history_pool: HistoryPool,
+    stores: Stores,
     conns: Vec<Conn>,
     free_conns: Vec<u32>,
     slot_to_conn: Vec<u32>,
@@ -210,11 +228,12 @@ pub struct Assembler {
 
 /// Borrows what a direction's code needs out of the assembler's fields.
 macro_rules! ctx {
-    ($cfg:expr, $pages:expr, $pool:expr, $conn:expr, $sink:expr, $dir:expr) => {
+    ($cfg:expr, $pages:expr, $pool:expr, $stores:expr, $conn:expr, $sink:expr, $dir:expr) => {
         Ctx {
             cfg: $cfg,
             pages: $pages,
             history_pool: $pool,
+            stores: $stores,
             letters: &mut $conn.letters,
             first_conflict: &mut $conn.first_conflict,
             conflicts: &mut $conn.conflicts,
@@ -233,6 +252,7 @@ impl Assembler {
         Assembler {
             pages: PageCache::new(cfg.page_size),
             history_pool: HistoryPool::new(cfg.conflict_history_bytes, cfg.max_history_buffers),
+            stores: Stores::default(),
             cfg,
             conns: Vec::new(),
             free_conns: Vec::new(),
@@ -281,6 +301,7 @@ impl Assembler {
                 cfg,
                 pages,
                 history_pool,
+                stores,
                 conns,
                 stats,
                 ..
@@ -288,7 +309,25 @@ impl Assembler {
             let Some(state) = conns.get_mut(index) else {
                 return ConnStatus::Open;
             };
-            process_segment(cfg, pages, history_pool, stats, state, dir, seg, ts, sink)
+            // Where the payload lies in a store (none when history is off: nothing to
+            // remember, no handle to keep).
+            let pos = match seg.payload_at {
+                Some(at) if cfg.conflict_history_bytes > 0 => stores.pos_of(at, seg.payload.len()),
+                _ => None,
+            };
+            let stores = &*stores;
+            process_segment(
+                cfg,
+                pages,
+                history_pool,
+                stores,
+                stats,
+                state,
+                dir,
+                (seg, pos),
+                ts,
+                sink,
+            )
         };
         if let Some(after) = self.cfg.flush_after {
             let due = self.next_periodic_flush.is_none_or(|at| ts >= at);
@@ -317,6 +356,7 @@ impl Assembler {
             cfg,
             pages,
             history_pool,
+            stores,
             conns,
             ..
         } = self;
@@ -327,7 +367,7 @@ impl Assembler {
                 Direction::ClientToServer => c2s,
                 Direction::ServerToClient => s2c,
             };
-            let mut ctx = ctx!(cfg, pages, history_pool, state, sink, dir);
+            let mut ctx = ctx!(cfg, pages, history_pool, stores, state, sink, dir);
             if half.start.is_some() && half.end.is_none() {
                 half.flush_all(&mut ctx, GapCause::NeverAcked, ts);
             }
@@ -357,12 +397,23 @@ impl Assembler {
             cfg,
             pages,
             history_pool,
+            stores,
             conns,
             stats,
             ..
         } = self;
         for state in conns.iter_mut().filter(|c| c.live && c.pages() > 0) {
-            flush_conn_older(cfg, pages, history_pool, stats, state, cutoff, ts, sink);
+            flush_conn_older(
+                cfg,
+                pages,
+                history_pool,
+                stores,
+                stats,
+                state,
+                cutoff,
+                ts,
+                sink,
+            );
         }
     }
 
@@ -416,16 +467,18 @@ impl Assembler {
     }
 }
 
-/// The per-packet work on one connection.
+/// The per-packet work on one connection. `pos` is where the payload lies in the
+/// assembler's stores, when known.
 #[allow(clippy::too_many_arguments)]
 fn process_segment<S: StreamSink + ?Sized>(
     cfg: &AssemblerConfig,
     pages: &mut PageCache,
     history_pool: &mut HistoryPool,
+    stores: &Stores,
     stats: &mut AssemblerStats,
     state: &mut Conn,
     dir: Direction,
-    seg: &TcpSegment<'_>,
+    (seg, pos): (&TcpSegment<'_>, Option<history::Pos>),
     ts: Timestamp,
     sink: &mut S,
 ) -> ConnStatus {
@@ -464,7 +517,7 @@ fn process_segment<S: StreamSink + ?Sized>(
         peer.note_peer_ack(SeqNumber(seg.ack));
         if flags.syn() && peer.end.is_none() {
             // The SYN-ACK says which ISN of the peer was accepted.
-            let mut ctx = ctx!(cfg, pages, history_pool, state, sink, peer_dir);
+            let mut ctx = ctx!(cfg, pages, history_pool, stores, state, sink, peer_dir);
             peer.start_at(&mut ctx, SeqNumber(seg.ack), StreamStart::Handshake, ts);
         }
     }
@@ -473,13 +526,13 @@ fn process_segment<S: StreamSink + ?Sized>(
         let refusal = dir == Direction::ServerToClient
             && state.handshake.syn_ack_ts.is_none()
             && state.handshake.syn_ts.is_some();
-        let mut ctx = ctx!(cfg, pages, history_pool, state, sink, dir);
+        let mut ctx = ctx!(cfg, pages, history_pool, stores, state, sink, dir);
         if half.start.is_some() && half.end.is_none() {
             half.flush_all(&mut ctx, GapCause::NeverAcked, ts);
         }
         half.end_now(&mut ctx, CloseReason::Rst, ts);
         if refusal {
-            let mut ctx = ctx!(cfg, pages, history_pool, state, sink, peer_dir);
+            let mut ctx = ctx!(cfg, pages, history_pool, stores, state, sink, peer_dir);
             if peer.start.is_some() && peer.end.is_none() {
                 peer.flush_all(&mut ctx, GapCause::NeverAcked, ts);
             }
@@ -488,7 +541,7 @@ fn process_segment<S: StreamSink + ?Sized>(
         return state.status();
     }
 
-    let mut ctx = ctx!(cfg, pages, history_pool, state, sink, dir);
+    let mut ctx = ctx!(cfg, pages, history_pool, stores, state, sink, dir);
     let seq = SeqNumber(seg.seq);
     if flags.syn() {
         let data_start = seq.wrapping_add(1);
@@ -511,7 +564,13 @@ fn process_segment<S: StreamSink + ?Sized>(
     let mut tally = SegmentTally::default();
     let data_start = half.offset_of(seq.wrapping_add(u32::from(flags.syn())));
     let captured = seg.payload;
-    half.accept(&mut ctx, data_start, Piece::Bytes(captured), ts, &mut tally);
+    half.accept(
+        &mut ctx,
+        data_start,
+        Piece::Bytes(captured, pos),
+        ts,
+        &mut tally,
+    );
     if seg.missing > 0 {
         let cut_start = data_start.saturating_add(captured.len() as i64);
         let cut = Piece::Truncated(u64::from(seg.missing));
@@ -565,7 +624,17 @@ fn process_segment<S: StreamSink + ?Sized>(
     if let Some(after) = cfg.flush_after {
         let cutoff = ts.saturating_add_nanos(after.saturating_neg());
         if half.oldest_page_ts < cutoff || peer.oldest_page_ts < cutoff {
-            flush_conn_older(cfg, pages, history_pool, stats, state, cutoff, ts, sink);
+            flush_conn_older(
+                cfg,
+                pages,
+                history_pool,
+                stores,
+                stats,
+                state,
+                cutoff,
+                ts,
+                sink,
+            );
         }
     }
     state.status()
@@ -576,6 +645,7 @@ fn flush_conn_older<S: StreamSink + ?Sized>(
     cfg: &AssemblerConfig,
     pages: &mut PageCache,
     history_pool: &mut HistoryPool,
+    stores: &Stores,
     stats: &mut AssemblerStats,
     state: &mut Conn,
     cutoff: Timestamp,
@@ -588,7 +658,7 @@ fn flush_conn_older<S: StreamSink + ?Sized>(
             Direction::ClientToServer => c2s,
             Direction::ServerToClient => s2c,
         };
-        let mut ctx = ctx!(cfg, pages, history_pool, state, sink, dir);
+        let mut ctx = ctx!(cfg, pages, history_pool, stores, state, sink, dir);
         if half.flush_older(&mut ctx, cutoff, ts) {
             stats.flush_skips += 1;
         }

@@ -10,20 +10,22 @@
 //! freed pages go to the free list and are reused, so steady state allocates nothing.
 //! Page indices are internal (never derived from packet data).
 
+use super::history::Pos;
 use crate::Timestamp;
 
-/// A run of stream bytes as a segment brings it: captured bytes, or bytes the snap length
-/// cut (known only by their count).
+/// A run of stream bytes as a segment brings it: captured bytes, with where they lie in a
+/// store when known (see `history.rs`), or bytes the snap length cut (known only by their
+/// count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Piece<'a> {
-    Bytes(&'a [u8]),
+    Bytes(&'a [u8], Option<Pos>),
     Truncated(u64),
 }
 
 impl<'a> Piece<'a> {
     pub fn len(&self) -> u64 {
         match self {
-            Piece::Bytes(bytes) => bytes.len() as u64,
+            Piece::Bytes(bytes, _) => bytes.len() as u64,
             Piece::Truncated(len) => *len,
         }
     }
@@ -33,9 +35,10 @@ impl<'a> Piece<'a> {
         let to = to.min(self.len());
         let from = from.min(to);
         match self {
-            Piece::Bytes(bytes) => {
-                Piece::Bytes(bytes.get(from as usize..to as usize).unwrap_or(&[]))
-            }
+            Piece::Bytes(bytes, pos) => Piece::Bytes(
+                bytes.get(from as usize..to as usize).unwrap_or(&[]),
+                pos.map(|p| p.advance(from)),
+            ),
             Piece::Truncated(_) => Piece::Truncated(to - from),
         }
     }
@@ -43,7 +46,7 @@ impl<'a> Piece<'a> {
     /// The captured bytes, if any.
     pub fn bytes(&self) -> Option<&'a [u8]> {
         match self {
-            Piece::Bytes(bytes) => Some(bytes),
+            Piece::Bytes(bytes, _) => Some(bytes),
             Piece::Truncated(_) => None,
         }
     }
@@ -69,6 +72,8 @@ pub(crate) struct Page {
     pub content: PageContent,
     /// Time of the packet that brought the bytes.
     pub ts: Timestamp,
+    /// Where the bytes also lie in a store, when the segment said so.
+    pub stored: Option<Pos>,
     prev: u32,
     next: u32,
     data: Box<[u8]>,
@@ -181,8 +186,10 @@ impl PageCache {
             page.ts = ts;
             page.prev = after;
             page.next = next;
+            page.stored = None;
             match piece {
-                Piece::Bytes(bytes) => {
+                Piece::Bytes(bytes, pos) => {
+                    page.stored = pos;
                     let n = bytes.len().min(page.data.len());
                     if let (Some(dst), Some(src)) = (page.data.get_mut(..n), bytes.get(..n)) {
                         dst.copy_from_slice(src);
@@ -253,6 +260,7 @@ impl PageCache {
                     len: 0,
                     content: PageContent::Bytes,
                     ts: Timestamp::ZERO,
+                    stored: None,
                     prev: NIL,
                     next: NIL,
                     data: vec![0; self.page_size].into_boxed_slice(),
@@ -263,43 +271,6 @@ impl PageCache {
         self.used += 1;
         self.peak = self.peak.max(self.used);
         index
-    }
-}
-
-/// Recycled buffers for the per-direction history of delivered bytes (conflict detection).
-pub(crate) struct HistoryPool {
-    free: Vec<Box<[u8]>>,
-    outstanding: usize,
-    max: usize,
-    size: usize,
-}
-
-impl HistoryPool {
-    pub fn new(size: usize, max: usize) -> Self {
-        HistoryPool {
-            free: Vec::new(),
-            outstanding: 0,
-            max,
-            size,
-        }
-    }
-
-    /// A buffer, or `None` when history is disabled or `max` buffers are out.
-    pub fn acquire(&mut self) -> Option<Box<[u8]>> {
-        if self.size == 0 || self.outstanding >= self.max {
-            return None;
-        }
-        self.outstanding += 1;
-        Some(
-            self.free
-                .pop()
-                .unwrap_or_else(|| vec![0; self.size].into_boxed_slice()),
-        )
-    }
-
-    pub fn release(&mut self, buffer: Box<[u8]>) {
-        self.outstanding = self.outstanding.saturating_sub(1);
-        self.free.push(buffer);
     }
 }
 
@@ -322,12 +293,15 @@ mod tests {
         let mut cache = PageCache::new(4);
         let mut list = PageList::default();
         let ts = Timestamp::ZERO;
-        let a = cache.insert_after(&mut list, NIL, 10, Piece::Bytes(b"abcd"), ts);
-        let c = cache.insert_after(&mut list, a, 30, Piece::Bytes(b"cc"), ts);
+        let a = cache.insert_after(&mut list, NIL, 10, Piece::Bytes(b"abcd", None), ts);
+        let c = cache.insert_after(&mut list, a, 30, Piece::Bytes(b"cc", None), ts);
         let b = cache.insert_after(&mut list, a, 20, Piece::Truncated(7), ts);
-        let z = cache.insert_after(&mut list, NIL, 0, Piece::Bytes(b"z"), ts);
+        let z = cache.insert_after(&mut list, NIL, 0, Piece::Bytes(b"z", None), ts);
         assert_eq!(offsets(&cache, &list), vec![0, 10, 20, 30]);
-        assert_eq!(Piece::Bytes(b"hello").range(1, 3), Piece::Bytes(b"el"));
+        assert_eq!(
+            Piece::Bytes(b"hello", None).range(1, 3),
+            Piece::Bytes(b"el", None)
+        );
         assert_eq!(Piece::Truncated(9).range(4, 20), Piece::Truncated(5));
         assert_eq!(list.count, 4);
         assert_eq!(cache.page(b).end(), 27);
@@ -339,7 +313,7 @@ mod tests {
         assert_eq!((list.head, list.tail), (a, b));
         assert_eq!(cache.used(), 2);
         // Freed pages are reused before the cache grows.
-        cache.insert_after(&mut list, b, 40, Piece::Bytes(b"x"), ts);
+        cache.insert_after(&mut list, b, 40, Piece::Bytes(b"x", None), ts);
         assert_eq!(cache.allocated(), 4);
         cache.remove_all(&mut list);
         assert_eq!((cache.used(), cache.peak(), list.count), (0, 4, 0));

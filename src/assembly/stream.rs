@@ -5,8 +5,11 @@
 //! - every byte below `next` went to the sink exactly once, as data or inside a gap;
 //! - buffered pages lie strictly after `next`, sorted, never overlapping;
 //! - `next <= highest`, and `next <= fin_at` until the direction ends;
-//! - the history ring holds the delivered bytes `history_start .. next`.
+//! - the history remembers the delivered bytes `history.start() .. next` (at most
+//!   `conflict_history_bytes` of them, none before the last gap), by position in a store
+//!   or copied into its ring (see `history.rs`), and compares later copies with them.
 
+use super::history::{History, HistoryPool, MAX_SLICES, Pos, Stores};
 use super::pages::{NIL, PageCache, PageContent, PageList, Piece};
 use super::record::{DirectionRecord, DirectionStats, HistoryLetter, HistoryLetters};
 use super::seq::{SeqNumber, seq_at, unwrap_offset};
@@ -16,13 +19,13 @@ use super::types::{
 use crate::Timestamp;
 use crate::flow::{Direction, FlowId};
 
-use super::pages::HistoryPool;
-
 /// What a direction's code may touch besides the direction itself.
 pub(crate) struct Ctx<'a, S: StreamSink + ?Sized> {
     pub cfg: &'a AssemblerConfig,
     pub pages: &'a mut PageCache,
     pub history_pool: &'a mut HistoryPool,
+    /// Where stored pieces of the history are recalled from.
+    pub stores: &'a Stores,
     pub letters: &'a mut HistoryLetters,
     pub first_conflict: &'a mut Option<OverlapConflict>,
     pub conflicts: &'a mut u64,
@@ -56,8 +59,7 @@ pub(crate) struct HalfStream {
     pub pages: PageList,
     /// No buffered page is older than this (may be stale-old; then recomputed).
     pub oldest_page_ts: Timestamp,
-    history: Option<Box<[u8]>>,
-    history_start: u64,
+    history: History,
     pub first_payload_ts: Option<Timestamp>,
     pub last_payload_ts: Option<Timestamp>,
     pub stats: DirectionStats,
@@ -77,8 +79,7 @@ impl HalfStream {
             peer_ack: None,
             pages: PageList::default(),
             oldest_page_ts: NO_PAGES,
-            history: None,
-            history_start: 0,
+            history: History::new(),
             first_payload_ts: None,
             last_payload_ts: None,
             stats: DirectionStats::default(),
@@ -281,7 +282,7 @@ impl HalfStream {
                                 ctx.dir,
                                 self.base,
                                 from,
-                                [first, &[]],
+                                std::iter::once(first),
                                 later,
                                 later_ts,
                             );
@@ -296,7 +297,8 @@ impl HalfStream {
                 match page.content {
                     PageContent::Bytes => {
                         let bytes = page.bytes().get(skip as usize..).unwrap_or(&[]);
-                        self.write_history(ctx.history_pool, bytes);
+                        let pos = page.stored.map(|p| p.advance(skip));
+                        self.write_history(ctx.history_pool, ctx.stores, bytes, pos);
                         self.next += bytes.len() as u64;
                         self.stats.delivered_bytes += bytes.len() as u64;
                         ctx.sink
@@ -352,7 +354,14 @@ impl HalfStream {
                 let later = piece.range(from - start, to - start).bytes();
                 let first = page.bytes().get((from - off) as usize..(to - off) as usize);
                 if let (Some(first), Some(later)) = (first, later) {
-                    let found = detect_conflict(ctx.dir, self.base, from, [first, &[]], later, ts);
+                    let found = detect_conflict(
+                        ctx.dir,
+                        self.base,
+                        from,
+                        std::iter::once(first),
+                        later,
+                        ts,
+                    );
                     if let Some(conflict) = found {
                         record_conflict(ctx, conflict, tally);
                     }
@@ -385,7 +394,7 @@ impl HalfStream {
         ts: Timestamp,
     ) -> u32 {
         let step = match piece {
-            Piece::Bytes(_) => ctx.pages.page_size() as u64,
+            Piece::Bytes(..) => ctx.pages.page_size() as u64,
             Piece::Truncated(_) => u64::from(u32::MAX),
         };
         let mut after = after;
@@ -407,11 +416,11 @@ impl HalfStream {
         ts: Timestamp,
     ) {
         match piece {
-            Piece::Bytes(bytes) => {
+            Piece::Bytes(bytes, pos) => {
                 if bytes.is_empty() {
                     return;
                 }
-                self.write_history(ctx.history_pool, bytes);
+                self.write_history(ctx.history_pool, ctx.stores, bytes, pos);
                 self.next += bytes.len() as u64;
                 self.stats.delivered_bytes += bytes.len() as u64;
                 ctx.sink.on_chunk(ctx.conn, ctx.dir, Chunk::Data(bytes), ts);
@@ -432,7 +441,7 @@ impl HalfStream {
         }
         self.stats.gaps.add(cause, len);
         self.next += len;
-        self.history_start = self.next;
+        self.history.restart_at(self.next);
         ctx.letters.add(ctx.dir, HistoryLetter::Gap);
         ctx.sink
             .on_chunk(ctx.conn, ctx.dir, Chunk::Gap { len, cause }, ts);
@@ -600,12 +609,10 @@ impl HalfStream {
         self.end = Some(reason);
         ctx.pages.remove_all(&mut self.pages);
         self.oldest_page_ts = NO_PAGES;
-        // Nothing more is delivered on an ended direction: give its history ring back now
+        // Nothing more is delivered on an ended direction: give its history back now
         // rather than when the flow table lets the connection go (after the close delay),
         // so finished connections hold no memory.
-        if let Some(history) = self.history.take() {
-            ctx.history_pool.release(history);
-        }
+        self.history.release(ctx.history_pool);
         if self.start.is_some() {
             ctx.sink.on_direction_end(ctx.conn, ctx.dir, reason, ts);
         }
@@ -615,41 +622,19 @@ impl HalfStream {
     pub fn release(&mut self, pages: &mut PageCache, history_pool: &mut HistoryPool) {
         pages.remove_all(&mut self.pages);
         self.oldest_page_ts = NO_PAGES;
-        if let Some(history) = self.history.take() {
-            history_pool.release(history);
-        }
+        self.history.release(history_pool);
     }
 
-    /// Remembers bytes about to be delivered at `next` (for conflict detection).
-    fn write_history(&mut self, pool: &mut HistoryPool, bytes: &[u8]) {
-        if self.history.is_none() {
-            self.history = pool.acquire();
-            self.history_start = self.next;
-        }
-        let Some(ring) = self.history.as_deref_mut() else {
-            return;
-        };
-        let cap = ring.len();
-        if cap == 0 || bytes.is_empty() {
-            return;
-        }
-        let (at, bytes) = if bytes.len() > cap {
-            let skip = bytes.len() - cap;
-            (self.next + skip as u64, bytes.get(skip..).unwrap_or(&[]))
-        } else {
-            (self.next, bytes)
-        };
-        let pos = (at % cap as u64) as usize;
-        let first = bytes.len().min(cap - pos);
-        let (head, tail) = bytes.split_at(first);
-        if let Some(dst) = ring.get_mut(pos..pos + first) {
-            dst.copy_from_slice(head);
-        }
-        if let Some(dst) = ring.get_mut(..tail.len()) {
-            dst.copy_from_slice(tail);
-        }
-        let new_next = at + bytes.len() as u64;
-        self.history_start = self.history_start.max(new_next.saturating_sub(cap as u64));
+    /// Remembers bytes about to be delivered at `next` (for conflict detection), found at
+    /// `pos` in a store when given.
+    fn write_history(
+        &mut self,
+        pool: &mut HistoryPool,
+        stores: &Stores,
+        bytes: &[u8],
+        pos: Option<Pos>,
+    ) {
+        self.history.remember(pool, stores, self.next, bytes, pos);
     }
 
     /// Compares a retransmission of delivered bytes (`start .. start + bytes.len()`, all
@@ -662,24 +647,21 @@ impl HalfStream {
         ts: Timestamp,
         tally: &mut SegmentTally,
     ) {
-        let Some(ring) = self.history.as_deref() else {
-            return;
-        };
-        let cap = ring.len() as u64;
-        let from = start.max(self.history_start);
+        let from = start.max(self.history.start());
         let to = (start + bytes.len() as u64).min(self.next);
-        if cap == 0 || from >= to {
+        if from >= to {
+            return;
+        }
+        let mut first = [&[][..]; MAX_SLICES];
+        let (n, reached) = self.history.first_copy(ctx.stores, from, to, &mut first);
+        if reached <= from {
             return;
         }
         let later = bytes
-            .get((from - start) as usize..(to - start) as usize)
+            .get((from - start) as usize..(reached - start) as usize)
             .unwrap_or(&[]);
-        let pos = (from % cap) as usize;
-        let n = (to - from) as usize;
-        let first_len = n.min(ring.len() - pos);
-        let first_a = ring.get(pos..pos + first_len).unwrap_or(&[]);
-        let first_b = ring.get(..n - first_len).unwrap_or(&[]);
-        let found = detect_conflict(ctx.dir, self.base, from, [first_a, first_b], later, ts);
+        let first = first.get(..n).unwrap_or(&[]);
+        let found = detect_conflict(ctx.dir, self.base, from, first.iter().copied(), later, ts);
         if let Some(conflict) = found {
             record_conflict(ctx, conflict, tally);
         }
@@ -699,17 +681,35 @@ fn record_conflict<S: StreamSink + ?Sized>(
     ctx.sink.on_conflict(ctx.conn, ctx.dir, &conflict);
 }
 
-/// Compares the first copy of a range (`first`, given as two consecutive slices, as a ring
-/// buffer holds it) with a later copy of the same range starting at offset `at`.
-fn detect_conflict(
+/// Compares the first copy of a range (`first`, given as consecutive slices, as the history
+/// or a page holds it) with a later copy of the same range starting at offset `at`.
+fn detect_conflict<'f, I>(
     dir: Direction,
     base: SeqNumber,
     at: u64,
-    first: [&[u8]; 2],
+    first: I,
     later: &[u8],
     ts: Timestamp,
-) -> Option<OverlapConflict> {
-    let first_bytes = || first[0].iter().chain(first[1].iter());
+) -> Option<OverlapConflict>
+where
+    I: Iterator<Item = &'f [u8]> + Clone,
+{
+    // Most retransmissions are faithful: compare slice by slice (memcmp) first.
+    let mut rest = later;
+    let mut same = true;
+    for part in first.clone() {
+        let n = part.len().min(rest.len());
+        let (head, tail) = rest.split_at(n);
+        if part.get(..n) != Some(head) {
+            same = false;
+            break;
+        }
+        rest = tail;
+    }
+    if same {
+        return None;
+    }
+    let first_bytes = || first.clone().flat_map(|part| part.iter());
     let mut first_diff = None;
     let mut last_diff = 0;
     for (i, (a, b)) in first_bytes().zip(later.iter()).enumerate() {

@@ -154,10 +154,14 @@ pub struct AssemblerConfig {
     /// behind a `LimitSkipped` gap. `None` disables the check (pages are still capped).
     pub flush_after: Option<i64>,
     /// Delivered bytes remembered per direction to compare retransmissions against
-    /// (conflict detection). 0 disables it; no copy is made on the in-order path then.
+    /// (conflict detection). Bytes with a stored position (`TcpSegment::payload_at`) are
+    /// remembered by position; the others are copied into a ring of this size. 0 disables
+    /// it; nothing is remembered or copied on the in-order path then.
     pub conflict_history_bytes: usize,
     /// Most directions that may hold such a history at once (memory bound:
-    /// `conflict_history_bytes * max_history_buffers`). Directions beyond it go unchecked.
+    /// `conflict_history_bytes * max_history_buffers` of rings, allocated only by the
+    /// directions that copy, plus a list of at most 32 positions each). Directions beyond
+    /// it go unchecked.
     pub max_history_buffers: usize,
     /// A segment starting more than this many bytes past the next expected byte, and not
     /// covered by the peer's acknowledgement, is dropped as out of window (counted). At

@@ -1,13 +1,23 @@
 //! Bytes of one capture file: a memory map for regular files, a reusable buffer for pipes,
 //! standard input and gzip streams. The format parsers see both through [`Input::peek`]
 //! and [`Input::consume`].
+//!
+//! A map is shared ([`MappedFile`] behind a [`Store`]): packets say where their bytes lie in
+//! it, and whoever keeps a handle (the assembler's overlap history) may recall them after
+//! the reader moved on, after [`Input::consume`] gave the pages back, and after the file
+//! is finished. Recalled pages fault back in from the page cache (with the kernel's
+//! fault-around window); the reader gives them back again every 256 KiB it reads, so
+//! resident memory stays flat. Recalls after the file is finished stay resident until the
+//! map goes.
 
-use super::CaptureError;
+use super::{CaptureError, Store, StoredAt, StoredBytes};
 use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Initial size of the stream buffer; it grows to the largest record seen (bounded by
@@ -16,11 +26,85 @@ const STREAM_BUF: usize = 256 * 1024;
 /// Consumed parts of a memory map are released to the kernel in chunks of this size
 /// (a power of two, a multiple of the page size).
 const RELEASE_CHUNK: usize = 2 * 1024 * 1024;
+/// Pages that recalls of stored bytes faulted back in behind the reader are given back
+/// every time the reader crosses a multiple of this.
+const RECALL_RELEASE_CHUNK: usize = 256 * 1024;
+/// Linux maps this much around a faulting page when the file's pages are cached
+/// (`fault_around_bytes`, 64 KiB by default): a recall makes that much resident.
+const FAULT_AROUND: usize = 64 * 1024;
+
+/// A capture file's memory map, shared between the reader and whoever recalls bytes from
+/// it (see [`StoredBytes`]). It stays mapped while any handle is held.
+pub struct MappedFile {
+    map: Mmap,
+    /// Lowest offset recalled since the reader last gave recalled pages back
+    /// (`usize::MAX`: none) and end of the highest range recalled (0: none).
+    recalled_from: AtomicUsize,
+    recalled_to: AtomicUsize,
+}
+
+impl MappedFile {
+    fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Gives `from .. from + len` back to the kernel. Errors are ignored: the pages then
+    /// merely stay resident.
+    fn release(&self, from: usize, len: usize) {
+        // SAFETY: `Mmap::map` maps the file PROT_READ and MAP_SHARED, and nothing ever
+        // writes through it. For a shared file mapping MADV_DONTNEED only drops the page
+        // table entries: the next access to the range (by a packet still borrowed, by a
+        // recall of stored bytes, from any thread) faults the same bytes back in from the
+        // page cache, up to date with the file (madvise(2)). So no borrow of the map, live
+        // or later, can see freed memory or other bytes than a fresh read would; the only
+        // hazard is the one of mapping at all (the file truncated or rewritten under us,
+        // see `Input::open`). `unchecked_advise_range` checks the range against the map and
+        // aligns it to pages. Exercised by `tests::mapped_release_keeps_every_byte` and
+        // `tests::recall_after_release_and_after_the_reader_is_gone`.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, len)
+        };
+    }
+}
+
+impl MappedFile {
+    /// Gives back what recalls faulted in below `limit` (the released prefix; the rest is
+    /// released with it later), with the kernel's fault-around window on either side.
+    fn release_recalled(&self, limit: usize) {
+        if self.recalled_from.load(Ordering::Relaxed) == usize::MAX {
+            return;
+        }
+        let from = self.recalled_from.swap(usize::MAX, Ordering::Relaxed);
+        let to = self.recalled_to.swap(0, Ordering::Relaxed);
+        let from = from.saturating_sub(FAULT_AROUND);
+        let to = to.saturating_add(FAULT_AROUND).min(limit);
+        if from < to {
+            self.release(from, to - from);
+        }
+    }
+}
+
+impl StoredBytes for MappedFile {
+    fn stored_len(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+
+    fn recall(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let start = usize::try_from(offset).ok()?;
+        let bytes = self.bytes().get(start..start.checked_add(len)?)?;
+        self.recalled_from.fetch_min(start, Ordering::Relaxed);
+        self.recalled_to.fetch_max(start + len, Ordering::Relaxed);
+        Some(bytes)
+    }
+}
 
 /// The bytes of one capture, positioned at a read offset.
 pub enum Input {
     Mapped {
-        map: Mmap,
+        map: Arc<MappedFile>,
+        /// The same map as a [`Store`], lent to packets as their [`StoredAt`].
+        store: Store,
         pos: usize,
         /// Bytes at the start of the map already given back to the kernel.
         released: usize,
@@ -64,9 +148,13 @@ impl Input {
             });
         }
         // SAFETY: the map is only read, never written. If another process truncates the
-        // file while it is mapped, reading the vanished pages raises SIGBUS; that is the
-        // documented price of the zero-copy path (tcpdump rotating files only appends).
-        // `tests/capture_bad_input.rs` maps real files of every format through this call.
+        // file while it is mapped, reading the vanished pages raises SIGBUS; if it rewrites
+        // bytes in place, later reads (a packet, or a recall of stored bytes, which may come
+        // long after the packet: the map is shared with the assembler's history and lives
+        // as long as it) see the new bytes, so a recalled first copy could differ from what
+        // was delivered and show up as a false overlap conflict. That is the documented
+        // price of the zero-copy path (tcpdump rotating files only appends).
+        // `tests/integration/bad_input.rs` maps real files of every format through this call.
         let map = unsafe { Mmap::map(&file) }.map_err(open_err)?;
         if map.starts_with(&GZIP_MAGIC) {
             let reader = MultiGzDecoder::new(Cursor::new(map));
@@ -74,8 +162,15 @@ impl Input {
         }
         // Sequential access: the kernel reads ahead generously.
         let _ = map.advise(memmap2::Advice::Sequential);
+        let map = Arc::new(MappedFile {
+            map,
+            recalled_from: AtomicUsize::new(usize::MAX),
+            recalled_to: AtomicUsize::new(0),
+        });
+        let store: Store = map.clone();
         Ok(Input::Mapped {
             map,
+            store,
             pos: 0,
             released: 0,
         })
@@ -138,7 +233,7 @@ impl Input {
     /// Size of the underlying file when known (for progress reporting).
     pub fn total_len(&self) -> Option<u64> {
         match self {
-            Input::Mapped { map, .. } => Some(map.len() as u64),
+            Input::Mapped { map, .. } => Some(map.bytes().len() as u64),
             Input::Stream { .. } => None,
         }
     }
@@ -148,8 +243,9 @@ impl Input {
     pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
         match self {
             Input::Mapped { map, pos, .. } => {
-                let end = pos.saturating_add(n).min(map.len());
-                Ok(map.get(*pos..end).unwrap_or(&[]))
+                let bytes = map.bytes();
+                let end = pos.saturating_add(n).min(bytes.len());
+                Ok(bytes.get(*pos..end).unwrap_or(&[]))
             }
             Input::Stream {
                 reader,
@@ -189,27 +285,22 @@ impl Input {
     /// Advances the read position by `n` bytes, which must have been peeked.
     pub fn consume(&mut self, n: usize) {
         match self {
-            Input::Mapped { map, pos, released } => {
-                *pos = pos.saturating_add(n).min(map.len());
+            Input::Mapped {
+                map, pos, released, ..
+            } => {
+                let before = *pos;
+                *pos = pos.saturating_add(n).min(map.bytes().len());
                 // Give consumed pages back so resident memory stays flat however large
                 // the file is (mapped file pages count in RSS until released).
                 let behind = (*pos & !(RELEASE_CHUNK - 1)).saturating_sub(*released);
                 if behind >= RELEASE_CHUNK {
-                    // SAFETY: the range lies entirely before the read position, and
-                    // nothing borrowed from the map survives past a call to `consume`
-                    // (packets borrow the reader mutably until the next call). For a
-                    // read-only private file mapping MADV_DONTNEED only drops the pages:
-                    // a later access would fault them in again from the file, so even a
-                    // stray access stays memory-safe. Exercised by
-                    // `tests::mapped_release_keeps_every_byte`.
-                    let _ = unsafe {
-                        map.unchecked_advise_range(
-                            memmap2::UncheckedAdvice::DontNeed,
-                            *released,
-                            behind,
-                        )
-                    };
+                    map.release(*released, behind);
                     *released += behind;
+                }
+                // And, more often, the pages recalls brought back (a few a time, each
+                // with its fault-around window).
+                if before / RECALL_RELEASE_CHUNK != *pos / RECALL_RELEASE_CHUNK {
+                    map.release_recalled(*released);
                 }
             }
             Input::Stream {
@@ -227,14 +318,69 @@ impl Input {
     pub fn peeked(&self, len: usize) -> &[u8] {
         match self {
             Input::Mapped { map, pos, .. } => {
-                let end = pos.saturating_add(len).min(map.len());
-                map.get(*pos..end).unwrap_or(&[])
+                let bytes = map.bytes();
+                let end = pos.saturating_add(len).min(bytes.len());
+                bytes.get(*pos..end).unwrap_or(&[])
             }
             Input::Stream {
                 buf, start, end, ..
             } => &buf[*start..(*start + len).min(*end)],
         }
     }
+
+    /// Starts loading the first bytes `ahead` bytes past the read position (the next
+    /// record's header and link-layer headers) into the CPU cache while the current record
+    /// is processed. Only for a map: nothing else touches a packet's payload on the way
+    /// (no copy), so without this each record header is a cache miss in its own right.
+    pub fn prefetch(&self, ahead: usize) {
+        if let Input::Mapped { map, pos, .. } = self {
+            let at = pos.saturating_add(ahead);
+            prefetch_line(map.bytes(), at);
+            prefetch_line(map.bytes(), at.saturating_add(64));
+        }
+    }
+
+    /// Where the bytes at the read position lie in a store that outlives the reader:
+    /// `Some` for a memory map, `None` for a stream (its buffer is reused).
+    pub fn stored_at_pos(&self) -> Option<StoredAt<'_>> {
+        match self {
+            Input::Mapped { store, pos, .. } => Some(StoredAt {
+                store,
+                offset: *pos as u64,
+            }),
+            Input::Stream { .. } => None,
+        }
+    }
+}
+
+impl Drop for Input {
+    /// A finished file's map may live on in stores' handles: give all of it back now.
+    fn drop(&mut self) {
+        if let Input::Mapped { map, .. } = self
+            && Arc::strong_count(map) > 2
+        {
+            map.recalled_from.store(usize::MAX, Ordering::Relaxed);
+            map.recalled_to.store(0, Ordering::Relaxed);
+            map.release(0, map.bytes().len());
+        }
+    }
+}
+
+/// Asks the CPU to start loading the cache line that holds `bytes[at]` (nothing when `at`
+/// is out of range). A hint only: it changes nothing a program can observe.
+#[inline]
+fn prefetch_line(bytes: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(byte) = bytes.get(at) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: `_mm_prefetch` is unsafe to call only because it needs SSE, which is
+        // part of the x86_64 baseline (every x86_64 CPU has it, and the compiler already
+        // assumes it). The pointer is into a live slice, and a prefetch neither faults nor
+        // reads into the program anyway. Exercised by `tests::prefetch_is_only_a_hint`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(byte).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, at);
 }
 
 /// A display path for error messages (`-` reads as `<stdin>`).
@@ -292,6 +438,90 @@ mod tests {
             Input::Mapped { released, .. } => assert_eq!(released, 20 * 1024 * 1024),
             Input::Stream { .. } => unreachable!(),
         }
+    }
+
+    #[test]
+    fn recall_after_release_and_after_the_reader_is_gone() {
+        let len = 13 * 1024 * 1024 + 17;
+        let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.bin");
+        std::fs::write(&path, &data).unwrap();
+        let mut input = Input::open(&path).unwrap();
+        input.consume(1000);
+        let at = input.stored_at_pos().expect("a map is a store");
+        assert_eq!(at.offset, 1000);
+        let store = at.store.clone();
+        assert_eq!(store.stored_len(), len as u64);
+        // Read far past several release chunks: the first pages were given back.
+        let mut pos = 1000;
+        while pos + 65_536 <= 5 * RELEASE_CHUNK {
+            assert_eq!(input.peek(65_536).unwrap(), &data[pos..pos + 65_536]);
+            input.consume(65_536);
+            pos += 65_536;
+        }
+        let released = match &input {
+            Input::Mapped { released, .. } => *released,
+            Input::Stream { .. } => unreachable!(),
+        };
+        assert!(released >= 3 * RELEASE_CHUNK, "{released}");
+        // Released bytes come back intact, and the recall is noted for the next release.
+        assert_eq!(store.recall(1000, 3000), Some(&data[1000..4000]));
+        assert_eq!(
+            store.recall(RELEASE_CHUNK as u64 - 5, 10),
+            Some(&data[RELEASE_CHUNK - 5..RELEASE_CHUNK + 5])
+        );
+        let pending = |input: &Input| match input {
+            Input::Mapped { map, .. } => (
+                map.recalled_from.load(Ordering::Relaxed),
+                map.recalled_to.load(Ordering::Relaxed),
+            ),
+            Input::Stream { .. } => unreachable!(),
+        };
+        assert_eq!(pending(&input), (1000, RELEASE_CHUNK + 5));
+        // Given back once the reader crosses the next 256 KiB boundary.
+        input.consume(RECALL_RELEASE_CHUNK);
+        pos += RECALL_RELEASE_CHUNK;
+        assert_eq!(pending(&input), (usize::MAX, 0));
+        assert_eq!(store.recall(1000, 3000), Some(&data[1000..4000]));
+        while pos + 65_536 <= len {
+            input.consume(65_536);
+            pos += 65_536;
+        }
+        assert_eq!(pending(&input), (usize::MAX, 0));
+        assert_eq!(store.recall(1000, 3000), Some(&data[1000..4000]));
+        // Out of range: refused, not clamped.
+        assert_eq!(store.recall(len as u64 - 2, 3), None);
+        assert_eq!(store.recall(u64::MAX, 1), None);
+        // The reader is gone (its drop gave every page back); the store still reads.
+        drop(input);
+        assert_eq!(store.recall(0, 10), Some(&data[..10]));
+        assert_eq!(store.recall(len as u64 - 10, 10), Some(&data[len - 10..]));
+    }
+
+    #[test]
+    fn prefetch_is_only_a_hint() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.bin");
+        std::fs::write(&path, &data).unwrap();
+        let mut input = Input::open(&path).unwrap();
+        // Ahead of the position, at the very end, past it, and absurdly far.
+        for ahead in [0, 100, 9_999, 10_000, 10_064, usize::MAX] {
+            input.prefetch(ahead);
+        }
+        input.consume(5_000);
+        input.prefetch(4_999);
+        assert_eq!(input.peek(10).unwrap(), &data[5_000..5_010]);
+        prefetch_line(&[], 0);
+        let stream = stream_of(vec![1, 2, 3]);
+        stream.prefetch(1);
+    }
+
+    #[test]
+    fn streams_have_no_stored_position() {
+        let input = stream_of(vec![1, 2, 3]);
+        assert!(input.stored_at_pos().is_none());
     }
 
     #[test]

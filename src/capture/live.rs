@@ -282,6 +282,8 @@ impl LiveCapture {
             link: self.link,
             data: &o.data,
             orig_len: h.len,
+            // The buffer is reused for the next packet.
+            stored_at: None,
         }))
     }
 

@@ -10,7 +10,11 @@
 //! - Regular files are memory-mapped and packets are handed out as slices of the map: no
 //!   copy and no heap allocation per packet. Pipes, standard input and gzip streams go
 //!   through one reusable buffer that grows only up to [`MAX_RECORD_LEN`].
-//! - A [`RawPacket`] borrows the reader; it is valid until the next call.
+//! - A [`RawPacket`] borrows the reader; it is valid until the next call. A packet of a
+//!   memory-mapped file also says where its bytes lie in the file ([`RawPacket::stored_at`]):
+//!   a consumer that must remember bytes it was shown (the assembler's overlap history)
+//!   keeps a [`Store`] handle and the offset instead of a copy, and the map stays readable
+//!   for as long as a handle to it is held. Packets of streams say `None`.
 //! - A broken file (bad magic, truncated record, impossible length) ends reading that file
 //!   with a [`CaptureError`] that names the file, the record index and the byte offset of
 //!   the record. Packets read before the fault have already been handed out.
@@ -31,6 +35,7 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The largest record (pcap packet record or pcapng block) tunscope accepts. Larger
 /// lengths in a record header mean a corrupt file; 16 MiB is far beyond any real snap
@@ -98,6 +103,78 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
     /// The packet's length on the wire (`>= data.len()` unless the file is odd).
     pub orig_len: u32,
+    /// Where `data[0]` lies in a store that outlives the packet (a memory-mapped capture
+    /// file); `None` for streams (pipes, standard input, gzip, live capture) and for any
+    /// buffer that is not such a store.
+    pub stored_at: Option<StoredAt<'a>>,
+}
+
+/// Bytes that stay readable, and the same, for as long as a handle to them is held: a
+/// capture file mapped into memory. Recalling bytes may fault them back in from the page
+/// cache (consumed parts of a map are given back to the kernel), so it is for the rare
+/// path (comparing a retransmission with the first copy), not for every byte.
+pub trait StoredBytes: Send + Sync {
+    /// How many bytes the store holds (cheap: touches none of them).
+    fn stored_len(&self) -> u64;
+    /// The `len` bytes at `offset`, or `None` unless the range lies entirely inside.
+    fn recall(&self, offset: u64, len: usize) -> Option<&[u8]>;
+}
+
+/// Bytes held in memory are a store too (tests, fuzzing, callers with their own buffers).
+impl StoredBytes for Vec<u8> {
+    fn stored_len(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn recall(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let start = usize::try_from(offset).ok()?;
+        self.get(start..start.checked_add(len)?)
+    }
+}
+
+/// A shared handle to a [`StoredBytes`].
+pub type Store = Arc<dyn StoredBytes>;
+
+/// Where a run of bytes lies in a [`Store`].
+#[derive(Clone, Copy)]
+pub struct StoredAt<'a> {
+    pub store: &'a Store,
+    pub offset: u64,
+}
+
+impl<'a> StoredAt<'a> {
+    /// Where `part` lies, given that `whole` starts at `self`: `None` unless `part` is a
+    /// sub-slice of `whole` (found by address, so a copy of the bytes elsewhere, such as a
+    /// defragmentation buffer, is never taken for them).
+    pub fn locate(self, whole: &[u8], part: &[u8]) -> Option<StoredAt<'a>> {
+        let whole_start = whole.as_ptr() as usize;
+        let part_start = part.as_ptr() as usize;
+        let skip = part_start.checked_sub(whole_start)?;
+        if skip.checked_add(part.len())? > whole.len() {
+            return None;
+        }
+        Some(StoredAt {
+            store: self.store,
+            offset: self.offset.checked_add(skip as u64)?,
+        })
+    }
+
+    /// The position `n` bytes further on.
+    pub fn advance(self, n: u64) -> Option<StoredAt<'a>> {
+        Some(StoredAt {
+            store: self.store,
+            offset: self.offset.checked_add(n)?,
+        })
+    }
+}
+
+impl fmt::Debug for StoredAt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredAt")
+            .field("store", &Arc::as_ptr(self.store).cast::<u8>())
+            .field("offset", &self.offset)
+            .finish()
+    }
 }
 
 /// The capture format detected from the magic number.

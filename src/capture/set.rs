@@ -249,6 +249,7 @@ impl CaptureSet {
                 }
             };
             file.pending = record.record_len;
+            file.input.prefetch(record.record_len);
             file.packet_records += 1;
             if let Some(info) = self.files.last_mut() {
                 if info.packets == 0 {
@@ -285,19 +286,27 @@ impl PacketSource for CaptureSet {
         };
         let index = self.index;
         self.index += 1;
-        let data = match &self.current {
-            Some(file) => file
-                .input
-                .peeked(record.record_len)
-                .get(record.data_start..record.data_start + record.caplen)
-                .unwrap_or(&[]),
-            None => &[],
+        let (data, stored_at) = match &self.current {
+            Some(file) => {
+                let data = file
+                    .input
+                    .peeked(record.record_len)
+                    .get(record.data_start..record.data_start + record.caplen)
+                    .unwrap_or(&[]);
+                let stored_at = file
+                    .input
+                    .stored_at_pos()
+                    .and_then(|at| at.advance(record.data_start as u64));
+                (data, stored_at)
+            }
+            None => (&[][..], None),
         };
         Ok(Some(RawPacket {
             index,
             ts: record.ts,
             link: record.link,
             data,
+            stored_at,
             orig_len: record.orig_len,
         }))
     }

@@ -110,8 +110,22 @@ impl Decoder {
     }
 
     /// Decodes one packet. The result borrows either the packet or, for a datagram rebuilt
-    /// from fragments, the decoder's reassembly buffer.
+    /// from fragments, the decoder's reassembly buffer. A TCP payload that lies in the
+    /// packet gets its position from [`RawPacket::stored_at`]; one in the reassembly
+    /// buffer gets none.
     pub fn decode<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Decoded<'a> {
+        let mut decoded = self.decode_frame(pkt);
+        if let Decoded::Tcp { ip, segment, .. } = &mut decoded
+            && !ip.reassembled
+        {
+            segment.payload_at = pkt
+                .stored_at
+                .and_then(|at| at.locate(pkt.data, segment.payload));
+        }
+        decoded
+    }
+
+    fn decode_frame<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Decoded<'a> {
         let mut vlan_tags = 0;
         let net = match link::strip(pkt.link, pkt.data, &mut vlan_tags) {
             Ok(n) => n,
@@ -401,6 +415,7 @@ fn parse_tcp(b: &[u8], missing: u32) -> Result<(u16, u16, TcpSegment<'_>), (&'st
             mss,
             payload: &b[data_offset..],
             missing,
+            payload_at: None,
         },
     ))
 }
@@ -417,6 +432,7 @@ mod tests {
             link,
             data,
             orig_len: data.len() as u32,
+            stored_at: None,
         }
     }
 
@@ -482,6 +498,80 @@ mod tests {
                 assert_eq!(missing, 0);
             }
             other => panic!("expected UDP, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_payload_in_the_packet_gets_its_stored_position_a_rebuilt_one_none() {
+        use crate::capture::{Store, StoredAt};
+        use std::sync::Arc;
+        let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 65535)
+            .ack(5);
+        let mut frame = Vec::new();
+        builder.write(&mut frame, b"hello").unwrap();
+        // The frame at offset 10 of a store, as in a mapped capture file.
+        let mut file = vec![0xee; 10];
+        file.extend_from_slice(&frame);
+        let store: Store = Arc::new(file);
+        let data = store.recall(10, frame.len()).unwrap();
+        let pkt = RawPacket {
+            stored_at: Some(StoredAt {
+                store: &store,
+                offset: 10,
+            }),
+            ..raw(LinkType::ETHERNET, data)
+        };
+        let mut d = Decoder::default();
+        match d.decode(&pkt) {
+            Decoded::Tcp { segment, .. } => {
+                let at = segment.payload_at.expect("a position");
+                assert_eq!(at.offset, 10 + 14 + 20 + 20);
+                assert_eq!(at.store.recall(at.offset, 5), Some(&b"hello"[..]));
+            }
+            other => panic!("expected TCP, got {other:?}"),
+        }
+
+        // The same TCP packet in two IPv4 fragments: rebuilt in the decoder's buffer.
+        let mut whole = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 65535)
+            .write(&mut whole, &[0x42; 20])
+            .unwrap();
+        let transport = &whole[20..];
+        let fragment = |off_units: u16, more: bool, bytes: &[u8]| {
+            let total = (20 + bytes.len()) as u16;
+            let flags = (u16::from(more) << 13) | off_units;
+            let mut p = vec![0x45, 0];
+            p.extend_from_slice(&total.to_be_bytes());
+            p.extend_from_slice(&[0x12, 0x34]);
+            p.extend_from_slice(&flags.to_be_bytes());
+            p.extend_from_slice(&[64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+            p.extend_from_slice(bytes);
+            p
+        };
+        let mut file = fragment(0, true, &transport[..24]);
+        let second_at = file.len();
+        file.extend_from_slice(&fragment(3, false, &transport[24..]));
+        let store: Store = Arc::new(file);
+        let bytes = store.recall(0, store.stored_len() as usize).unwrap();
+        let at = |offset: usize, end: usize| RawPacket {
+            stored_at: Some(StoredAt {
+                store: &store,
+                offset: offset as u64,
+            }),
+            ..raw(LinkType::RAW, &bytes[offset..end])
+        };
+        let mut d = Decoder::default();
+        assert!(matches!(d.decode(&at(0, second_at)), Decoded::Fragment));
+        match d.decode(&at(second_at, bytes.len())) {
+            Decoded::Tcp { segment, ip, .. } => {
+                assert!(ip.reassembled);
+                assert_eq!(segment.payload, &[0x42; 20]);
+                assert!(segment.payload_at.is_none());
+            }
+            other => panic!("expected TCP, got {other:?}"),
         }
     }
 

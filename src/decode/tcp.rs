@@ -1,5 +1,6 @@
 //! The TCP facts the rest of the pipeline needs, copied out of the header.
 
+use crate::capture::StoredAt;
 use serde::Serialize;
 use std::fmt;
 
@@ -64,6 +65,11 @@ impl fmt::Display for TcpFlags {
 /// on the wire (snap length), `payload` holds only what was captured and `missing` counts
 /// the payload bytes that were cut: the segment still covers
 /// `seq .. seq + payload.len() + missing` in sequence space.
+///
+/// `payload_at` says where `payload` lies in a store that outlives the packet (a
+/// memory-mapped capture), so that the assembler can remember delivered bytes by position
+/// instead of copying them; `None` when the payload is in a reused buffer (a stream input,
+/// a datagram rebuilt from fragments) or its origin is unknown.
 #[derive(Clone, Copy, Debug)]
 pub struct TcpSegment<'a> {
     pub seq: u32,
@@ -75,6 +81,8 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes present on the wire but not in the capture (snap length).
     pub missing: u32,
+    /// Where `payload[0]` lies in a store that outlives the packet, if anywhere.
+    pub payload_at: Option<StoredAt<'a>>,
 }
 
 impl TcpSegment<'_> {

@@ -53,6 +53,49 @@ fn every_fixture_reads_with_its_packet_count() {
 }
 
 /// The truth's words for a gap's cause, in tunscope's names.
+/// A mapped file's history remembers delivered bytes by their place in the map; a pipe's
+/// copies them into a ring. Both must find the same overlap conflicts (ranges and hashes)
+/// and report the same connections.
+#[test]
+fn mapped_and_piped_captures_report_the_same_connections_and_conflicts() {
+    let mut captures: Vec<PathBuf> = truths("tcp-").into_iter().map(|(p, _)| p).collect();
+    captures.push(
+        corpus_dir()
+            .join("suricata-verify/tests/eve-payload-01-tcp-exact-overlap/tcp-overlap.pcap"),
+    );
+    let mut conflicts = 0;
+    for pcap in captures {
+        let name = pcap.display().to_string();
+        let connections = |out: std::process::Output| -> Value {
+            assert_eq!(out.status.code(), Some(0), "{name}");
+            let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+            v["connections"].clone()
+        };
+        let mapped = connections(
+            tunscope()
+                .args(["analyze", "--format", "json"])
+                .arg(&pcap)
+                .output()
+                .expect("runs"),
+        );
+        let piped = connections(
+            tunscope()
+                .args(["analyze", "--format", "json", "-"])
+                .write_stdin(std::fs::read(&pcap).expect("read"))
+                .output()
+                .expect("runs"),
+        );
+        assert_eq!(mapped, piped, "{name}");
+        for c in mapped.as_array().into_iter().flatten() {
+            conflicts += c["tcp"]["conflict_events"].as_u64().unwrap_or(0);
+        }
+    }
+    assert!(
+        conflicts >= 2,
+        "the captures exercise conflicts: {conflicts}"
+    );
+}
+
 fn cause_name(truth_cause: &str) -> &'static str {
     if truth_cause.contains("snap length") {
         "snaplen_truncated"

@@ -6,8 +6,10 @@ use super::super::{
     StreamSink, StreamStart, TcpConnRecord,
 };
 use crate::Timestamp;
+use crate::capture::{Store, StoredAt};
 use crate::decode::{TcpFlags, TcpSegment};
 use crate::flow::{Direction, FlowId};
+use std::sync::Arc;
 
 pub(super) const C2S: Direction = Direction::ClientToServer;
 pub(super) const S2C: Direction = Direction::ServerToClient;
@@ -126,7 +128,34 @@ pub(super) fn seg(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> TcpSegment<'
         mss: None,
         payload,
         missing: 0,
+        payload_at: None,
     }
+}
+
+/// How the harness hands payloads to the assembler: as bytes the history must copy into
+/// its ring (a stream input), as bytes with their position in a store (a mapped capture:
+/// each packet its own store, its payload between other bytes), or alternately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Recall {
+    Ring,
+    Stored,
+    Mixed,
+}
+
+/// One call the harness made, to replay it in another [`Recall`] mode.
+#[derive(Clone, Debug)]
+enum Step {
+    Segment {
+        dir: Direction,
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        window: u16,
+        missing: u32,
+        payload: Vec<u8>,
+        ts: Timestamp,
+    },
+    Close(Timestamp),
 }
 
 pub(super) const CONN: FlowId = FlowId {
@@ -135,10 +164,19 @@ pub(super) const CONN: FlowId = FlowId {
 };
 
 /// One connection driven packet by packet, one nanosecond apart (unless told otherwise).
+///
+/// Every close replays what the harness did so far with payloads in stores
+/// ([`Recall::Stored`], [`Recall::Mixed`]) and checks that the sink heard exactly the same
+/// (data, gaps, conflicts with their ranges and hashes) and the records are the same: the
+/// history's stored pieces must behave like its ring.
 pub(super) struct Harness {
     pub asm: Assembler,
     pub sink: Recorder,
     pub now: Timestamp,
+    recall: Recall,
+    steps: Vec<Step>,
+    /// What each close returned.
+    records: Vec<TcpConnRecord>,
 }
 
 impl Harness {
@@ -147,16 +185,62 @@ impl Harness {
     }
 
     pub fn with(cfg: AssemblerConfig) -> Self {
+        Self::with_recall(cfg, Recall::Ring)
+    }
+
+    pub fn with_recall(cfg: AssemblerConfig, recall: Recall) -> Self {
         Harness {
             asm: Assembler::new(cfg),
             sink: Recorder::default(),
             now: Timestamp(1_000_000_000),
+            recall,
+            steps: Vec::new(),
+            records: Vec::new(),
         }
     }
 
     pub fn send(&mut self, dir: Direction, seg: &TcpSegment<'_>) -> ConnStatus {
         self.now = self.now.saturating_add_nanos(1);
-        self.asm.segment(CONN, dir, seg, self.now, &mut self.sink)
+        self.send_now(dir, seg)
+    }
+
+    /// Sends at `now`, without moving the clock.
+    pub fn send_now(&mut self, dir: Direction, seg: &TcpSegment<'_>) -> ConnStatus {
+        self.steps.push(Step::Segment {
+            dir,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            window: seg.window,
+            missing: seg.missing,
+            payload: seg.payload.to_vec(),
+            ts: self.now,
+        });
+        let stored = match self.recall {
+            Recall::Ring => false,
+            Recall::Stored => true,
+            Recall::Mixed => self.steps.len().is_multiple_of(2),
+        };
+        if !stored {
+            return self.asm.segment(CONN, dir, seg, self.now, &mut self.sink);
+        }
+        let mut file = vec![0xa5; 7];
+        file.extend_from_slice(seg.payload);
+        file.extend_from_slice(&[0x5a; 3]);
+        let store: Store = Arc::new(file);
+        let payload = store
+            .recall(7, seg.payload.len())
+            .expect("the payload is in its store");
+        let stored = TcpSegment {
+            payload,
+            payload_at: Some(StoredAt {
+                store: &store,
+                offset: 7,
+            }),
+            ..*seg
+        };
+        self.asm
+            .segment(CONN, dir, &stored, self.now, &mut self.sink)
     }
 
     pub fn c(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> ConnStatus {
@@ -169,12 +253,62 @@ impl Harness {
 
     pub fn close(&mut self) -> TcpConnRecord {
         self.now = self.now.saturating_add_nanos(1);
+        self.steps.push(Step::Close(self.now));
         let record = self
             .asm
             .close(CONN, CloseReason::EndOfCapture, self.now, &mut self.sink)
             .expect("the connection is live");
         check_accounting(&record, &self.sink, CONN);
+        self.records.push(record.clone());
+        if self.recall == Recall::Ring {
+            for recall in [Recall::Stored, Recall::Mixed] {
+                let again = self.replay(recall);
+                assert_eq!(again.sink.events, self.sink.events, "{recall:?}");
+                assert_eq!(again.sink.conflicts, self.sink.conflicts, "{recall:?}");
+                assert_eq!(again.records, self.records, "{recall:?}");
+                assert_eq!(again.asm.stats(), self.asm.stats(), "{recall:?}");
+            }
+        }
         record
+    }
+
+    /// Does again, on a fresh assembler of the same configuration, what this harness did,
+    /// handing payloads over as `recall` says; every close must give the same record.
+    fn replay(&self, recall: Recall) -> Harness {
+        let mut h = Harness::with_recall(self.asm.config().clone(), recall);
+        let mut records = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::Segment {
+                    dir,
+                    seq,
+                    ack,
+                    flags,
+                    window,
+                    missing,
+                    payload,
+                    ts,
+                } => {
+                    h.now = *ts;
+                    let segment = TcpSegment {
+                        window: *window,
+                        missing: *missing,
+                        ..seg(*seq, *ack, flags.0, payload)
+                    };
+                    h.send_now(*dir, &segment);
+                }
+                Step::Close(ts) => {
+                    h.now = *ts;
+                    let record = h
+                        .asm
+                        .close(CONN, CloseReason::EndOfCapture, *ts, &mut h.sink)
+                        .expect("the connection is live in the replay too");
+                    records.push(record);
+                }
+            }
+        }
+        h.records = records;
+        h
     }
 
     pub fn events(&self) -> Vec<Ev> {

@@ -580,51 +580,19 @@ fn handshake_timing_history_and_state_of_a_whole_connection() {
     let t0 = h.now;
     let at = |ms: i64| t0.saturating_add_nanos(ms * 1_000_000);
     h.now = at(0);
-    h.asm
-        .segment(CONN, C2S, &seg(100, 0, SYN, b""), h.now, &mut h.sink);
+    h.send_now(C2S, &seg(100, 0, SYN, b""));
     h.now = at(30);
-    h.asm.segment(
-        CONN,
-        S2C,
-        &seg(500, 101, SYN | ACK, b""),
-        h.now,
-        &mut h.sink,
-    );
+    h.send_now(S2C, &seg(500, 101, SYN | ACK, b""));
     h.now = at(31);
-    h.asm
-        .segment(CONN, C2S, &seg(101, 501, ACK, b""), h.now, &mut h.sink);
+    h.send_now(C2S, &seg(101, 501, ACK, b""));
     h.now = at(32);
-    h.asm.segment(
-        CONN,
-        C2S,
-        &seg(101, 501, ACK | PSH, b"GET /"),
-        h.now,
-        &mut h.sink,
-    );
+    h.send_now(C2S, &seg(101, 501, ACK | PSH, b"GET /"));
     h.now = at(60);
-    h.asm.segment(
-        CONN,
-        S2C,
-        &seg(501, 106, ACK | PSH, b"200 OK"),
-        h.now,
-        &mut h.sink,
-    );
+    h.send_now(S2C, &seg(501, 106, ACK | PSH, b"200 OK"));
     h.now = at(61);
-    h.asm.segment(
-        CONN,
-        C2S,
-        &seg(106, 507, FIN | ACK, b""),
-        h.now,
-        &mut h.sink,
-    );
+    h.send_now(C2S, &seg(106, 507, FIN | ACK, b""));
     h.now = at(62);
-    h.asm.segment(
-        CONN,
-        S2C,
-        &seg(507, 107, FIN | ACK, b""),
-        h.now,
-        &mut h.sink,
-    );
+    h.send_now(S2C, &seg(507, 107, FIN | ACK, b""));
     let r = h.close();
     let hs = r.handshake;
     assert_eq!(hs.server_rtt_ns, Some(30_000_000));
