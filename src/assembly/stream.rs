@@ -273,24 +273,15 @@ impl HalfStream {
                 if let Some((piece_start, piece, later_ts)) = overlapping {
                     let from = off.max(piece_start);
                     let to = page_end.min(piece_start + piece.len());
-                    if from < to {
-                        tally.old_bytes += to - from;
-                        let later = piece.range(from - piece_start, to - piece_start).bytes();
-                        let first = page.bytes().get((from - off) as usize..(to - off) as usize);
-                        if let (Some(first), Some(later)) = (first, later) {
-                            let found = detect_conflict(
-                                ctx.dir,
-                                self.base,
-                                from,
-                                std::iter::once(first),
-                                later,
-                                later_ts,
-                            );
-                            if let Some(conflict) = found {
-                                record_conflict(ctx, conflict, tally);
-                            }
-                        }
-                    }
+                    self.compare_with_page(
+                        ctx,
+                        index,
+                        piece_start,
+                        piece,
+                        from..to,
+                        later_ts,
+                        tally,
+                    );
                 }
                 let page = ctx.pages.page(index);
                 let skip = self.next - off;
@@ -346,27 +337,9 @@ impl HalfStream {
                 self.insert_run(ctx, at, page_end, part, ts);
                 inserted = true;
             }
-            let page = ctx.pages.page(at);
             let from = off.max(start);
             let to = page_end.min(region_end);
-            if from < to {
-                tally.old_bytes += to - from;
-                let later = piece.range(from - start, to - start).bytes();
-                let first = page.bytes().get((from - off) as usize..(to - off) as usize);
-                if let (Some(first), Some(later)) = (first, later) {
-                    let found = detect_conflict(
-                        ctx.dir,
-                        self.base,
-                        from,
-                        std::iter::once(first),
-                        later,
-                        ts,
-                    );
-                    if let Some(conflict) = found {
-                        record_conflict(ctx, conflict, tally);
-                    }
-                }
-            }
+            self.compare_with_page(ctx, at, start, piece, from..to, ts, tally);
             region_end = from;
             at = ctx.pages.prev_of(at);
             if region_end <= start {
@@ -662,6 +635,47 @@ impl HalfStream {
             .unwrap_or(&[]);
         let first = first.get(..n).unwrap_or(&[]);
         let found = detect_conflict(ctx.dir, self.base, from, first.iter().copied(), later, ts);
+        if let Some(conflict) = found {
+            record_conflict(ctx, conflict, tally);
+        }
+    }
+}
+
+impl HalfStream {
+    /// Compares the bytes `range` (stream offsets) that both the buffered page `index`
+    /// (the first copy) and `piece` (starting at `piece_start`, the later copy) cover,
+    /// counting them as old bytes; an empty range does nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn compare_with_page<S: StreamSink + ?Sized>(
+        &self,
+        ctx: &mut Ctx<'_, S>,
+        index: u32,
+        piece_start: u64,
+        piece: Piece<'_>,
+        range: std::ops::Range<u64>,
+        later_ts: Timestamp,
+        tally: &mut SegmentTally,
+    ) {
+        let (from, to) = (range.start, range.end);
+        if from >= to {
+            return;
+        }
+        tally.old_bytes += to - from;
+        let page = ctx.pages.page(index);
+        let off = page.off;
+        let later = piece.range(from - piece_start, to - piece_start).bytes();
+        let first = page.bytes().get((from - off) as usize..(to - off) as usize);
+        let (Some(first), Some(later)) = (first, later) else {
+            return;
+        };
+        let found = detect_conflict(
+            ctx.dir,
+            self.base,
+            from,
+            std::iter::once(first),
+            later,
+            later_ts,
+        );
         if let Some(conflict) = found {
             record_conflict(ctx, conflict, tally);
         }
