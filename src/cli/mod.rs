@@ -358,6 +358,7 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
     // connections end), so memory stays flat however long the capture.
     let opts = Options {
         analyzers: false,
+        throughput: false,
         max_connection_records: 0,
         ..args.input.options()?
     };

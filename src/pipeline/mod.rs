@@ -30,7 +30,6 @@ use crate::report::spool::{self, Recent, RecordSpool};
 use crate::report::throughput::ThroughputAccumulator;
 use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
 use crate::timestamp::Timestamp;
-use std::collections::BTreeMap;
 pub use tcp::ConnFindings;
 use tcp::TcpStage;
 
@@ -53,6 +52,9 @@ pub struct Options {
     pub max_connection_records: usize,
     /// Keys for v2ray's QUIC AEAD layer, tried after the empty key (v2ray's default).
     pub v2ray_keys: Vec<String>,
+    /// Measure throughput (off for `tunscope streams`, whose output has none: the
+    /// summary's `throughput` then stays empty).
+    pub throughput: bool,
     /// Width of the throughput time series' bins, in nanoseconds (packet time).
     pub throughput_bin_ns: i64,
     /// Records of each list (connections, each application protocol, connection
@@ -72,6 +74,7 @@ impl Default for Options {
             defrag: DefragConfig::default(),
             max_connection_records: 100_000,
             v2ray_keys: Vec::new(),
+            throughput: true,
             throughput_bin_ns: 1_000_000_000,
             spool_after_records: spool::DEFAULT_IN_MEMORY,
         }
@@ -171,7 +174,9 @@ struct Downstream {
     bytes: u64,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
-    link_types: BTreeMap<LinkType, u64>,
+    /// Packets per link type, in order of first appearance (one or two types in practice,
+    /// so a short list beats a map on the per-packet path).
+    link_types: Vec<(LinkType, u64)>,
     throughput: ThroughputAccumulator,
 }
 
@@ -204,7 +209,7 @@ impl Pipeline {
                 bytes: 0,
                 first_ts: None,
                 last_ts: None,
-                link_types: BTreeMap::new(),
+                link_types: Vec::new(),
             },
         }
     }
@@ -257,7 +262,10 @@ impl Downstream {
         self.bytes += pkt.data.len() as u64;
         self.first_ts = Some(self.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
         self.last_ts = Some(self.last_ts.map_or(pkt.ts, |t| t.max(pkt.ts)));
-        *self.link_types.entry(pkt.link).or_insert(0) += 1;
+        match self.link_types.iter_mut().find(|(l, _)| *l == pkt.link) {
+            Some((_, n)) => *n += 1,
+            None => self.link_types.push((pkt.link, 1)),
+        }
         if pkt.data.len() as u64 > u64::from(pkt.orig_len) {
             self.anomalies
                 .record(pkt.index, "caplen_exceeds_wire_len", || {
@@ -366,6 +374,9 @@ impl Downstream {
             }
         }
         // Throughput, after the analyzers saw the packet (so its protocol is known).
+        if !self.opts.throughput {
+            return;
+        }
         let protocol = match facts.l4 {
             L4::Tcp => self.tcp.protocol(placement.id).unwrap_or("tcp"),
             L4::Udp => match self.udp.get(placement.id) {
@@ -559,7 +570,7 @@ impl Downstream {
                     (Some(a), Some(b)) => b.nanos_since(a) as f64 / 1e9,
                     _ => 0.0,
                 },
-                link_types: self.link_types,
+                link_types: self.link_types.into_iter().collect(),
                 protocols: decoder.counts.clone(),
                 defrag: decoder.defrag.stats.clone(),
                 anomalies: self.anomalies,

@@ -56,7 +56,8 @@ struct SeriesAcc {
 #[derive(Clone, Copy)]
 struct FlowRate {
     first: Timestamp,
-    bin: i64,
+    /// Start of the current peak bin, in ns after `first`.
+    bin_start: i64,
     cur: [u64; 2],
     peak: [u64; 2],
 }
@@ -80,7 +81,11 @@ pub struct ThroughputAccumulator {
     bin_ns: i64,
     start: Option<Timestamp>,
     used_bins: usize,
+    /// The bin found last: (its start in ns after `start`, its index).
+    last_bin: (i64, usize),
     series: Vec<SeriesAcc>,
+    /// Index of the series found last (a hint: checked before use).
+    last_series: usize,
     flows: FlowSlots<FlowRate>,
     /// One row per connection record, keyed by its first packet index.
     conns: RecordSpool<ConnThroughput>,
@@ -97,7 +102,9 @@ impl ThroughputAccumulator {
             bin_ns,
             start: None,
             used_bins: 0,
+            last_bin: (0, 0),
             series: Vec::new(),
+            last_series: 0,
             flows: FlowSlots::default(),
             conns: RecordSpool::new("connection throughput rows", in_memory),
             talkers: Talkers::new(TALKER_HOSTS_IN_MEMORY),
@@ -115,12 +122,7 @@ impl ThroughputAccumulator {
     ) {
         let start = *self.start.get_or_insert(ts);
         let offset = ts.nanos_since(start).max(0);
-        let mut bin = (offset / self.bin_ns) as u64;
-        while bin >= MAX_BINS as u64 {
-            self.coarsen();
-            bin = (offset / self.bin_ns) as u64;
-        }
-        let bin = bin as usize;
+        let bin = self.bin_at(offset);
         self.used_bins = self.used_bins.max(bin + 1);
         if payload > 0 {
             self.add_to_series(bin, dir, payload, protocol);
@@ -129,25 +131,48 @@ impl ThroughputAccumulator {
         let d = dir_index(dir);
         let f = self.flows.get_or_insert_with(id, || FlowRate {
             first: ts,
-            bin: 0,
+            bin_start: 0,
             cur: [0; 2],
             peak: [0; 2],
         });
-        let fbin = ts.nanos_since(f.first).max(0) / PEAK_BIN_NS;
-        if fbin != f.bin {
+        let since_first = ts.nanos_since(f.first).max(0);
+        if !(f.bin_start..f.bin_start.saturating_add(PEAK_BIN_NS)).contains(&since_first) {
             f.peak = f.peak();
             f.cur = [0; 2];
-            f.bin = fbin;
+            f.bin_start = since_first / PEAK_BIN_NS * PEAK_BIN_NS;
         }
         f.cur[d] = f.cur[d].saturating_add(payload);
     }
 
+    /// The series bin of a packet `offset` ns after the start (coarsening the bins when
+    /// it lies past the last one). Packets come in bursts within a bin, so the bin found
+    /// last is tried before dividing.
+    fn bin_at(&mut self, offset: i64) -> usize {
+        let (lo, bin) = self.last_bin;
+        if offset >= lo && offset - lo < self.bin_ns {
+            return bin;
+        }
+        let mut bin = (offset / self.bin_ns) as u64;
+        while bin >= MAX_BINS as u64 {
+            self.coarsen();
+            bin = (offset / self.bin_ns) as u64;
+        }
+        let bin = bin as usize;
+        self.last_bin = (bin as i64 * self.bin_ns, bin);
+        bin
+    }
+
     fn add_to_series(&mut self, bin: usize, dir: Direction, payload: u64, protocol: &'static str) {
-        let idx = match self
-            .series
-            .iter()
-            .position(|s| s.protocol == protocol && s.dir == dir)
-        {
+        let same = |s: &SeriesAcc| std::ptr::eq(s.protocol, protocol) && s.dir == dir;
+        let cached = self.series.get(self.last_series).filter(|s| same(s));
+        let found = match cached {
+            Some(_) => Some(self.last_series),
+            None => self
+                .series
+                .iter()
+                .position(|s| s.protocol == protocol && s.dir == dir),
+        };
+        let idx = match found {
             Some(i) => i,
             None => {
                 let protocol = if self.series.len() >= MAX_SERIES {
@@ -174,6 +199,7 @@ impl ThroughputAccumulator {
                 }
             }
         };
+        self.last_series = idx;
         let s = &mut self.series[idx];
         s.packets += 1;
         s.bytes = s.bytes.saturating_add(payload);
@@ -229,6 +255,7 @@ impl ThroughputAccumulator {
     /// Doubles the bin width, merging neighbouring bins.
     fn coarsen(&mut self) {
         self.bin_ns = self.bin_ns.saturating_mul(2);
+        self.last_bin = (0, 0);
         for s in &mut self.series {
             let merged: Vec<u64> = s
                 .bins
