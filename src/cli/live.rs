@@ -8,13 +8,16 @@
 //! ended (the assembler flushed) and the report `analyze` prints is printed, with the
 //! interface and libpcap's drop counters added to its capture section.
 
-use super::{CliError, EXIT_ERROR, EXIT_OK, OutputFormat, PipelineArgs, write_stdout};
+use super::{
+    CliError, EXIT_ERROR, EXIT_OK, OutputFormat, PipelineArgs, stream_stdout, write_stdout,
+};
 use crate::analyzers::app::AppRecords;
 use crate::capture::LinkType;
 use crate::capture::live::{
     DEFAULT_SNAPLEN, LiveCapture, LiveConfig, LiveError, LiveStats, list_interfaces,
 };
 use crate::pipeline::{CaptureSummaryInput, Pipeline, Snapshot};
+use crate::report::jsonl;
 use crate::report::text::{self, human_bytes};
 use clap::Args;
 use std::collections::BTreeSet;
@@ -215,8 +218,10 @@ pub fn run(args: LiveArgs) -> Result<u8, CliError> {
         .map_err(|e| CliError(format!("starting the event loop: {e}")))?;
     let (summary, info, error) = rt.block_on(capture(&plan, pipeline))?;
 
-    let rendered = match args.format {
-        OutputFormat::Text => with_live_lines(text::render(&summary, args.top), &info),
+    match args.format {
+        OutputFormat::Text => {
+            write_stdout(&with_live_lines(text::render(&summary, args.top), &info))?
+        }
         OutputFormat::Json => {
             let mut doc = serde_json::to_value(&summary)
                 .map_err(|e| CliError(format!("JSON output: {e}")))?;
@@ -228,18 +233,19 @@ pub fn run(args: LiveArgs) -> Result<u8, CliError> {
             let mut s = serde_json::to_string_pretty(&doc)
                 .map_err(|e| CliError(format!("JSON output: {e}")))?;
             s.push('\n');
-            s
+            write_stdout(&s)?;
         }
+        // Streamed record by record, like `analyze --format jsonl`, then the live line.
         OutputFormat::Jsonl => {
             let live =
                 serde_json::to_string(&info).map_err(|e| CliError(format!("JSONL output: {e}")))?;
-            let mut s = crate::report::jsonl::render(&summary)
-                .map_err(|e| CliError(format!("JSONL output: {e}")))?;
-            s.push_str(&format!("{{\"type\":\"live\",\"live\":{live}}}\n"));
-            s
+            stream_stdout("JSONL", |out| {
+                jsonl::write(&summary, out)?;
+                writeln!(out, "{{\"type\":\"live\",\"live\":{live}}}")?;
+                Ok(())
+            })?;
         }
-    };
-    write_stdout(&rendered)?;
+    }
     let drops = info.stats.dropped_kernel + info.stats.dropped_interface;
     if drops > 0 {
         eprintln!(

@@ -6,6 +6,7 @@ use crate::capture::CaptureSet;
 use crate::flow::FlowConfig;
 use crate::pipeline::{self, Options, Pipeline};
 use crate::report::Summary;
+use crate::report::jsonl::{self, RecordError};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -383,33 +384,27 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
     Ok(code)
 }
 
-fn json_document(summary: &Summary) -> Result<String, CliError> {
-    let mut s =
-        serde_json::to_string_pretty(summary).map_err(|e| CliError(format!("JSON output: {e}")))?;
-    s.push('\n');
-    Ok(s)
-}
-
 /// Colour on a terminal only, and never when `NO_COLOR` is set (no-color.org).
 fn use_color() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Writes `--out DIR`: summary.json, the CSV files, report.html.
+/// Writes `--out DIR`: summary.json and the CSV files, each streamed to its file as it
+/// is made (records are read back from the spools one at a time), then report.html
+/// (bounded in size: see `report::html`).
 fn write_out_dir(dir: &std::path::Path, summary: &Summary) -> Result<(), CliError> {
     let e = |what: &str, err: &dyn std::fmt::Display| {
         CliError(format!("--out {}: {what}: {err}", dir.display()))
     };
     std::fs::create_dir_all(dir).map_err(|x| e("creating the directory", &x))?;
-    let mut files: Vec<(String, Vec<u8>)> =
-        vec![("summary.json".into(), json_document(summary)?.into_bytes())];
-    files.extend(crate::report::csv::files(summary).map_err(|x| e("CSV", &x))?);
+    std::fs::File::create(dir.join("summary.json"))
+        .map_err(RecordError::from)
+        .and_then(|f| write_json(summary, &mut std::io::BufWriter::new(f)))
+        .map_err(|x| e("summary.json", &x))?;
+    crate::report::csv::write_files(summary, dir).map_err(|x| e("CSV", &x))?;
     let html = crate::report::html::render(summary).map_err(|x| e("HTML report", &x))?;
-    files.push(("report.html".into(), html.into_bytes()));
-    for (name, bytes) in files {
-        std::fs::write(dir.join(&name), bytes).map_err(|x| e(&name, &x))?;
-    }
+    std::fs::write(dir.join("report.html"), html).map_err(|x| e("report.html", &x))?;
     Ok(())
 }
 
@@ -435,28 +430,34 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
                 color: use_color(),
             },
         ))?,
-        // Serialised straight to stdout: the document of a large capture is tens of MB,
-        // and building it as a string first would double the peak memory.
-        OutputFormat::Json => write_json_stdout(&summary)?,
-        OutputFormat::Jsonl => write_stdout(
-            &crate::report::jsonl::render(&summary)
-                .map_err(|e| CliError(format!("JSONL output: {e}")))?,
-        )?,
+        // Both serialised straight to stdout, record by record: the output of a large
+        // capture is tens of MB, and building it in memory first would grow with it.
+        OutputFormat::Json => stream_stdout("JSON", |out| write_json(&summary, out))?,
+        OutputFormat::Jsonl => stream_stdout("JSONL", |out| jsonl::write(&summary, out))?,
     }
     Ok(finish(&summary))
 }
 
-/// The JSON document, pretty-printed, streamed to stdout; a closed pipe is quiet.
-fn write_json_stdout(summary: &Summary) -> Result<(), CliError> {
+/// The JSON document, pretty-printed, with a final newline, streamed to `out` (flushed).
+fn write_json(summary: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
+    serde_json::to_writer_pretty(&mut *out, summary).map_err(RecordError::from_json_write)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Streams `format` output to stdout through a buffer; a closed pipe (`| head`) is quiet.
+fn stream_stdout(
+    format: &str,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), RecordError>,
+) -> Result<(), CliError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, summary)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
+    let written = write(&mut out).and_then(|()| Ok(out.flush()?));
     match written {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError(format!("writing the report: {e}"))),
+        Err(RecordError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(RecordError::Io(e)) => Err(CliError(format!("writing the report: {e}"))),
+        Err(e) => Err(CliError(format!("{format} output: {e}"))),
     }
 }
 
@@ -472,11 +473,12 @@ fn write_stdout(s: &str) -> Result<(), CliError> {
 
 fn baseline(args: BaselineArgs) -> Result<u8, CliError> {
     let summary = args.input.run(Pipeline::new(args.input.options()?));
-    let doc = json_document(&summary)?;
     if args.output.as_os_str() == "-" {
-        write_stdout(&doc)?;
+        stream_stdout("JSON", |out| write_json(&summary, out))?;
     } else {
-        std::fs::write(&args.output, doc)
+        std::fs::File::create(&args.output)
+            .map_err(RecordError::from)
+            .and_then(|f| write_json(&summary, &mut std::io::BufWriter::new(f)))
             .map_err(|e| CliError(format!("{}: {e}", args.output.display())))?;
     }
     Ok(finish(&summary))

@@ -1,12 +1,23 @@
-//! CSV files of `--out DIR`: one per record type ([`super::jsonl::RECORD_TYPES`]), each
-//! with a header row, even when it has no record. Nested objects become dotted columns
+//! CSV files of `--out DIR`: one per record type ([`RecordType::ALL`], records from
+//! [`super::jsonl::records`]), each with a header row, even when it has no record (then
+//! the single column `none`). Nested objects become dotted columns
 //! (`tcp.handshake.total_rtt_ns`); arrays of scalars are joined with `;`; other arrays are
 //! written as JSON text. Columns are the union of the records' fields, in first-seen order.
+//!
+//! # Contracts
+//!
+//! - Two passes over a type's records: the first collects the header (the column names
+//!   only), the second writes each row as it is made, through a buffer, to the file. What
+//!   is held is the header and one record, whatever the number of records.
+//! - A record that cannot be read back, or a failed write, stops with an error naming the
+//!   file; the files written before it are complete, that file is not.
 
 use super::Summary;
-use super::jsonl::{RECORD_TYPES, records};
+use super::jsonl::{RecordError, RecordType, Records, records};
 use serde_json::Value;
-
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
 /// Flattens `v` into `(column, cell)` pairs.
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     match v {
@@ -41,52 +52,56 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// One CSV document from records.
-pub fn table(recs: &[Value]) -> Result<Vec<u8>, String> {
-    let rows: Vec<Vec<(String, String)>> = recs
-        .iter()
-        .map(|r| {
-            let mut cells = Vec::new();
-            flatten("", r, &mut cells);
-            cells
-        })
-        .collect();
+/// Writes one CSV document of the records `each` makes, which is called twice: for the
+/// header, then for the rows.
+pub fn write_table<'a>(each: impl Fn() -> Records<'a>, out: impl Write) -> Result<(), RecordError> {
+    let mut cells = Vec::new();
     let mut header: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for r in &rows {
-        for (k, _) in r {
-            if seen.insert(k.clone()) {
-                header.push(k.clone());
+    let mut seen = HashSet::new();
+    for r in each() {
+        cells.clear();
+        flatten("", &r?, &mut cells);
+        for (k, _) in cells.drain(..) {
+            if !seen.contains(&k) {
+                seen.insert(k.clone());
+                header.push(k);
             }
         }
     }
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    let err = |e: ::csv::Error| e.to_string();
+    drop(seen);
     if header.is_empty() {
         header.push("none".into());
     }
-    w.write_record(&header).map_err(err)?;
-    for r in rows {
-        let map: std::collections::HashMap<&str, &str> =
-            r.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut w = ::csv::Writer::from_writer(out);
+    w.write_record(&header).map_err(std::io::Error::from)?;
+    for r in each() {
+        cells.clear();
+        flatten("", &r?, &mut cells);
+        let row: HashMap<&str, &str> = cells
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         w.write_record(
             header
                 .iter()
-                .map(|h| map.get(h.as_str()).copied().unwrap_or("")),
+                .map(|h| row.get(h.as_str()).copied().unwrap_or("")),
         )
-        .map_err(err)?;
+        .map_err(std::io::Error::from)?;
     }
-    w.into_inner().map_err(|e| e.to_string())
+    w.flush()?;
+    Ok(())
 }
 
-/// Every CSV file: `(file name, contents)`, in [`RECORD_TYPES`] order.
-pub fn files(s: &Summary) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let recs = records(s).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for ((_, stem), (_, r)) in RECORD_TYPES.iter().zip(recs) {
-        out.push((format!("{stem}.csv"), table(&r)?));
+/// Every CSV file into `dir`, in [`RecordType::ALL`] order. The error names the file.
+pub fn write_files(s: &Summary, dir: &Path) -> Result<(), String> {
+    for t in RecordType::ALL {
+        let name = format!("{}.csv", t.csv_stem());
+        let written = std::fs::File::create(dir.join(&name))
+            .map_err(RecordError::from)
+            .and_then(|f| write_table(|| records(s, t), std::io::BufWriter::new(f)));
+        written.map_err(|e| format!("{name}: {e}"))?;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -94,18 +109,24 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn table(recs: &[Value]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_table(|| Box::new(recs.iter().cloned().map(Ok)), &mut out).unwrap();
+        out
+    }
+
     #[test]
     fn nested_records_flatten_to_one_header() {
         let recs = vec![
             json!({"a": 1, "b": {"c": "x,y", "d": [1, 2]}}),
             json!({"a": 2, "e": null, "b": {"c": "z"}}),
         ];
-        let s = String::from_utf8(table(&recs).unwrap()).unwrap();
+        let s = String::from_utf8(table(&recs)).unwrap();
         assert_eq!(s, "a,b.c,b.d,e\n1,\"x,y\",1;2,\n2,z,,\n");
     }
 
     #[test]
     fn empty_tables_still_have_a_header() {
-        assert_eq!(table(&[]).unwrap(), b"none\n");
+        assert_eq!(table(&[]), b"none\n");
     }
 }

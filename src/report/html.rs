@@ -5,10 +5,25 @@
 //! Charts: payload throughput over time per protocol and direction; one latency CDF per
 //! category with values; a tunnel-session timeline (each control connection's lifetime with
 //! its visitors and tunnel connections, from the connection records).
+//!
+//! # Contracts
+//!
+//! The page's size and the memory it takes are bounded, whatever the number of records:
+//!
+//! - Each table shows at most [`MAX_TABLE_ROWS`] rows, with the number of rows left out
+//!   and the CSV file that has them all under it. The rows are the type's first records
+//!   (from [`super::jsonl::records`], read one at a time); the connections table shows the
+//!   largest connections by payload bytes (ties in report order), kept while the records
+//!   stream by, never more than [`MAX_TABLE_ROWS`] at a time.
+//! - A latency CDF is drawn from every value while a category has at most
+//!   [`latency::CDF_EXACT_VALUES`]; beyond, from [`latency::CDF_QUANTILES`] quantiles of a
+//!   histogram of them all (3 significant digits), as its caption says.
+//! - The timeline has at most [`MAX_TIMELINE_ROWS`] rows; the throughput chart is bounded
+//!   by the series' own limits (`report::throughput`).
 
-use super::Summary;
-use super::jsonl::records;
-use super::latency;
+use super::jsonl::{RecordError, RecordType, Records, records};
+use super::latency::{self, CdfValues};
+use super::{Summary, top_n};
 use crate::flow::Endpoint;
 use crate::timestamp::Timestamp;
 use minijinja::{Environment, context};
@@ -29,7 +44,10 @@ struct Table {
     title: String,
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Records not shown.
     omitted: usize,
+    /// The CSV file with every record.
+    csv: String,
 }
 
 #[derive(Serialize)]
@@ -37,6 +55,8 @@ struct Chart {
     id: String,
     title: String,
     svg: String,
+    /// Said under a latency chart, when not empty (how its CDF was drawn).
+    caption: String,
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
@@ -61,8 +81,58 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// A table of selected (dotted) fields of records.
-fn table(id: &str, title: &str, recs: &[Value], cols: &[(&str, &str)]) -> Table {
+/// Records chosen for a table, and how many records the type has in all.
+struct Shown {
+    records: Vec<Value>,
+    total: usize,
+}
+
+/// The first `n` records of a stream, counting the rest.
+fn first_records(recs: Records<'_>, n: usize) -> Result<Shown, RecordError> {
+    let mut shown = Shown {
+        records: Vec::new(),
+        total: 0,
+    };
+    for r in recs {
+        let r = r?;
+        if shown.records.len() < n {
+            shown.records.push(r);
+        }
+        shown.total += 1;
+    }
+    Ok(shown)
+}
+
+/// A connection record's payload bytes, both ways.
+fn payload_bytes(c: &Value) -> u64 {
+    let bytes = |k: &str| c[k].as_u64().unwrap_or(0);
+    bytes("payload_bytes_c2s").saturating_add(bytes("payload_bytes_s2c"))
+}
+
+/// The `n` connection records with the most payload bytes, largest first (ties in report
+/// order), holding at most `n` while the records stream by.
+fn largest_connections(recs: Records<'_>, n: usize) -> Result<Shown, RecordError> {
+    let mut total = 0;
+    let mut failed = None;
+    let ok = recs.map_while(|r| match r {
+        Ok(v) => {
+            total += 1;
+            Some(v)
+        }
+        Err(e) => {
+            failed = Some(e);
+            None
+        }
+    });
+    let records = top_n(ok, n, |a, b| payload_bytes(b).cmp(&payload_bytes(a)));
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Shown { records, total }),
+    }
+}
+
+/// The table `spec` describes, of the records shown.
+fn table(spec: &TableSpec, shown: Shown) -> Table {
     let get = |r: &Value, path: &str| {
         let mut v = r;
         for part in path.split('.') {
@@ -71,15 +141,16 @@ fn table(id: &str, title: &str, recs: &[Value], cols: &[(&str, &str)]) -> Table 
         cell(v)
     };
     Table {
-        id: id.to_string(),
-        title: title.to_string(),
-        headers: cols.iter().map(|(h, _)| h.to_string()).collect(),
-        rows: recs
+        id: spec.id.to_string(),
+        title: spec.title.to_string(),
+        headers: spec.columns.iter().map(|(h, _)| h.to_string()).collect(),
+        omitted: shown.total.saturating_sub(shown.records.len()),
+        rows: shown
+            .records
             .iter()
-            .take(MAX_TABLE_ROWS)
-            .map(|r| cols.iter().map(|(_, p)| get(r, p)).collect())
+            .map(|r| spec.columns.iter().map(|(_, p)| get(r, p)).collect())
             .collect(),
-        omitted: recs.len().saturating_sub(MAX_TABLE_ROWS),
+        csv: format!("{}.csv", spec.records.csv_stem()),
     }
 }
 
@@ -172,8 +243,13 @@ fn throughput_chart(s: &Summary) -> Result<String, String> {
     Ok(svg)
 }
 
-/// One CDF per category: x latency (ms), y fraction of values at or below.
-fn latency_chart(cat: &str, mut vals: Vec<f64>, color: RGBColor) -> Result<String, String> {
+/// One CDF per category: x latency (ms), y fraction of values at or below; a dot per
+/// value when drawn from every value.
+fn latency_chart(cat: &str, cdf: CdfValues, color: RGBColor) -> Result<String, String> {
+    let (mut vals, dot_per_value) = match cdf {
+        CdfValues::Exact(v) => (v, true),
+        CdfValues::Quantiles { values, .. } => (values, false),
+    };
     vals.sort_by(f64::total_cmp);
     let xmax = finite_max(vals.iter().copied());
     let n = vals.len() as f64;
@@ -202,13 +278,15 @@ fn latency_chart(cat: &str, mut vals: Vec<f64>, color: RGBColor) -> Result<Strin
         chart
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(err)?;
-        chart
-            .draw_series(
-                vals.iter()
-                    .enumerate()
-                    .map(|(i, v)| Circle::new((*v, (i + 1) as f64 / n), 3, color.filled())),
-            )
-            .map_err(err)?;
+        if dot_per_value {
+            chart
+                .draw_series(
+                    vals.iter()
+                        .enumerate()
+                        .map(|(i, v)| Circle::new((*v, (i + 1) as f64 / n), 3, color.filled())),
+                )
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -350,191 +428,221 @@ fn timeline_chart(s: &Summary) -> Result<Option<String>, String> {
     Ok(Some(svg))
 }
 
+/// A table of `report.html`: which records, which of their (dotted) fields.
+struct TableSpec {
+    id: &'static str,
+    title: &'static str,
+    records: RecordType,
+    columns: &'static [(&'static str, &'static str)],
+}
+
+/// The tables, in page order. The connections table is the largest connections; the
+/// others are the first records of their type.
+const TABLES: &[TableSpec] = &[
+    TableSpec {
+        id: "latency",
+        title: "Latency (ms)",
+        records: RecordType::Latency,
+        columns: &[
+            ("category", "category"),
+            ("server", "server"),
+            ("count", "count"),
+            ("min", "min"),
+            ("p50", "p50"),
+            ("p90", "p90"),
+            ("p99", "p99"),
+            ("max", "max"),
+        ],
+    },
+    TableSpec {
+        id: "connections",
+        title: "Connections (largest first)",
+        records: RecordType::Connection,
+        columns: &[
+            ("proto", "proto"),
+            ("client", "client"),
+            ("server", "server"),
+            ("app", "app"),
+            ("duration s", "duration_s"),
+            ("payload c2s", "payload_bytes_c2s"),
+            ("payload s2c", "payload_bytes_s2c"),
+            ("handshake rtt ns", "tcp.handshake.total_rtt_ns"),
+            ("end", "end"),
+        ],
+    },
+    TableSpec {
+        id: "connection-throughput",
+        title: "Connection throughput (bytes/s)",
+        records: RecordType::ConnectionThroughput,
+        columns: &[
+            ("client", "client"),
+            ("server", "server"),
+            ("app", "app"),
+            ("mean c2s", "mean_bps_c2s"),
+            ("peak c2s", "peak_bps_c2s"),
+            ("mean s2c", "mean_bps_s2c"),
+            ("peak s2c", "peak_bps_s2c"),
+        ],
+    },
+    TableSpec {
+        id: "top-talkers",
+        title: "Top talkers",
+        records: RecordType::TopTalker,
+        columns: &[
+            ("host", "host"),
+            ("sent", "bytes_sent"),
+            ("received", "bytes_received"),
+            ("connections", "connections"),
+        ],
+    },
+    TableSpec {
+        id: "tunnel-sessions",
+        title: "Tunnel sessions",
+        records: RecordType::TunnelSession,
+        columns: &[
+            ("control client", "control.client"),
+            ("control server", "control.server"),
+            ("user", "user"),
+            ("auth", "auth"),
+            ("uid", "uid"),
+            ("port", "port"),
+            ("visitors", "visitor_count"),
+            ("keep-alives", "keepalive.count"),
+            ("ended", "ended.how"),
+        ],
+    },
+    TableSpec {
+        id: "tunnel-visitors",
+        title: "Tunnel visitors",
+        records: RecordType::TunnelVisitor,
+        columns: &[
+            ("visitor", "client"),
+            ("exposed", "server"),
+            ("tunnel", "tunnel"),
+            ("pairing", "pairing"),
+            ("app", "app"),
+            ("bytes c2s", "bytes_c2s"),
+            ("bytes s2c", "bytes_s2c"),
+            (
+                "syn->NEW_CONNECTION ms",
+                "latency_ms.visitor_syn_to_new_connection",
+            ),
+            ("->tunnel SYN ms", "latency_ms.new_connection_to_tunnel_syn"),
+            ("->first byte ms", "latency_ms.tunnel_syn_to_first_byte"),
+            ("total ms", "latency_ms.total"),
+        ],
+    },
+    TableSpec {
+        id: "quic",
+        title: "QUIC",
+        records: RecordType::Quic,
+        columns: &[
+            ("client", "client"),
+            ("server", "server"),
+            ("version", "version"),
+            ("sni", "sni"),
+            ("alpn", "alpn"),
+            ("handshake ms", "handshake_ms"),
+        ],
+    },
+    TableSpec {
+        id: "tls",
+        title: "TLS",
+        records: RecordType::Tls,
+        columns: &[
+            ("client", "client"),
+            ("server", "server"),
+            ("version", "version"),
+            ("sni", "sni"),
+            ("alpn", "alpn"),
+            ("handshake ms", "handshake_ms"),
+        ],
+    },
+    TableSpec {
+        id: "http",
+        title: "HTTP",
+        records: RecordType::Http,
+        columns: &[
+            ("client", "client"),
+            ("server", "server"),
+            ("method", "method"),
+            ("host", "host"),
+            ("target", "target"),
+            ("status", "status"),
+            ("latency ms", "latency_ms"),
+        ],
+    },
+    TableSpec {
+        id: "redis",
+        title: "Redis",
+        records: RecordType::Redis,
+        columns: &[
+            ("client", "client"),
+            ("server", "server"),
+            ("command", "name"),
+            ("latency ms", "latency_ms"),
+        ],
+    },
+];
+
+/// Every table of [`TABLES`], each made in one pass over its records.
+fn tables(s: &Summary) -> Result<Vec<Table>, RecordError> {
+    TABLES
+        .iter()
+        .map(|spec| {
+            let recs = records(s, spec.records);
+            let shown = if spec.records == RecordType::Connection {
+                largest_connections(recs, MAX_TABLE_ROWS)?
+            } else {
+                first_records(recs, MAX_TABLE_ROWS)?
+            };
+            Ok(table(spec, shown))
+        })
+        .collect()
+}
+
+/// One CDF chart per category with values.
+fn latency_charts(s: &Summary) -> Result<Vec<Chart>, String> {
+    let mut charts = Vec::new();
+    for (i, (cat, cdf)) in latency::cdfs(s).into_iter().enumerate() {
+        if !cdf.is_empty() {
+            let caption = match &cdf {
+                CdfValues::Exact(_) => String::new(),
+                CdfValues::Quantiles { count, values } => format!(
+                    "{count} values: the curve is drawn through {} quantiles of a histogram of \
+                     them all (3 significant digits), not through every value",
+                    values.len()
+                ),
+            };
+            charts.push(Chart {
+                id: format!("latency-{cat}"),
+                title: cat.to_string(),
+                svg: latency_chart(cat, cdf, palette(i))?,
+                caption,
+            });
+        }
+    }
+    Ok(charts)
+}
+
 /// Renders `report.html`.
 pub fn render(s: &Summary) -> Result<String, String> {
-    let recs = records(s).map_err(err)?;
-    let get = |t: &str| {
-        recs.iter()
-            .find(|(k, _)| *k == t)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(&[])
-    };
     let mut charts = vec![Chart {
         id: "throughput".into(),
         title: "Throughput over time (payload bytes/s per protocol and direction)".into(),
         svg: throughput_chart(s)?,
+        caption: String::new(),
     }];
-    let mut latency_charts = Vec::new();
-    for (i, (cat, vals)) in latency::values(s).into_iter().enumerate() {
-        if !vals.is_empty() {
-            latency_charts.push(Chart {
-                id: format!("latency-{cat}"),
-                title: cat.to_string(),
-                svg: latency_chart(cat, vals, palette(i))?,
-            });
-        }
-    }
+    let latency_charts = latency_charts(s)?;
     if let Some(svg) = timeline_chart(s)? {
         charts.push(Chart {
             id: "timeline".into(),
             title: "Tunnel sessions: control connections, their visitors and tunnels".into(),
             svg,
+            caption: String::new(),
         });
     }
-    let mut conns: Vec<Value> = get("connection").to_vec();
-    conns.sort_by_key(|c| {
-        std::cmp::Reverse(
-            c["payload_bytes_c2s"].as_u64().unwrap_or(0)
-                + c["payload_bytes_s2c"].as_u64().unwrap_or(0),
-        )
-    });
-    let latency_rows: Vec<Value> = get("latency").to_vec();
-    let tables = vec![
-        table(
-            "latency",
-            "Latency (ms)",
-            &latency_rows,
-            &[
-                ("category", "category"),
-                ("server", "server"),
-                ("count", "count"),
-                ("min", "min"),
-                ("p50", "p50"),
-                ("p90", "p90"),
-                ("p99", "p99"),
-                ("max", "max"),
-            ],
-        ),
-        table(
-            "connections",
-            "Connections (largest first)",
-            &conns,
-            &[
-                ("proto", "proto"),
-                ("client", "client"),
-                ("server", "server"),
-                ("app", "app"),
-                ("duration s", "duration_s"),
-                ("payload c2s", "payload_bytes_c2s"),
-                ("payload s2c", "payload_bytes_s2c"),
-                ("handshake rtt ns", "tcp.handshake.total_rtt_ns"),
-                ("end", "end"),
-            ],
-        ),
-        table(
-            "connection-throughput",
-            "Connection throughput (bytes/s)",
-            get("connection_throughput"),
-            &[
-                ("client", "client"),
-                ("server", "server"),
-                ("app", "app"),
-                ("mean c2s", "mean_bps_c2s"),
-                ("peak c2s", "peak_bps_c2s"),
-                ("mean s2c", "mean_bps_s2c"),
-                ("peak s2c", "peak_bps_s2c"),
-            ],
-        ),
-        table(
-            "top-talkers",
-            "Top talkers",
-            get("top_talker"),
-            &[
-                ("host", "host"),
-                ("sent", "bytes_sent"),
-                ("received", "bytes_received"),
-                ("connections", "connections"),
-            ],
-        ),
-        table(
-            "tunnel-sessions",
-            "Tunnel sessions",
-            get("tunnel_session"),
-            &[
-                ("control client", "control.client"),
-                ("control server", "control.server"),
-                ("user", "user"),
-                ("auth", "auth"),
-                ("uid", "uid"),
-                ("port", "port"),
-                ("visitors", "visitor_count"),
-                ("keep-alives", "keepalive.count"),
-                ("ended", "ended.how"),
-            ],
-        ),
-        table(
-            "tunnel-visitors",
-            "Tunnel visitors",
-            get("tunnel_visitor"),
-            &[
-                ("visitor", "client"),
-                ("exposed", "server"),
-                ("tunnel", "tunnel"),
-                ("pairing", "pairing"),
-                ("app", "app"),
-                ("bytes c2s", "bytes_c2s"),
-                ("bytes s2c", "bytes_s2c"),
-                (
-                    "syn->NEW_CONNECTION ms",
-                    "latency_ms.visitor_syn_to_new_connection",
-                ),
-                ("->tunnel SYN ms", "latency_ms.new_connection_to_tunnel_syn"),
-                ("->first byte ms", "latency_ms.tunnel_syn_to_first_byte"),
-                ("total ms", "latency_ms.total"),
-            ],
-        ),
-        table(
-            "quic",
-            "QUIC",
-            get("quic"),
-            &[
-                ("client", "client"),
-                ("server", "server"),
-                ("version", "version"),
-                ("sni", "sni"),
-                ("alpn", "alpn"),
-                ("handshake ms", "handshake_ms"),
-            ],
-        ),
-        table(
-            "tls",
-            "TLS",
-            get("tls"),
-            &[
-                ("client", "client"),
-                ("server", "server"),
-                ("version", "version"),
-                ("sni", "sni"),
-                ("alpn", "alpn"),
-                ("handshake ms", "handshake_ms"),
-            ],
-        ),
-        table(
-            "http",
-            "HTTP",
-            get("http"),
-            &[
-                ("client", "client"),
-                ("server", "server"),
-                ("method", "method"),
-                ("host", "host"),
-                ("target", "target"),
-                ("status", "status"),
-                ("latency ms", "latency_ms"),
-            ],
-        ),
-        table(
-            "redis",
-            "Redis",
-            get("redis"),
-            &[
-                ("client", "client"),
-                ("server", "server"),
-                ("command", "name"),
-                ("latency ms", "latency_ms"),
-            ],
-        ),
-    ];
+    let tables = tables(s).map_err(|e| e.to_string())?;
     let c = &s.capture;
     let overview = vec![
         (
@@ -575,4 +683,118 @@ pub fn render(s: &Summary) -> Result<String, String> {
         tables => tables,
     })
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::CaptureSet;
+    use crate::pipeline::{self, Options, Pipeline};
+    use etherparse::PacketBuilder;
+    use serde_json::json;
+
+    /// A classic pcap (Ethernet) of one UDP datagram per flow, flow `i` from its own client
+    /// port carrying `payloads[i]` bytes, a millisecond apart.
+    fn udp_flows_pcap(payloads: &[usize]) -> Vec<u8> {
+        let mut pcap = Vec::new();
+        pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        pcap.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
+        pcap.extend_from_slice(&4u16.to_le_bytes());
+        for field in [0u32, 0, 65535, 1] {
+            // time zone, accuracy, snap length, link type (Ethernet)
+            pcap.extend_from_slice(&field.to_le_bytes());
+        }
+        for (i, &len) in payloads.iter().enumerate() {
+            let mut frame = Vec::new();
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .udp(20000 + i as u16, 9000)
+                .write(&mut frame, &vec![0x5a; len])
+                .unwrap();
+            let usec = (i as u32 + 1) * 1000;
+            for field in [1_700_000_000, usec, frame.len() as u32, frame.len() as u32] {
+                pcap.extend_from_slice(&field.to_le_bytes());
+            }
+            pcap.extend_from_slice(&frame);
+        }
+        pcap
+    }
+
+    fn summary_of(pcap: Vec<u8>, spool_after_records: usize) -> Summary {
+        let mut set = CaptureSet::from_reader("flows.pcap", Box::new(std::io::Cursor::new(pcap)));
+        let opts = Options {
+            spool_after_records,
+            ..Options::default()
+        };
+        pipeline::run(&mut set, Pipeline::new(opts), |_, _| {})
+    }
+
+    /// The cells of the table with id `id`, row by row.
+    fn table_cells(html: &str, id: &str) -> Vec<Vec<String>> {
+        let start = html
+            .find(&format!("<table id=\"{id}\">"))
+            .expect("the table");
+        let body = &html[start..];
+        let body = &body[..body.find("</table>").expect("the table's end")];
+        body.split("<tr>")
+            .skip(2) // before the header row, the header row
+            .map(|row| {
+                row.split("<td>")
+                    .skip(1)
+                    .map(|c| c.split("</td>").next().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_connections_table_shows_the_largest_and_how_many_more_there_are() {
+        let more = 57;
+        // Distinct sizes (37 and 1000 are coprime), in no particular order.
+        let payloads: Vec<usize> = (0..MAX_TABLE_ROWS + more)
+            .map(|i| (i * 37) % 1000 + 1)
+            .collect();
+        let mut largest: Vec<String> = {
+            let mut sorted = payloads.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            sorted.iter().map(usize::to_string).collect()
+        };
+        largest.truncate(MAX_TABLE_ROWS);
+        for spool_after_records in [usize::MAX, 0] {
+            let summary = summary_of(udp_flows_pcap(&payloads), spool_after_records);
+            assert_eq!(summary.connections.len(), payloads.len());
+            let html = render(&summary).unwrap();
+            let rows = table_cells(&html, "connections");
+            assert_eq!(rows.len(), MAX_TABLE_ROWS);
+            // Columns: proto, client, server, app, duration, payload c2s, payload s2c, ...
+            let shown: Vec<String> = rows.iter().map(|r| r[5].clone()).collect();
+            assert_eq!(shown, largest);
+            assert!(rows.iter().all(|r| r[6] == "0"));
+            let note = format!("<p class=\"muted\">{more} more rows in connections.csv");
+            assert!(html.contains(&note), "no {note:?}");
+        }
+    }
+
+    #[test]
+    fn equal_connections_keep_report_order() {
+        let conn = |id: u64, c2s: u64, s2c: u64| {
+            Ok(json!({"id": id, "payload_bytes_c2s": c2s, "payload_bytes_s2c": s2c}))
+        };
+        let recs = vec![
+            conn(0, 5, 0),
+            conn(1, 1, 9),
+            conn(2, 0, 3),
+            conn(3, 10, 0),
+            conn(4, 2, 2),
+            conn(5, 7, 3),
+        ];
+        let shown = largest_connections(Box::new(recs.into_iter()), 3).unwrap();
+        let ids: Vec<u64> = shown
+            .records
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect();
+        // Payloads: 5, 10, 3, 10, 4, 10: the three 10s, in report order.
+        assert_eq!((ids, shown.total), (vec![1, 3, 5], 6));
+    }
 }

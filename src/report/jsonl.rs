@@ -1,39 +1,179 @@
-//! The report as flat records: one list per record type, shared by `--format jsonl` (one
-//! JSON object per line with a `type` field) and the CSV files of `--out` (one file per
-//! type). Both are derived from the serialised [`Summary`], so a field added to the model
-//! shows up in them without a change here.
+//! The report as flat records: one stream per record type, shared by `--format jsonl` (one
+//! JSON object per line with a `type` field), the CSV files of `--out` (one file per type)
+//! and the tables of `report.html`. Each record is its model value serialised with serde,
+//! so a field added to the model shows up in them without a change here; the few types
+//! that are reshaped (HTTP transactions and Redis commands with their connection's
+//! endpoints, tunnel sessions without their visitors and visitors with their session's
+//! `control`, latency rows per category and server, throughput bins) are reshaped in one
+//! place, [`records`].
+//!
+//! # Contracts
+//!
+//! - [`records`] yields the records of one type lazily, in report order. The lists that
+//!   grow with the capture (connections, per-connection throughput, application records)
+//!   are read from their [`RecordSpool`]s one record at a time: what is held at any moment
+//!   is one record's JSON value (an HTTP or Redis record's rows together), never a list.
+//!   The bounded parts (capture, tunnel, QUIC, latency, throughput series, top talkers)
+//!   are converted a list at a time.
+//! - [`write`] writes every record of every type, in [`RecordType::ALL`] order, straight
+//!   to a writer, one line each; nothing is kept after a line is written.
+//! - A record that cannot be read back from a spool's temporary file ends the stream with
+//!   a [`RecordError::Spool`]: whatever was written before it stays written.
 
 use super::Summary;
+use super::spool::{RecordSpool, SpoolError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::io::Write;
 
-/// Record types in output order: `(type, CSV file stem)`.
-pub const RECORD_TYPES: &[(&str, &str)] = &[
-    ("capture", "capture"),
-    ("connection", "connections"),
-    ("connection_throughput", "connection_throughput"),
-    ("tunnel_session", "tunnel_sessions"),
-    ("tunnel_visitor", "tunnel_visitors"),
-    ("tunnel_connection", "tunnel_connections"),
-    ("tunnel_anomaly", "tunnel_anomalies"),
-    ("quic", "quic"),
-    ("tls", "tls"),
-    ("http", "http"),
-    ("http_disguise", "http_disguise"),
-    ("socks", "socks"),
-    ("redis", "redis"),
-    ("ssh", "ssh"),
-    ("openvpn", "openvpn"),
-    ("encrypted", "encrypted"),
-    ("latency", "latency"),
-    ("throughput", "throughput"),
-    ("top_talker", "top_talkers"),
-];
+/// Record types, in output order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordType {
+    Capture,
+    Connection,
+    ConnectionThroughput,
+    TunnelSession,
+    TunnelVisitor,
+    TunnelConnection,
+    TunnelAnomaly,
+    Quic,
+    Tls,
+    Http,
+    HttpDisguise,
+    Socks,
+    Redis,
+    Ssh,
+    Openvpn,
+    Encrypted,
+    Latency,
+    Throughput,
+    TopTalker,
+}
 
-fn arr(v: &Value, key: &str) -> Vec<Value> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
+impl RecordType {
+    /// Every type, in output order.
+    pub const ALL: [RecordType; 19] = [
+        RecordType::Capture,
+        RecordType::Connection,
+        RecordType::ConnectionThroughput,
+        RecordType::TunnelSession,
+        RecordType::TunnelVisitor,
+        RecordType::TunnelConnection,
+        RecordType::TunnelAnomaly,
+        RecordType::Quic,
+        RecordType::Tls,
+        RecordType::Http,
+        RecordType::HttpDisguise,
+        RecordType::Socks,
+        RecordType::Redis,
+        RecordType::Ssh,
+        RecordType::Openvpn,
+        RecordType::Encrypted,
+        RecordType::Latency,
+        RecordType::Throughput,
+        RecordType::TopTalker,
+    ];
+
+    /// The `type` field of its JSONL lines.
+    pub fn name(self) -> &'static str {
+        self.names().0
+    }
+
+    /// Its CSV file in `--out DIR`, without `.csv`.
+    pub fn csv_stem(self) -> &'static str {
+        self.names().1
+    }
+
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            RecordType::Capture => ("capture", "capture"),
+            RecordType::Connection => ("connection", "connections"),
+            RecordType::ConnectionThroughput => ("connection_throughput", "connection_throughput"),
+            RecordType::TunnelSession => ("tunnel_session", "tunnel_sessions"),
+            RecordType::TunnelVisitor => ("tunnel_visitor", "tunnel_visitors"),
+            RecordType::TunnelConnection => ("tunnel_connection", "tunnel_connections"),
+            RecordType::TunnelAnomaly => ("tunnel_anomaly", "tunnel_anomalies"),
+            RecordType::Quic => ("quic", "quic"),
+            RecordType::Tls => ("tls", "tls"),
+            RecordType::Http => ("http", "http"),
+            RecordType::HttpDisguise => ("http_disguise", "http_disguise"),
+            RecordType::Socks => ("socks", "socks"),
+            RecordType::Redis => ("redis", "redis"),
+            RecordType::Ssh => ("ssh", "ssh"),
+            RecordType::Openvpn => ("openvpn", "openvpn"),
+            RecordType::Encrypted => ("encrypted", "encrypted"),
+            RecordType::Latency => ("latency", "latency"),
+            RecordType::Throughput => ("throughput", "throughput"),
+            RecordType::TopTalker => ("top_talker", "top_talkers"),
+        }
+    }
+}
+
+/// Why a record stream or its output stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A record could not be read back from a spool's temporary file.
+    #[error("{0}")]
+    Spool(#[from] SpoolError),
+    /// A record could not be converted to JSON.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// Writing the output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl RecordError {
+    /// An error of serde_json writing to a writer: [`RecordError::Io`] when the writer
+    /// failed (so that a closed pipe can be told apart), else [`RecordError::Json`].
+    pub fn from_json_write(e: serde_json::Error) -> RecordError {
+        if e.is_io() {
+            RecordError::Io(e.into())
+        } else {
+            RecordError::Json(e)
+        }
+    }
+}
+
+/// A stream of records as JSON values.
+pub type Records<'a> = Box<dyn Iterator<Item = Result<Value, RecordError>> + 'a>;
+
+/// The records of type `t`, in report order, one at a time (see the module documentation).
+pub fn records(s: &Summary, t: RecordType) -> Records<'_> {
+    match t {
+        RecordType::Capture => eager(|| Ok(vec![capture_record(s)?])),
+        RecordType::Connection => spooled(&s.connections),
+        RecordType::ConnectionThroughput => spooled(&s.throughput.connections),
+        RecordType::TunnelSession => eager(|| tunnel_sessions(s)),
+        RecordType::TunnelVisitor => eager(|| tunnel_visitors(s)),
+        RecordType::TunnelConnection => listed(&s.tunnel.tunnels),
+        RecordType::TunnelAnomaly => listed(&s.tunnel.anomalies),
+        RecordType::Quic => listed(&s.quic.connections),
+        RecordType::Tls => spooled(&s.apps.tls),
+        RecordType::Http => rows_with_endpoints(&s.apps.http, "transactions"),
+        RecordType::HttpDisguise => spooled(&s.apps.http_disguise),
+        RecordType::Socks => spooled(&s.apps.socks),
+        RecordType::Redis => rows_with_endpoints(&s.apps.redis, "commands"),
+        RecordType::Ssh => spooled(&s.apps.ssh),
+        RecordType::Openvpn => spooled(&s.apps.openvpn),
+        RecordType::Encrypted => spooled(&s.apps.encrypted),
+        RecordType::Latency => eager(|| latency_rows(s)),
+        RecordType::Throughput => throughput_bins(s),
+        RecordType::TopTalker => listed(&s.throughput.top_talkers),
+    }
+}
+
+/// `--format jsonl`: every record, one line each, each with its `type` first.
+pub fn write(s: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
+    for t in RecordType::ALL {
+        for r in records(s, t) {
+            let line = with(&[("type", t.name().into())], &r?, &[]);
+            serde_json::to_writer(&mut *out, &line).map_err(RecordError::from_json_write)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
 }
 
 /// `extra` fields first, then `v`'s own (minus `drop`).
@@ -52,116 +192,152 @@ fn with(extra: &[(&str, Value)], v: &Value, drop: &[&str]) -> Value {
     Value::Object(m)
 }
 
-/// Every record, grouped by type, in [`RECORD_TYPES`] order.
-pub fn records(s: &Summary) -> Result<Vec<(&'static str, Vec<Value>)>, serde_json::Error> {
-    let doc = serde_json::to_value(s)?;
-    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    let capture = with(
-        &[
-            ("tunscope", doc["tunscope"].clone()),
-            ("flows", doc["flows"].clone()),
-            ("connections_omitted", doc["connections_omitted"].clone()),
-        ],
-        &doc["capture"],
-        &[],
-    );
-    for (t, _) in RECORD_TYPES {
-        let recs: Vec<Value> = match *t {
-            "capture" => vec![capture.clone()],
-            "connection" => arr(&doc, "connections"),
-            "connection_throughput" => arr(&doc["throughput"], "connections"),
-            "tunnel_session" => arr(&doc["tunnel"], "sessions")
-                .iter()
-                .map(|x| {
-                    let n = x["visitors"].as_array().map_or(0, Vec::len);
-                    with(&[("visitor_count", n.into())], x, &["visitors"])
-                })
-                .collect(),
-            "tunnel_visitor" => arr(&doc["tunnel"], "sessions")
-                .iter()
-                .flat_map(|x| {
-                    let ctl = x["control"].clone();
-                    arr(x, "visitors")
-                        .into_iter()
-                        .map(move |v| with(&[("control", ctl.clone())], &v, &[]))
-                })
-                .collect(),
-            "tunnel_connection" => arr(&doc["tunnel"], "tunnels"),
-            "tunnel_anomaly" => arr(&doc["tunnel"], "anomalies"),
-            "quic" => arr(&doc["quic"], "connections"),
-            "http" => arr(&doc, "http")
-                .iter()
-                .flat_map(|h| {
-                    let (c, sv) = (h["client"].clone(), h["server"].clone());
-                    arr(h, "transactions").into_iter().map(move |t| {
-                        with(&[("client", c.clone()), ("server", sv.clone())], &t, &[])
-                    })
-                })
-                .collect(),
-            "redis" => arr(&doc, "redis")
-                .iter()
-                .flat_map(|h| {
-                    let (c, sv) = (h["client"].clone(), h["server"].clone());
-                    arr(h, "commands").into_iter().map(move |t| {
-                        with(&[("client", c.clone()), ("server", sv.clone())], &t, &[])
-                    })
-                })
-                .collect(),
-            "latency" => arr(&doc["latency"], "categories")
-                .iter()
-                .flat_map(|c| {
-                    let cat = c["category"].clone();
-                    let mut rows = vec![with(
-                        &[("category", cat.clone()), ("server", "*".into())],
-                        c,
-                        &["by_server", "what"],
-                    )];
-                    rows.extend(
-                        arr(c, "by_server")
-                            .into_iter()
-                            .map(|srv| with(&[("category", cat.clone())], &srv, &[])),
-                    );
-                    rows
-                })
-                .collect(),
-            "throughput" => {
-                let bin_s = doc["throughput"]["bin_s"].as_f64().unwrap_or(0.0);
-                let start = doc["throughput"]["start"].as_f64().unwrap_or(0.0);
-                arr(&doc["throughput"], "series")
+/// The array `v[key]`, or nothing.
+fn elements<'v>(v: &'v Value, key: &str) -> &'v [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Records made all at once (a bounded part of the report).
+fn eager<'a>(make: impl FnOnce() -> Result<Vec<Value>, RecordError>) -> Records<'a> {
+    match make() {
+        Ok(v) => Box::new(v.into_iter().map(Ok)),
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    }
+}
+
+/// One record per item of a list held in memory, converted as it is reached.
+fn listed<T: Serialize>(items: &[T]) -> Records<'_> {
+    Box::new(
+        items
+            .iter()
+            .map(|x| serde_json::to_value(x).map_err(RecordError::from)),
+    )
+}
+
+/// One record per spooled record, read back and converted as it is reached.
+fn spooled<T: Serialize + DeserializeOwned + Clone>(spool: &RecordSpool<T>) -> Records<'_> {
+    Box::new(spool.try_iter().map(|r| Ok(serde_json::to_value(&*r?)?)))
+}
+
+/// One row per element of each spooled record's `field` (HTTP transactions, Redis
+/// commands), each with the record's `client` and `server` first.
+fn rows_with_endpoints<'a, T: Serialize + DeserializeOwned + Clone>(
+    spool: &'a RecordSpool<T>,
+    field: &'static str,
+) -> Records<'a> {
+    Box::new(spooled(spool).flat_map(move |r| {
+        let rows: Vec<Result<Value, RecordError>> = match r {
+            Ok(rec) => {
+                let endpoints = [
+                    ("client", rec["client"].clone()),
+                    ("server", rec["server"].clone()),
+                ];
+                elements(&rec, field)
                     .iter()
-                    .flat_map(|sr| {
-                        let (p, d) = (sr["protocol"].clone(), sr["direction"].clone());
-                        arr(sr, "bins").into_iter().enumerate().map(move |(i, b)| {
-                            let mut m = Map::new();
-                            m.insert("protocol".into(), p.clone());
-                            m.insert("direction".into(), d.clone());
-                            m.insert("bin".into(), i.into());
-                            let t0 = start + i as f64 * bin_s;
-                            m.insert("start".into(), (((t0 * 1e6).round()) / 1e6).into());
-                            m.insert("bin_s".into(), bin_s.into());
-                            m.insert("bytes".into(), b);
-                            Value::Object(m)
-                        })
-                    })
+                    .map(|row| Ok(with(&endpoints, row, &[])))
                     .collect()
             }
-            "top_talker" => arr(&doc["throughput"], "top_talkers"),
-            other => arr(&doc, other),
+            Err(e) => vec![Err(e)],
         };
-        out.push((t, recs));
+        rows
+    }))
+}
+
+/// The `capture` object with `tunscope`, `flows` and `connections_omitted` first.
+fn capture_record(s: &Summary) -> Result<Value, RecordError> {
+    Ok(with(
+        &[
+            ("tunscope", serde_json::to_value(&s.tunscope)?),
+            ("flows", serde_json::to_value(&s.flows)?),
+            (
+                "connections_omitted",
+                serde_json::to_value(s.connections_omitted)?,
+            ),
+        ],
+        &serde_json::to_value(&s.capture)?,
+        &[],
+    ))
+}
+
+/// Tunnel sessions without their visitors, with `visitor_count`.
+fn tunnel_sessions(s: &Summary) -> Result<Vec<Value>, RecordError> {
+    let mut out = Vec::with_capacity(s.tunnel.sessions.len());
+    for sess in &s.tunnel.sessions {
+        let x = serde_json::to_value(sess)?;
+        let n = x["visitors"].as_array().map_or(0, Vec::len);
+        out.push(with(&[("visitor_count", n.into())], &x, &["visitors"]));
     }
     Ok(out)
 }
 
-/// `--format jsonl`: one line per record, each with its `type` first.
-pub fn render(s: &Summary) -> Result<String, serde_json::Error> {
-    let mut out = String::new();
-    for (t, recs) in records(s)? {
-        for r in recs {
-            let line = with(&[("type", t.into())], &r, &[]);
-            out.push_str(&serde_json::to_string(&line)?);
-            out.push('\n');
+/// Every session's visitors, each with its session's `control` first.
+fn tunnel_visitors(s: &Summary) -> Result<Vec<Value>, RecordError> {
+    let mut out = Vec::new();
+    for sess in &s.tunnel.sessions {
+        let x = serde_json::to_value(sess)?;
+        let control = [("control", x["control"].clone())];
+        out.extend(
+            elements(&x, "visitors")
+                .iter()
+                .map(|v| with(&control, v, &[])),
+        );
+    }
+    Ok(out)
+}
+
+/// Per category: one row for all servers (`server` `*`), then one per server.
+fn latency_rows(s: &Summary) -> Result<Vec<Value>, RecordError> {
+    let doc = serde_json::to_value(&s.latency)?;
+    let mut out = Vec::new();
+    for c in elements(&doc, "categories") {
+        let cat = c["category"].clone();
+        out.push(with(
+            &[("category", cat.clone()), ("server", "*".into())],
+            c,
+            &["by_server", "what"],
+        ));
+        for srv in elements(c, "by_server") {
+            out.push(with(&[("category", cat.clone())], srv, &[]));
         }
     }
     Ok(out)
+}
+
+/// One row per series and bin; a series' rows are made when it is reached.
+fn throughput_bins(s: &Summary) -> Records<'_> {
+    let t = &s.throughput;
+    // As the JSON document has them: a number, or null (taken as 0) when not finite.
+    let number = |v: Result<Value, serde_json::Error>| v.map(|x| x.as_f64().unwrap_or(0.0));
+    let (bin_s, start) = match (
+        number(serde_json::to_value(t.bin_s)),
+        number(serde_json::to_value(t.start)),
+    ) {
+        (Ok(bin_s), Ok(start)) => (bin_s, start),
+        (Err(e), _) | (_, Err(e)) => return Box::new(std::iter::once(Err(e.into()))),
+    };
+    Box::new(t.series.iter().flat_map(move |series| -> Records<'_> {
+        let mut sr = match serde_json::to_value(series) {
+            Ok(sr) => sr,
+            Err(e) => return Box::new(std::iter::once(Err(e.into()))),
+        };
+        let mut take = |k: &str| sr.get_mut(k).map_or(Value::Null, Value::take);
+        let (protocol, direction) = (take("protocol"), take("direction"));
+        let bins = match take("bins") {
+            Value::Array(bins) => bins,
+            _ => Vec::new(),
+        };
+        Box::new(bins.into_iter().enumerate().map(move |(i, bytes)| {
+            let mut m = Map::new();
+            m.insert("protocol".into(), protocol.clone());
+            m.insert("direction".into(), direction.clone());
+            m.insert("bin".into(), i.into());
+            let t0 = start + i as f64 * bin_s;
+            m.insert("start".into(), (((t0 * 1e6).round()) / 1e6).into());
+            m.insert("bin_s".into(), bin_s.into());
+            m.insert("bytes".into(), bytes);
+            Ok(Value::Object(m))
+        }))
+    }))
 }

@@ -13,8 +13,12 @@
 //! - Categories with no value are still listed (count 0), so a report always has the same
 //!   shape. At most [`MAX_SERVERS`] servers per category are listed, busiest first.
 //! - The records are read once, in report order (from the spools: see
-//!   `report::spool`); what is kept is 16 bytes per value (every value of a category, and
-//!   again under its server) and one string per server.
+//!   `report::spool`); what [`compute`] keeps is 16 bytes per value (every value of a
+//!   category, and again under its server) and one string per server.
+//! - [`cdfs`] (the HTML report's CDF charts) reads the records again and keeps, per
+//!   category, every value up to [`CDF_EXACT_VALUES`]; past it, a histogram of them all
+//!   (auto-resizing, 3 significant digits: a few hundred KB at most), from which it gives
+//!   [`CDF_QUANTILES`] points. Its memory does not grow with the number of values.
 
 use super::Summary;
 use hdrhistogram::Histogram;
@@ -110,15 +114,14 @@ impl Stats {
         if values_ms.is_empty() {
             return Stats::default();
         }
-        let us = |v: f64| (v * 1000.0).round().clamp(0.0, u64::MAX as f64 / 2.0) as u64;
-        let max_us = values_ms.iter().copied().map(us).max().unwrap_or(0);
+        let max_us = values_ms.iter().copied().map(micros).max().unwrap_or(0);
         let min = values_ms.iter().copied().fold(f64::INFINITY, f64::min);
         let max = values_ms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mean = values_ms.iter().sum::<f64>() / values_ms.len() as f64;
         let q = match Histogram::<u64>::new_with_max(max_us.max(2), 3) {
             Ok(mut h) => {
                 for v in values_ms {
-                    h.saturating_record(us(*v));
+                    h.saturating_record(micros(*v));
                 }
                 let at = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0).clamp(min, max);
                 [at(0.5), at(0.9), at(0.99)]
@@ -171,13 +174,103 @@ impl Samples {
     }
 }
 
-/// Every category's values in milliseconds (valid ones only), unsorted, in
-/// [`CATEGORIES`] order; empty categories included.
-pub fn values(s: &Summary) -> Vec<(&'static str, Vec<f64>)> {
-    let mut x = samples(s);
+/// Valid values a category's CDF keeps as they are; past it, [`cdfs`] draws the CDF from a
+/// histogram of them all.
+pub const CDF_EXACT_VALUES: usize = 2000;
+/// Points of a CDF drawn from a histogram: the values at quantiles `1/n, 2/n, ..., 1`.
+pub const CDF_QUANTILES: usize = 500;
+
+/// What a category's CDF is drawn from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CdfValues {
+    /// Every valid value in milliseconds, unsorted (at most [`CDF_EXACT_VALUES`]).
+    Exact(Vec<f64>),
+    /// More values than that: [`CDF_QUANTILES`] points, the values (ms, ascending) at
+    /// quantiles `i / CDF_QUANTILES` of a histogram of all `count` values, with the
+    /// precision of the `Stats` quantiles (3 significant digits, clamped to the exact
+    /// min and max).
+    Quantiles { count: u64, values: Vec<f64> },
+}
+
+impl CdfValues {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            CdfValues::Exact(v) => v.is_empty(),
+            CdfValues::Quantiles { count, .. } => *count == 0,
+        }
+    }
+}
+
+/// A category's values for its CDF, in bounded memory: kept as they are up to
+/// [`CDF_EXACT_VALUES`], then all recorded in a histogram.
+#[derive(Default)]
+struct CdfAccumulator {
+    exact: Vec<f64>,
+    histogram: Option<Histogram<u64>>,
+    count: u64,
+    min: f64,
+    max: f64,
+}
+
+impl CdfAccumulator {
+    fn add(&mut self, v: f64) {
+        if !(v.is_finite() && v >= 0.0) {
+            return;
+        }
+        self.min = if self.count == 0 { v } else { self.min.min(v) };
+        self.max = if self.count == 0 { v } else { self.max.max(v) };
+        self.count += 1;
+        if self.histogram.is_none() && self.exact.len() < CDF_EXACT_VALUES {
+            self.exact.push(v);
+            return;
+        }
+        let histogram = match &mut self.histogram {
+            Some(h) => h,
+            None => match Histogram::<u64>::new(3) {
+                Ok(h) => self.histogram.insert(h),
+                // Cannot happen with 3 significant digits; the CDF then stays partial.
+                Err(_) => return,
+            },
+        };
+        for x in std::mem::take(&mut self.exact).into_iter().chain([v]) {
+            if histogram.record(micros(x)).is_err() {
+                histogram.saturating_record(micros(x));
+            }
+        }
+    }
+
+    fn finish(self) -> CdfValues {
+        let Some(h) = self.histogram else {
+            return CdfValues::Exact(self.exact);
+        };
+        let at = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0).clamp(self.min, self.max);
+        let values = (1..=CDF_QUANTILES)
+            .map(|i| at(i as f64 / CDF_QUANTILES as f64))
+            .collect();
+        CdfValues::Quantiles {
+            count: self.count,
+            values,
+        }
+    }
+}
+
+/// A value in milliseconds as the histograms record it: whole microseconds.
+fn micros(ms: f64) -> u64 {
+    (ms * 1000.0).round().clamp(0.0, u64::MAX as f64 / 2.0) as u64
+}
+
+/// Every category's CDF values (valid values only), in [`CATEGORIES`] order; empty
+/// categories included. Memory is bounded per category (see [`CdfValues`]).
+pub fn cdfs(s: &Summary) -> Vec<(&'static str, CdfValues)> {
+    let mut acc: BTreeMap<&'static str, CdfAccumulator> = BTreeMap::new();
+    each_value(s, |cat, _server, v| {
+        if let Some(v) = v {
+            acc.entry(cat).or_default().add(v);
+        }
+    });
     CATEGORIES
         .iter()
-        .map(|(cat, _)| (*cat, x.by_cat.remove(cat).unwrap_or_default().all))
+        .map(|(cat, _)| (*cat, acc.remove(cat).unwrap_or_default().finish()))
         .collect()
 }
 
@@ -225,17 +318,24 @@ pub fn compute(s: &Summary) -> LatencyReport {
 
 fn samples(s: &Summary) -> Samples {
     let mut x = Samples::default();
+    each_value(s, |cat, server, v| x.add(cat, server, v));
+    x
+}
+
+/// Calls `add(category, server, value)` for every latency value of the records (`None`
+/// where a record has no value), reading the records once, in report order.
+fn each_value(s: &Summary, mut add: impl FnMut(&'static str, &str, Option<f64>)) {
     for c in s.connections.iter() {
         if let Some(t) = &c.tcp {
             let v = t.handshake.total_rtt_ns.map(|ns| ns as f64 / 1e6);
-            x.add("tcp_handshake", &c.server.to_string(), v);
+            add("tcp_handshake", &c.server.to_string(), v);
         }
     }
     for t in s.apps.tls.iter() {
-        x.add("tls_handshake", &t.server, t.handshake_ms);
+        add("tls_handshake", &t.server, t.handshake_ms);
     }
     for q in &s.quic.connections {
-        x.add(
+        add(
             "quic_handshake",
             &q.server.to_string(),
             q.summary.handshake_ms,
@@ -243,31 +343,31 @@ fn samples(s: &Summary) -> Samples {
     }
     for h in s.apps.http.iter() {
         for t in &h.transactions {
-            x.add("http", &h.server, t.latency_ms);
+            add("http", &h.server, t.latency_ms);
         }
     }
     for r in s.apps.redis.iter() {
         for c in &r.commands {
-            x.add("redis", &r.server, c.latency_ms);
+            add("redis", &r.server, c.latency_ms);
         }
     }
     let mut steps = |server: &str, l: &crate::analyzers::tunnel::correlate::Latency| {
-        x.add(
+        add(
             "tunnel_visitor_syn_to_new_connection",
             server,
             l.visitor_syn_to_new_connection,
         );
-        x.add(
+        add(
             "tunnel_new_connection_to_tunnel_syn",
             server,
             l.new_connection_to_tunnel_syn,
         );
-        x.add(
+        add(
             "tunnel_syn_to_first_byte",
             server,
             l.tunnel_syn_to_first_byte,
         );
-        x.add("tunnel_total", server, l.total);
+        add("tunnel_total", server, l.total);
     };
     for sess in &s.tunnel.sessions {
         for v in &sess.visitors {
@@ -281,8 +381,6 @@ fn samples(s: &Summary) -> Samples {
             steps(&t.server.to_string(), &t.latency_ms);
         }
     }
-
-    x
 }
 
 /// The nearest-rank quantile of sorted values (what the histogram approximates), for
@@ -334,5 +432,44 @@ mod tests {
         x.add("http", "a", None);
         let c = &x.by_cat["http"];
         assert_eq!((c.all.len(), c.by_server["a"].len(), c.bad), (1, 1, 2));
+    }
+
+    fn cdf_of(values: &[f64]) -> CdfValues {
+        let mut acc = CdfAccumulator::default();
+        for v in values {
+            acc.add(*v);
+        }
+        acc.finish()
+    }
+
+    #[test]
+    fn a_cdf_keeps_every_value_up_to_its_cap() {
+        let values: Vec<f64> = (0..CDF_EXACT_VALUES).map(|i| (i % 7) as f64).collect();
+        let mut with_bad = values.clone();
+        with_bad.extend([-1.0, f64::NAN]);
+        assert_eq!(cdf_of(&with_bad), CdfValues::Exact(values));
+    }
+
+    #[test]
+    fn past_its_cap_a_cdf_is_quantiles_of_a_histogram_of_every_value() {
+        // Multiples of 0.5, in an order that is not sorted.
+        let n = 3 * CDF_EXACT_VALUES + 11;
+        let values: Vec<f64> = (0..n).map(|i| ((i * 7919) % n + 1) as f64 * 0.5).collect();
+        let CdfValues::Quantiles { count, values: got } = cdf_of(&values) else {
+            panic!("expected quantiles");
+        };
+        assert_eq!((count, got.len()), (n as u64, CDF_QUANTILES));
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for (i, v) in got.iter().enumerate() {
+            let q = (i + 1) as f64 / CDF_QUANTILES as f64;
+            let want = nearest_rank(&sorted, q).unwrap();
+            assert!(
+                (v - want).abs() <= want * 0.001 + 0.001,
+                "q {q}: {v} vs {want}"
+            );
+        }
+        assert_eq!(got.last(), sorted.last());
+        assert!(got.windows(2).all(|w| w[0] <= w[1]));
     }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use tunscope::capture::CaptureSet;
 use tunscope::pipeline::{self, Options, Pipeline};
+use tunscope::report::jsonl::RecordType;
 use tunscope::report::{Summary, csv, html, jsonl, text};
 
 fn fixture(name: &str) -> PathBuf {
@@ -30,6 +31,26 @@ fn run(paths: &[PathBuf], spool_after_records: usize) -> Summary {
     pipeline::run(&mut set, Pipeline::new(opts), |_, _| {})
 }
 
+fn jsonl_bytes(s: &Summary) -> Vec<u8> {
+    let mut out = Vec::new();
+    jsonl::write(s, &mut out).expect("JSONL");
+    out
+}
+
+/// The CSV files as `--out` writes them: `(file name, contents)`, in record type order.
+fn csv_files(s: &Summary) -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    csv::write_files(s, dir.path()).expect("CSV");
+    RecordType::ALL
+        .iter()
+        .map(|t| {
+            let name = format!("{}.csv", t.csv_stem());
+            let bytes = std::fs::read(dir.path().join(&name)).expect("CSV file written");
+            (name, bytes)
+        })
+        .collect()
+}
+
 /// Every rendering of a summary: JSON, JSONL, text, the CSV files and (optionally) HTML.
 fn renderings(s: &Summary, with_html: bool) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![
@@ -37,13 +58,10 @@ fn renderings(s: &Summary, with_html: bool) -> Vec<(String, Vec<u8>)> {
             "json".to_string(),
             serde_json::to_vec_pretty(s).expect("JSON"),
         ),
-        (
-            "jsonl".to_string(),
-            jsonl::render(s).expect("JSONL").into_bytes(),
-        ),
+        ("jsonl".to_string(), jsonl_bytes(s)),
         ("text".to_string(), text::render(s, 10).into_bytes()),
     ];
-    out.extend(csv::files(s).expect("CSV"));
+    out.extend(csv_files(s));
     if with_html {
         out.push((
             "report.html".to_string(),
