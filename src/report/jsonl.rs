@@ -165,14 +165,19 @@ pub fn records(s: &Summary, t: RecordType) -> Records<'_> {
 }
 
 /// `--format jsonl`: every record, one line each, each with its `type` first.
+///
+/// Lines go through a concretely typed buffer, so serde_json's many small writes are not
+/// virtual calls into `out`; it is flushed at the end.
 pub fn write(s: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     for t in RecordType::ALL {
         for r in records(s, t) {
             let line = with(&[("type", t.name().into())], &r?, &[]);
-            serde_json::to_writer(&mut *out, &line).map_err(RecordError::from_json_write)?;
+            serde_json::to_writer(&mut out, &line).map_err(RecordError::from_json_write)?;
             out.write_all(b"\n")?;
         }
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod html;
 pub mod jsonl;
 pub mod latency;
+pub mod pretty;
 pub mod spool;
 pub mod text;
 pub mod throughput;
