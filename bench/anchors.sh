@@ -13,17 +13,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-SHARED_BENCH=$(cd "$REPO/../shared/bench" && pwd)
-# run-anchors.sh builds the gopacket comparators next to itself; when ../shared is read-only
-# and they are not built yet, work from a copy of the rig (kept between runs).
-if [ ! -x "$SHARED_BENCH/gopacket-assemble/gopacket-assemble" ] && [ ! -w "$SHARED_BENCH/gopacket-assemble" ]; then
-  COPY=${TMPDIR:-/tmp}/tunscope-shared-bench
-  if [ ! -x "$COPY/gopacket-assemble/gopacket-assemble" ]; then
-    rm -rf "$COPY" && cp -r "$SHARED_BENCH" "$COPY" && chmod -R u+w "$COPY"
-    "$COPY/gopacket-assemble/build.sh" >&2
-  fi
-  SHARED_BENCH=$COPY
-fi
+# shellcheck source=bench/rig.sh
+. "$HERE/rig.sh"
 REPS=3
 ANCHORS=cat,gopacket-ta
 TARGS="analyze --format json"
