@@ -35,7 +35,7 @@ OUT=$(mktemp -d "${TMPDIR:-/tmp}/tunscope-bench.XXXXXX")
 CSV=$OUT/runs.csv
 echo "tool,rep,wall_s,user_s,sys_s,maxrss_kb" >"$CSV"
 PACKETS=$("$BIN" analyze --format json "$CAP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["packets"])')
-BYTES=$(stat -c %s "$CAP")
+BYTES=$(stat -L -c %s "$CAP")
 cat "$CAP" >/dev/null
 for rep in $(seq 1 "$REPS"); do
   "$SHARED_BENCH/run-anchors.sh" -n 1 -a "$ANCHORS" -o "$OUT/anchors-$rep" "$CAP" >/dev/null 2>&1
