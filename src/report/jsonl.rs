@@ -172,13 +172,34 @@ pub fn write(s: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     for t in RecordType::ALL {
         for r in records(s, t) {
-            let line = with(&[("type", t.name().into())], &r?, &[]);
-            serde_json::to_writer(&mut out, &line).map_err(RecordError::from_json_write)?;
-            out.write_all(b"\n")?;
+            write_line(&mut out, t.name(), &r?).map_err(RecordError::from_json_write)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// One line: `{"type":NAME,...}` with `record`'s fields after `type`, compact, and a line
+/// break. The fields are written from `record` in place (no copy of the record with `type`
+/// put first); a record that has a `type` field of its own keeps its value, as in [`with`].
+fn write_line(out: &mut impl Write, name: &str, record: &Value) -> serde_json::Result<()> {
+    let fields = match record.as_object() {
+        Some(o) if !o.contains_key("type") => o,
+        _ => {
+            serde_json::to_writer(&mut *out, &with(&[("type", name.into())], record, &[]))?;
+            return out.write_all(b"\n").map_err(serde_json::Error::io);
+        }
+    };
+    out.write_all(b"{\"type\":")
+        .map_err(serde_json::Error::io)?;
+    serde_json::to_writer(&mut *out, name)?;
+    for (k, v) in fields {
+        out.write_all(b",").map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *out, k)?;
+        out.write_all(b":").map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *out, v)?;
+    }
+    out.write_all(b"}\n").map_err(serde_json::Error::io)
 }
 
 /// `extra` fields first, then `v`'s own (minus `drop`).
@@ -345,4 +366,44 @@ fn throughput_bins(s: &Summary) -> Records<'_> {
             Ok(Value::Object(m))
         }))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(name: &str, record: &Value) -> String {
+        let mut out = Vec::new();
+        write_line(&mut out, name, record).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_line_is_the_record_with_its_type_first() {
+        let record =
+            json!({"src": "10.0.0.1", "bytes": 7, "nested": {"a": [1, null]}, "s": "q\"\n"});
+        let expected = json!({"type": "connection", "src": "10.0.0.1", "bytes": 7,
+                              "nested": {"a": [1, null]}, "s": "q\"\n"});
+        let got = line("connection", &record);
+        assert_eq!(
+            got,
+            format!("{}\n", serde_json::to_string(&expected).unwrap())
+        );
+        // Field order is the record's, after `type`.
+        assert!(
+            got.starts_with(r#"{"type":"connection","src":"10.0.0.1","bytes":7,"#),
+            "{got}"
+        );
+        assert_eq!(line("capture", &json!({})), "{\"type\":\"capture\"}\n");
+    }
+
+    #[test]
+    fn a_record_with_its_own_type_keeps_one_type_field() {
+        let got = line("quic", &json!({"a": 1, "type": "initial"}));
+        let v: Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(got.matches("\"type\"").count(), 1, "{got}");
+        assert_eq!(v["type"], "initial");
+        assert_eq!(v["a"], 1);
+    }
 }
