@@ -5,7 +5,7 @@
 //! that are reshaped (HTTP transactions and Redis commands with their connection's
 //! endpoints, tunnel sessions without their visitors and visitors with their session's
 //! `control`, latency rows per category and server, throughput bins) are reshaped in one
-//! place, [`records`].
+//! place, `source`, which every rendering reads through.
 //!
 //! # Contracts
 //!
@@ -15,8 +15,10 @@
 //!   is one record's JSON value (an HTTP or Redis record's rows together), never a list.
 //!   The bounded parts (capture, tunnel, QUIC, latency, throughput series, top talkers)
 //!   are converted a list at a time.
-//! - [`write`] writes every record of every type, in [`RecordType::ALL`] order, straight
-//!   to a writer, one line each; nothing is kept after a line is written.
+//! - [`write()`] writes every record of every type, in [`RecordType::ALL`] order, straight
+//!   to a writer, one line each; nothing is kept after a line is written. Records that
+//!   are not reshaped are serialised from their model type (no JSON value in between),
+//!   with the same bytes as through [`records`].
 //! - A record that cannot be read back from a spool's temporary file ends the stream with
 //!   a [`RecordError::Spool`]: whatever was written before it stays written.
 
@@ -141,26 +143,61 @@ pub type Records<'a> = Box<dyn Iterator<Item = Result<Value, RecordError>> + 'a>
 
 /// The records of type `t`, in report order, one at a time (see the module documentation).
 pub fn records(s: &Summary, t: RecordType) -> Records<'_> {
+    match source(s, t) {
+        Source::Values(values) => values,
+        Source::Typed(typed) => Box::new(typed.map(|r| Ok(r?.to_value()?))),
+    }
+}
+
+/// A record still in its model type, serialised only when written.
+trait TypedRecord {
+    fn to_value(&self) -> serde_json::Result<Value>;
+    /// Compact JSON, appended to `buf`.
+    fn write_compact(&self, buf: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+impl<T: Serialize> TypedRecord for T {
+    fn to_value(&self) -> serde_json::Result<Value> {
+        serde_json::to_value(self)
+    }
+
+    fn write_compact(&self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(buf, self)
+    }
+}
+
+type TypedRecords<'a> =
+    Box<dyn Iterator<Item = Result<Box<dyn TypedRecord + 'a>, RecordError>> + 'a>;
+
+/// Where the records of one type come from: the model's own records (written as they are,
+/// or converted to JSON values for CSV and HTML), or values reshaped here.
+enum Source<'a> {
+    Typed(TypedRecords<'a>),
+    Values(Records<'a>),
+}
+
+fn source(s: &Summary, t: RecordType) -> Source<'_> {
+    use Source::{Typed, Values};
     match t {
-        RecordType::Capture => eager(|| Ok(vec![capture_record(s)?])),
-        RecordType::Connection => spooled(&s.connections),
-        RecordType::ConnectionThroughput => spooled(&s.throughput.connections),
-        RecordType::TunnelSession => eager(|| tunnel_sessions(s)),
-        RecordType::TunnelVisitor => eager(|| tunnel_visitors(s)),
-        RecordType::TunnelConnection => listed(&s.tunnel.tunnels),
-        RecordType::TunnelAnomaly => listed(&s.tunnel.anomalies),
-        RecordType::Quic => listed(&s.quic.connections),
-        RecordType::Tls => spooled(&s.apps.tls),
-        RecordType::Http => rows_with_endpoints(&s.apps.http, "transactions"),
-        RecordType::HttpDisguise => spooled(&s.apps.http_disguise),
-        RecordType::Socks => spooled(&s.apps.socks),
-        RecordType::Redis => rows_with_endpoints(&s.apps.redis, "commands"),
-        RecordType::Ssh => spooled(&s.apps.ssh),
-        RecordType::Openvpn => spooled(&s.apps.openvpn),
-        RecordType::Encrypted => spooled(&s.apps.encrypted),
-        RecordType::Latency => eager(|| latency_rows(s)),
-        RecordType::Throughput => throughput_bins(s),
-        RecordType::TopTalker => listed(&s.throughput.top_talkers),
+        RecordType::Capture => Values(eager(|| Ok(vec![capture_record(s)?]))),
+        RecordType::Connection => Typed(spooled(&s.connections)),
+        RecordType::ConnectionThroughput => Typed(spooled(&s.throughput.connections)),
+        RecordType::TunnelSession => Values(eager(|| tunnel_sessions(s))),
+        RecordType::TunnelVisitor => Values(eager(|| tunnel_visitors(s))),
+        RecordType::TunnelConnection => Typed(listed(&s.tunnel.tunnels)),
+        RecordType::TunnelAnomaly => Typed(listed(&s.tunnel.anomalies)),
+        RecordType::Quic => Typed(listed(&s.quic.connections)),
+        RecordType::Tls => Typed(spooled(&s.apps.tls)),
+        RecordType::Http => Values(rows_with_endpoints(&s.apps.http, "transactions")),
+        RecordType::HttpDisguise => Typed(spooled(&s.apps.http_disguise)),
+        RecordType::Socks => Typed(spooled(&s.apps.socks)),
+        RecordType::Redis => Values(rows_with_endpoints(&s.apps.redis, "commands")),
+        RecordType::Ssh => Typed(spooled(&s.apps.ssh)),
+        RecordType::Openvpn => Typed(spooled(&s.apps.openvpn)),
+        RecordType::Encrypted => Typed(spooled(&s.apps.encrypted)),
+        RecordType::Latency => Values(eager(|| latency_rows(s))),
+        RecordType::Throughput => Values(throughput_bins(s)),
+        RecordType::TopTalker => Typed(listed(&s.throughput.top_talkers)),
     }
 }
 
@@ -170,13 +207,49 @@ pub fn records(s: &Summary, t: RecordType) -> Records<'_> {
 /// virtual calls into `out`; it is flushed at the end.
 pub fn write(s: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut buf = Vec::new();
     for t in RecordType::ALL {
-        for r in records(s, t) {
-            write_line(&mut out, t.name(), &r?).map_err(RecordError::from_json_write)?;
+        match source(s, t) {
+            Source::Values(values) => {
+                for r in values {
+                    write_line(&mut out, t.name(), &r?).map_err(RecordError::from_json_write)?;
+                }
+            }
+            Source::Typed(typed) => {
+                for r in typed {
+                    let r = r?;
+                    buf.clear();
+                    r.write_compact(&mut buf)?;
+                    if !write_typed_line(&mut out, t.name(), &buf)? {
+                        write_line(&mut out, t.name(), &r.to_value()?)
+                            .map_err(RecordError::from_json_write)?;
+                    }
+                }
+            }
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// One line from a record's compact JSON `json`: `type` first, then the object's fields
+/// as they are. `false` (nothing written) when `json` is not an object or may have a
+/// `type` field of its own: [`write_line`] merges those.
+fn write_typed_line(out: &mut impl Write, name: &str, json: &[u8]) -> Result<bool, RecordError> {
+    let Some(fields) = json.strip_prefix(b"{") else {
+        return Ok(false);
+    };
+    if memchr::memmem::find(fields, b"\"type\":").is_some() {
+        return Ok(false);
+    }
+    out.write_all(b"{\"type\":")?;
+    serde_json::to_writer(&mut *out, name).map_err(RecordError::from_json_write)?;
+    if fields != b"}" {
+        out.write_all(b",")?;
+    }
+    out.write_all(fields)?;
+    out.write_all(b"\n")?;
+    Ok(true)
 }
 
 /// One line: `{"type":NAME,...}` with `record`'s fields after `type`, compact, and a line
@@ -233,18 +306,22 @@ fn eager<'a>(make: impl FnOnce() -> Result<Vec<Value>, RecordError>) -> Records<
     }
 }
 
-/// One record per item of a list held in memory, converted as it is reached.
-fn listed<T: Serialize>(items: &[T]) -> Records<'_> {
+/// One record per item of a list held in memory.
+fn listed<T: Serialize>(items: &[T]) -> TypedRecords<'_> {
     Box::new(
         items
             .iter()
-            .map(|x| serde_json::to_value(x).map_err(RecordError::from)),
+            .map(|x| Ok(Box::new(x) as Box<dyn TypedRecord>)),
     )
 }
 
-/// One record per spooled record, read back and converted as it is reached.
-fn spooled<T: Serialize + DeserializeOwned + Clone>(spool: &RecordSpool<T>) -> Records<'_> {
-    Box::new(spool.try_iter().map(|r| Ok(serde_json::to_value(&*r?)?)))
+/// One record per spooled record, read back as it is reached.
+fn spooled<T: Serialize + DeserializeOwned + Clone>(spool: &RecordSpool<T>) -> TypedRecords<'_> {
+    Box::new(
+        spool
+            .try_iter()
+            .map(|r| Ok(Box::new(r?) as Box<dyn TypedRecord>)),
+    )
 }
 
 /// One row per element of each spooled record's `field` (HTTP transactions, Redis
@@ -253,7 +330,8 @@ fn rows_with_endpoints<'a, T: Serialize + DeserializeOwned + Clone>(
     spool: &'a RecordSpool<T>,
     field: &'static str,
 ) -> Records<'a> {
-    Box::new(spooled(spool).flat_map(move |r| {
+    let values = spool.try_iter().map(|r| Ok(serde_json::to_value(&*r?)?));
+    Box::new(values.flat_map(move |r: Result<Value, RecordError>| {
         let rows: Vec<Result<Value, RecordError>> = match r {
             Ok(rec) => {
                 let endpoints = [
@@ -396,6 +474,42 @@ mod tests {
             "{got}"
         );
         assert_eq!(line("capture", &json!({})), "{\"type\":\"capture\"}\n");
+    }
+
+    fn typed_line(name: &str, record: &impl Serialize) -> Option<String> {
+        let mut json = Vec::new();
+        serde_json::to_writer(&mut json, record).unwrap();
+        let mut out = Vec::new();
+        write_typed_line(&mut out, name, &json)
+            .unwrap()
+            .then(|| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_typed_line_is_the_same_as_the_merged_one() {
+        #[derive(Serialize)]
+        struct Conn<'a> {
+            src: &'a str,
+            bytes: u64,
+            tcp: Option<Vec<u8>>,
+        }
+        #[derive(Serialize)]
+        struct Empty {}
+        let conn = Conn {
+            src: "10.0.0.1",
+            bytes: 7,
+            tcp: Some(vec![1, 2]),
+        };
+        for (name, record) in [
+            ("connection", serde_json::to_value(&conn).unwrap()),
+            ("capture", serde_json::to_value(Empty {}).unwrap()),
+        ] {
+            assert_eq!(typed_line(name, &record), Some(line(name, &record)));
+        }
+        // Not written this way (left to write_line): a `type` of its own, or not an object.
+        assert_eq!(typed_line("quic", &json!({"a": {"type": 1}})), None);
+        assert_eq!(typed_line("quic", &json!("text")), None);
+        assert_eq!(typed_line("quic", &json!([1])), None);
     }
 
     #[test]
