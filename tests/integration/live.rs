@@ -647,7 +647,24 @@ fn count_stops_with_the_text_report_and_its_drop_counters() {
     );
     assert!(out.contains("filter \"tcp port 18080\""), "{out}");
     assert!(out.contains("  packets     25\n"), "{out}");
-    assert!(out.contains("  drops       kernel 0, interface 0"), "{out}");
+    // The counters are read when the count is reached, while the generator still sends:
+    // on a loaded machine the kernel may already have dropped a few of the later packets,
+    // so the line is checked for its shape (two counts), not for zeros.
+    let drops = out
+        .lines()
+        .find_map(|l| l.strip_prefix("  drops       kernel "))
+        .unwrap_or_else(|| panic!("no drops line:\n{out}"));
+    let (kernel, interface) = drops
+        .split_once(", interface ")
+        .unwrap_or_else(|| panic!("drops line {drops:?}"));
+    assert!(kernel.parse::<u64>().is_ok(), "{drops:?}");
+    assert!(
+        interface
+            .split_whitespace()
+            .next()
+            .is_some_and(|n| n.parse::<u64>().is_ok()),
+        "{drops:?}"
+    );
     assert!(out.contains("analysed 25; stopped by count"), "{out}");
 }
 
