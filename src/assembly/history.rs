@@ -101,7 +101,7 @@ impl Stores {
     }
 
     /// The `len` bytes at `pos`.
-    fn recall(&self, pos: Pos, len: u64) -> Option<&[u8]> {
+    pub(crate) fn recall(&self, pos: Pos, len: u64) -> Option<&[u8]> {
         let (store, _) = self.list.get(pos.store as usize)?;
         store.recall(pos.offset, usize::try_from(len).ok()?)
     }

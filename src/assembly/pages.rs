@@ -9,8 +9,13 @@
 //! The cache grows one page at a time up to what the limits allow and never shrinks:
 //! freed pages go to the free list and are reused, so steady state allocates nothing.
 //! Page indices are internal (never derived from packet data).
+//!
+//! A page whose bytes lie in a store (a memory-mapped capture, see `history.rs`) holds
+//! their position, not a copy: they are recalled when delivered or compared. Only bytes
+//! without a position (stream inputs, reassembled fragments) are copied, into a buffer of
+//! the page size that the page gets on its first copy. Limits count pages either way.
 
-use super::history::Pos;
+use super::history::{Pos, Stores};
 use crate::Timestamp;
 
 /// A run of stream bytes as a segment brings it: captured bytes, with where they lie in a
@@ -84,11 +89,16 @@ impl Page {
         self.off + u64::from(self.len)
     }
 
-    /// The captured bytes (empty for a truncated placeholder).
-    pub fn bytes(&self) -> &[u8] {
-        match self.content {
-            PageContent::Bytes => self.data.get(..self.len as usize).unwrap_or(&[]),
-            PageContent::Truncated => &[],
+    /// The captured bytes (empty for a truncated placeholder): recalled from `stores` when
+    /// the page holds a position, else the page's copy. A position was checked against its
+    /// store's length when the segment came (`Stores::pos_of`), so the recall cannot fail.
+    pub fn bytes<'s>(&'s self, stores: &'s Stores) -> &'s [u8] {
+        match (self.content, self.stored) {
+            (PageContent::Truncated, _) => &[],
+            (PageContent::Bytes, Some(pos)) => {
+                stores.recall(pos, u64::from(self.len)).unwrap_or(&[])
+            }
+            (PageContent::Bytes, None) => self.data.get(..self.len as usize).unwrap_or(&[]),
         }
     }
 }
@@ -190,9 +200,17 @@ impl PageCache {
             match piece {
                 Piece::Bytes(bytes, pos) => {
                     page.stored = pos;
-                    let n = bytes.len().min(page.data.len());
-                    if let (Some(dst), Some(src)) = (page.data.get_mut(..n), bytes.get(..n)) {
-                        dst.copy_from_slice(src);
+                    let n = bytes.len().min(self.page_size);
+                    // Bytes that lie in a store are recalled from it when delivered or
+                    // compared; only the others are copied, into a buffer made on the
+                    // page's first copy and kept with it.
+                    if pos.is_none() {
+                        if page.data.len() < n {
+                            page.data = vec![0; self.page_size].into_boxed_slice();
+                        }
+                        if let (Some(dst), Some(src)) = (page.data.get_mut(..n), bytes.get(..n)) {
+                            dst.copy_from_slice(src);
+                        }
                     }
                     page.content = PageContent::Bytes;
                     page.len = n as u32;
@@ -263,7 +281,7 @@ impl PageCache {
                     stored: None,
                     prev: NIL,
                     next: NIL,
-                    data: vec![0; self.page_size].into_boxed_slice(),
+                    data: Box::default(),
                 });
                 (self.pages.len() - 1) as u32
             }
@@ -305,8 +323,9 @@ mod tests {
         assert_eq!(Piece::Truncated(9).range(4, 20), Piece::Truncated(5));
         assert_eq!(list.count, 4);
         assert_eq!(cache.page(b).end(), 27);
-        assert_eq!(cache.page(b).bytes(), b"");
-        assert_eq!(cache.page(a).bytes(), b"abcd");
+        let stores = Stores::default();
+        assert_eq!(cache.page(b).bytes(&stores), b"");
+        assert_eq!(cache.page(a).bytes(&stores), b"abcd");
         cache.remove(&mut list, z);
         cache.remove(&mut list, c);
         assert_eq!(offsets(&cache, &list), vec![10, 20]);

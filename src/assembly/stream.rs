@@ -287,7 +287,7 @@ impl HalfStream {
                 let skip = self.next - off;
                 match page.content {
                     PageContent::Bytes => {
-                        let bytes = page.bytes().get(skip as usize..).unwrap_or(&[]);
+                        let bytes = page.bytes(ctx.stores).get(skip as usize..).unwrap_or(&[]);
                         let pos = page.stored.map(|p| p.advance(skip));
                         self.write_history(ctx.history_pool, ctx.stores, bytes, pos);
                         self.next += bytes.len() as u64;
@@ -664,7 +664,9 @@ impl HalfStream {
         let page = ctx.pages.page(index);
         let off = page.off;
         let later = piece.range(from - piece_start, to - piece_start).bytes();
-        let first = page.bytes().get((from - off) as usize..(to - off) as usize);
+        let first = page
+            .bytes(ctx.stores)
+            .get((from - off) as usize..(to - off) as usize);
         let (Some(first), Some(later)) = (first, later) else {
             return;
         };
