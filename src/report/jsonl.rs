@@ -212,18 +212,12 @@ pub fn write(s: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
         match source(s, t) {
             Source::Values(values) => {
                 for r in values {
-                    write_line(&mut out, t.name(), &r?).map_err(RecordError::from_json_write)?;
+                    write_line(&mut out, &mut buf, t.name(), &r?)?;
                 }
             }
             Source::Typed(typed) => {
                 for r in typed {
-                    let r = r?;
-                    buf.clear();
-                    r.write_compact(&mut buf)?;
-                    if !write_typed_line(&mut out, t.name(), &buf)? {
-                        write_line(&mut out, t.name(), &r.to_value()?)
-                            .map_err(RecordError::from_json_write)?;
-                    }
+                    write_line(&mut out, &mut buf, t.name(), &*r?)?;
                 }
             }
         }
@@ -232,47 +226,34 @@ pub fn write(s: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
     Ok(())
 }
 
-/// One line from a record's compact JSON `json`: `type` first, then the object's fields
-/// as they are. `false` (nothing written) when `json` is not an object or may have a
-/// `type` field of its own: [`write_line`] merges those.
-fn write_typed_line(out: &mut impl Write, name: &str, json: &[u8]) -> Result<bool, RecordError> {
-    let Some(fields) = json.strip_prefix(b"{") else {
-        return Ok(false);
-    };
-    if memchr::memmem::find(fields, b"\"type\":").is_some() {
-        return Ok(false);
-    }
-    out.write_all(b"{\"type\":")?;
-    serde_json::to_writer(&mut *out, name).map_err(RecordError::from_json_write)?;
-    if fields != b"}" {
-        out.write_all(b",")?;
-    }
-    out.write_all(fields)?;
-    out.write_all(b"\n")?;
-    Ok(true)
-}
-
-/// One line: `{"type":NAME,...}` with `record`'s fields after `type`, compact, and a line
-/// break. The fields are written from `record` in place (no copy of the record with `type`
-/// put first); a record that has a `type` field of its own keeps its value, as in [`with`].
-fn write_line(out: &mut impl Write, name: &str, record: &Value) -> serde_json::Result<()> {
-    let fields = match record.as_object() {
-        Some(o) if !o.contains_key("type") => o,
-        _ => {
-            serde_json::to_writer(&mut *out, &with(&[("type", name.into())], record, &[]))?;
-            return out.write_all(b"\n").map_err(serde_json::Error::io);
+/// One line: `{"type":NAME,...}` with the record's fields after `type`, compact, and a
+/// line break. The record's compact JSON (made in `buf`) is written as it is after `type`;
+/// a record that is not an object, or may have a `type` field of its own, is merged with
+/// [`with`] instead (its own `type` then keeps its value).
+fn write_line(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    name: &str,
+    record: &(impl TypedRecord + ?Sized),
+) -> Result<(), RecordError> {
+    buf.clear();
+    record.write_compact(buf)?;
+    match buf.strip_prefix(b"{") {
+        Some(fields) if memchr::memmem::find(fields, b"\"type\":").is_none() => {
+            out.write_all(b"{\"type\":")?;
+            serde_json::to_writer(&mut *out, name).map_err(RecordError::from_json_write)?;
+            if fields != b"}" {
+                out.write_all(b",")?;
+            }
+            out.write_all(fields)?;
         }
-    };
-    out.write_all(b"{\"type\":")
-        .map_err(serde_json::Error::io)?;
-    serde_json::to_writer(&mut *out, name)?;
-    for (k, v) in fields {
-        out.write_all(b",").map_err(serde_json::Error::io)?;
-        serde_json::to_writer(&mut *out, k)?;
-        out.write_all(b":").map_err(serde_json::Error::io)?;
-        serde_json::to_writer(&mut *out, v)?;
+        _ => {
+            let merged = with(&[("type", name.into())], &record.to_value()?, &[]);
+            serde_json::to_writer(&mut *out, &merged).map_err(RecordError::from_json_write)?;
+        }
     }
-    out.write_all(b"}\n").map_err(serde_json::Error::io)
+    out.write_all(b"\n")?;
+    Ok(())
 }
 
 /// `extra` fields first, then `v`'s own (minus `drop`).
@@ -451,9 +432,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn line(name: &str, record: &Value) -> String {
+    fn line(name: &str, record: &(impl TypedRecord + ?Sized)) -> String {
         let mut out = Vec::new();
-        write_line(&mut out, name, record).unwrap();
+        write_line(&mut out, &mut Vec::new(), name, record).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -476,17 +457,8 @@ mod tests {
         assert_eq!(line("capture", &json!({})), "{\"type\":\"capture\"}\n");
     }
 
-    fn typed_line(name: &str, record: &impl Serialize) -> Option<String> {
-        let mut json = Vec::new();
-        serde_json::to_writer(&mut json, record).unwrap();
-        let mut out = Vec::new();
-        write_typed_line(&mut out, name, &json)
-            .unwrap()
-            .then(|| String::from_utf8(out).unwrap())
-    }
-
     #[test]
-    fn a_typed_line_is_the_same_as_the_merged_one() {
+    fn a_model_type_gives_the_same_line_as_its_json_value() {
         #[derive(Serialize)]
         struct Conn<'a> {
             src: &'a str,
@@ -500,16 +472,16 @@ mod tests {
             bytes: 7,
             tcp: Some(vec![1, 2]),
         };
-        for (name, record) in [
-            ("connection", serde_json::to_value(&conn).unwrap()),
-            ("capture", serde_json::to_value(Empty {}).unwrap()),
-        ] {
-            assert_eq!(typed_line(name, &record), Some(line(name, &record)));
-        }
-        // Not written this way (left to write_line): a `type` of its own, or not an object.
-        assert_eq!(typed_line("quic", &json!({"a": {"type": 1}})), None);
-        assert_eq!(typed_line("quic", &json!("text")), None);
-        assert_eq!(typed_line("quic", &json!([1])), None);
+        assert_eq!(
+            line("connection", &conn),
+            "{\"type\":\"connection\",\"src\":\"10.0.0.1\",\"bytes\":7,\"tcp\":[1,2]}\n"
+        );
+        assert_eq!(line("capture", &Empty {}), "{\"type\":\"capture\"}\n");
+        // Not an object: only `type` (as the merge always did).
+        assert_eq!(line("quic", &json!("text")), "{\"type\":\"quic\"}\n");
+        // A nested `type` is not the record's own: it stays where it is.
+        let v: Value = serde_json::from_str(&line("quic", &json!({"a": {"type": 1}}))).unwrap();
+        assert_eq!(v, json!({"type": "quic", "a": {"type": 1}}));
     }
 
     #[test]
