@@ -488,12 +488,9 @@ fn process_segment<S: StreamSink + ?Sized>(
     state.last_ts = ts;
     state.handshake.observe(dir, flags, ts);
     EndpointState::observe(&mut state.endpoints, dir.index(), flags);
-    for letter in HistoryLetter::for_segment(flags, wire_len > 0, seg.window)
-        .into_iter()
-        .flatten()
-    {
-        state.letters.add(dir, letter);
-    }
+    state
+        .letters
+        .add_segment(dir, flags, wire_len > 0, seg.window);
 
     let peer_dir = dir.reverse();
     let (half, peer) = {

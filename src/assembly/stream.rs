@@ -256,7 +256,23 @@ impl HalfStream {
 
     /// Delivers every buffered page that starts at or before `next`. When `overlapping`
     /// is given, the bytes of that piece that a page also covers are compared with it.
+    /// (Inlined: after every in-order segment, and there are usually no pages.)
+    #[inline]
     fn pop_contiguous<S: StreamSink + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        overlapping: Option<(u64, Piece<'_>, Timestamp)>,
+        tally: &mut SegmentTally,
+    ) {
+        if self.pages.head != NIL {
+            self.pop_pages(ctx, overlapping, tally);
+        }
+        if self.pages.count == 0 {
+            self.oldest_page_ts = NO_PAGES;
+        }
+    }
+
+    fn pop_pages<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         overlapping: Option<(u64, Piece<'_>, Timestamp)>,
@@ -302,9 +318,6 @@ impl HalfStream {
                 }
             }
             ctx.pages.remove(&mut self.pages, index);
-        }
-        if self.pages.count == 0 {
-            self.oldest_page_ts = NO_PAGES;
         }
     }
 

@@ -29,6 +29,8 @@ const RELEASE_CHUNK: usize = 2 * 1024 * 1024;
 /// Pages that recalls of stored bytes faulted back in behind the reader are given back
 /// every time the reader crosses a multiple of this.
 const RECALL_RELEASE_CHUNK: usize = 256 * 1024;
+// `Input::consume` looks at sequential releases only when a recall release is due.
+const _: () = assert!(RELEASE_CHUNK.is_multiple_of(RECALL_RELEASE_CHUNK));
 /// How much a recall can make resident around the bytes it reads: Linux maps the page
 /// cache's whole folio on a fault (up to 2 MiB, PMD-sized, on kernels with large folios;
 /// otherwise `fault_around_bytes`, 64 KiB), and folios are aligned to their size in the
@@ -246,49 +248,59 @@ impl Input {
 
     /// Up to `n` bytes from the read position; fewer only at the end of the input.
     /// The caller bounds `n` (record headers are checked against `MAX_RECORD_LEN` first).
+    #[inline]
     pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
         match self {
+            // Twice per packet: inlined, with the stream's refilling kept out of line.
             Input::Mapped { map, pos, .. } => {
                 let bytes = map.bytes();
                 let end = pos.saturating_add(n).min(bytes.len());
                 Ok(bytes.get(*pos..end).unwrap_or(&[]))
             }
-            Input::Stream {
-                reader,
-                buf,
-                start,
-                end,
-                eof,
-                ..
-            } => {
-                if *end - *start < n && !*eof {
-                    if buf.len() - *start < n {
-                        buf.copy_within(*start..*end, 0);
-                        *end -= *start;
-                        *start = 0;
-                        if buf.len() < n {
-                            buf.resize(n.next_power_of_two(), 0);
-                        }
-                    }
-                    while *end - *start < n {
-                        match reader.read(&mut buf[*end..]) {
-                            Ok(0) => {
-                                *eof = true;
-                                break;
-                            }
-                            Ok(k) => *end += k,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                let avail = (*end - *start).min(n);
-                Ok(&buf[*start..*start + avail])
-            }
+            Input::Stream { .. } => self.peek_stream(n),
         }
     }
 
+    #[inline(never)]
+    fn peek_stream(&mut self, n: usize) -> io::Result<&[u8]> {
+        let Input::Stream {
+            reader,
+            buf,
+            start,
+            end,
+            eof,
+            ..
+        } = self
+        else {
+            return Ok(&[]);
+        };
+        if *end - *start < n && !*eof {
+            if buf.len() - *start < n {
+                buf.copy_within(*start..*end, 0);
+                *end -= *start;
+                *start = 0;
+                if buf.len() < n {
+                    buf.resize(n.next_power_of_two(), 0);
+                }
+            }
+            while *end - *start < n {
+                match reader.read(&mut buf[*end..]) {
+                    Ok(0) => {
+                        *eof = true;
+                        break;
+                    }
+                    Ok(k) => *end += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let avail = (*end - *start).min(n);
+        Ok(&buf[*start..*start + avail])
+    }
+
     /// Advances the read position by `n` bytes, which must have been peeked.
+    #[inline]
     pub fn consume(&mut self, n: usize) {
         match self {
             Input::Mapped {
@@ -296,17 +308,10 @@ impl Input {
             } => {
                 let before = *pos;
                 *pos = pos.saturating_add(n).min(map.bytes().len());
-                // Give consumed pages back so resident memory stays flat however large
-                // the file is (mapped file pages count in RSS until released).
-                let behind = (*pos & !(RELEASE_CHUNK - 1)).saturating_sub(*released);
-                if behind >= RELEASE_CHUNK {
-                    map.release(*released, behind);
-                    *released += behind;
-                }
-                // And, more often, the pages recalls brought back (a few a time, each
-                // with the folio it faulted in).
+                // Both kinds of release below happen only when the position crosses a
+                // multiple of RECALL_RELEASE_CHUNK (RELEASE_CHUNK is one of them).
                 if before / RECALL_RELEASE_CHUNK != *pos / RECALL_RELEASE_CHUNK {
-                    map.release_recalled(*released);
+                    Self::release_behind(map, *pos, released);
                 }
             }
             Input::Stream {
@@ -317,6 +322,19 @@ impl Input {
                 *base += n as u64;
             }
         }
+    }
+
+    /// Gives consumed pages of a map back so resident memory stays flat however large
+    /// the file is (mapped file pages count in RSS until released), and, more often, the
+    /// pages recalls brought back (a few a time, each with the folio it faulted in).
+    #[inline(never)]
+    fn release_behind(map: &MappedFile, pos: usize, released: &mut usize) {
+        let behind = (pos & !(RELEASE_CHUNK - 1)).saturating_sub(*released);
+        if behind >= RELEASE_CHUNK {
+            map.release(*released, behind);
+            *released += behind;
+        }
+        map.release_recalled(*released);
     }
 
     /// The bytes of a record that was peeked with at least `len` bytes, without copying.

@@ -7,7 +7,7 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, Endpoint};
 use crate::pipeline::{StreamObserver, TcpConnMeta};
 use crate::timestamp::Timestamp;
-use crate::util::hex;
+use crate::util::{Ipv4Text, hex};
 use ring::digest;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -82,6 +82,9 @@ pub struct StreamsObserver {
     names: HashMap<String, u32>,
     open_files: usize,
     outcome: Rc<RefCell<StreamsOutcome>>,
+    /// The line being written, reused: serialising straight into `out` would make each
+    /// of serde_json's small writes a call through `dyn Write`.
+    line: Vec<u8>,
 }
 
 impl StreamsObserver {
@@ -99,6 +102,7 @@ impl StreamsObserver {
             names: HashMap::new(),
             open_files: 0,
             outcome,
+            line: Vec::new(),
         }
     }
 
@@ -159,6 +163,14 @@ impl StreamsObserver {
     }
 }
 
+/// An address as `Display` writes it (IPv4 without going through `core::fmt`).
+fn addr_text(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(a) => Ipv4Text::new(a, None).as_str().to_owned(),
+        IpAddr::V6(a) => a.to_string(),
+    }
+}
+
 /// tcpflow's file name for one endpoint: `127.000.000.001.08080`; IPv6 addresses as their
 /// eight groups, dotted (`0000.0000....0001.00443`).
 fn tcpflow_name(ep: Endpoint) -> String {
@@ -185,6 +197,10 @@ impl StreamObserver for StreamsObserver {
     }
 
     fn on_chunk(&mut self, conn: &TcpConnMeta, dir: Direction, chunk: &Chunk<'_>, _ts: Timestamp) {
+        if !self.digest && self.extract.is_none() {
+            // The lines come from the assembler's record; the bytes are not needed.
+            return;
+        }
         match *chunk {
             Chunk::Data(bytes) => {
                 if let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()]) {
@@ -269,9 +285,9 @@ impl StreamObserver for StreamsObserver {
                 .and_then(|n| n.to_str())
                 .map(str::to_owned);
             let line = StreamLine {
-                src: src.addr.to_string(),
+                src: addr_text(src.addr),
                 sport: src.port,
-                dst: dst.addr.to_string(),
+                dst: addr_text(dst.addr),
                 dport: dst.port,
                 bytes: rec.stats.delivered_bytes,
                 gaps,
@@ -281,9 +297,13 @@ impl StreamObserver for StreamsObserver {
                 sha256: d.digest.take().map(|ctx| hex(ctx.finish().as_ref())),
                 file: file_name.as_deref(),
             };
-            let written = serde_json::to_writer(&mut self.out, &line)
+            self.line.clear();
+            let written = serde_json::to_writer(&mut self.line, &line)
                 .map_err(std::io::Error::other)
-                .and_then(|()| self.out.write_all(b"\n"));
+                .and_then(|()| {
+                    self.line.push(b'\n');
+                    self.out.write_all(&self.line)
+                });
             if let Err(e) = written
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {

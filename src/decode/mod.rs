@@ -404,35 +404,70 @@ fn transport<'a>(
 }
 
 /// Reads a TCP header. `missing` is how many bytes of the IP payload the capture lacks.
+/// Options are read from SYN segments only: the MSS option is only valid there (RFC 9293
+/// section 3.7.1), and nothing else in them is used.
+#[inline]
 fn parse_tcp(b: &[u8], missing: u32) -> Result<(u16, u16, TcpSegment<'_>), (&'static str, String)> {
-    if b.len() < 20 {
-        return Err((
+    let Some(fixed) = b.first_chunk::<20>() else {
+        return Err(tcp_header_error(b.len(), 20, missing));
+    };
+    let be16 = |o: usize| u16::from_be_bytes([fixed[o], fixed[o + 1]]);
+    let be32 = |o: usize| u32::from_be_bytes([fixed[o], fixed[o + 1], fixed[o + 2], fixed[o + 3]]);
+    let data_offset = usize::from(fixed[12] >> 4) * 4;
+    let (Some(options), Some(payload)) = (b.get(20..data_offset), b.get(data_offset..)) else {
+        return Err(tcp_header_error(b.len(), data_offset, missing));
+    };
+    let flags = TcpFlags(fixed[13]);
+    Ok((
+        be16(0),
+        be16(2),
+        TcpSegment {
+            seq: be32(4),
+            ack: be32(8),
+            flags,
+            window: be16(14),
+            mss: if flags.syn() {
+                mss_option(options)
+            } else {
+                None
+            },
+            payload,
+            missing,
+            payload_at: None,
+        },
+    ))
+}
+
+/// Why a TCP header of `data_offset` bytes (20 when even the fixed part is missing) cannot
+/// be read from `have` bytes.
+#[cold]
+#[inline(never)]
+fn tcp_header_error(have: usize, data_offset: usize, missing: u32) -> (&'static str, String) {
+    if have < 20 {
+        (
             "truncated_tcp_header",
-            format!("TCP header needs 20 bytes, {} captured", b.len()),
-        ));
-    }
-    let be16 = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
-    let be32 = |o: usize| u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    let data_offset = usize::from(b[12] >> 4) * 4;
-    if data_offset < 20 {
-        return Err((
+            format!("TCP header needs 20 bytes, {have} captured"),
+        )
+    } else if data_offset < 20 {
+        (
             "bad_tcp_header",
             format!("TCP data offset {data_offset} is below 20"),
-        ));
-    }
-    if data_offset > b.len() {
+        )
+    } else {
         let kind = if missing > 0 {
             "truncated_tcp_header"
         } else {
             "bad_tcp_header"
         };
-        return Err((
+        (
             kind,
-            format!("TCP header of {data_offset} bytes, {} available", b.len()),
-        ));
+            format!("TCP header of {data_offset} bytes, {have} available"),
+        )
     }
-    let mut mss = None;
-    let mut opts = &b[20..data_offset];
+}
+
+/// The MSS option among TCP options, if present and well formed.
+fn mss_option(mut opts: &[u8]) -> Option<u16> {
     while let Some((&kind, rest)) = opts.split_first() {
         match kind {
             0 => break,
@@ -444,26 +479,13 @@ fn parse_tcp(b: &[u8], missing: u32) -> Result<(u16, u16, TcpSegment<'_>), (&'st
                     break;
                 }
                 if kind == 2 && len == 4 {
-                    mss = Some(u16::from_be_bytes([opts[2], opts[3]]));
+                    return Some(u16::from_be_bytes([opts[2], opts[3]]));
                 }
                 opts = &opts[len..];
             }
         }
     }
-    Ok((
-        be16(0),
-        be16(2),
-        TcpSegment {
-            seq: be32(4),
-            ack: be32(8),
-            flags: TcpFlags(b[13]),
-            window: be16(14),
-            mss,
-            payload: &b[data_offset..],
-            missing,
-            payload_at: None,
-        },
-    ))
+    None
 }
 
 #[cfg(test)]

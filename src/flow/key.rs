@@ -1,5 +1,6 @@
 //! Flow keys: endpoints, the canonical (direction-free) key, and directions.
 
+use crate::util::Ipv4Text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -49,7 +50,7 @@ impl fmt::Display for Endpoint {
     /// `1.2.3.4:80` or `[::1]:80`, the form every output of tunscope uses.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.addr {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V4(a) => f.write_str(Ipv4Text::new(a, Some(self.port)).as_str()),
             IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
         }
     }

@@ -159,6 +159,10 @@ pub struct FlowTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     lru: [Lru; 3],
+    /// The key and slot of the last lookup: packets come in trains of one flow (a
+    /// window's worth of data, then its ACKs), and comparing a key costs less than
+    /// hashing it. Cleared when that slot's flow is removed.
+    last: Option<(FlowKey, u32)>,
     pub created: u64,
     pub evicted: u64,
     pub peak_live: usize,
@@ -178,6 +182,7 @@ impl FlowTable {
                 head: NIL,
                 tail: NIL,
             }; 3],
+            last: None,
             created: 0,
             evicted: 0,
             peak_live: 0,
@@ -201,20 +206,25 @@ impl FlowTable {
     pub fn lookup(&mut self, p: &PacketFacts, ended: &mut Vec<(Flow, EndReason)>) -> Placement {
         let (key, _) = FlowKey::canonical(p.l4, p.src, p.dst);
         let mut created = false;
-        let slot = match self.map.get(&key) {
-            Some(&slot) if self.is_port_reuse(slot, p) => {
+        let found = match self.last {
+            Some((last_key, slot)) if last_key == key => Some(slot),
+            _ => self.map.get(&key).copied(),
+        };
+        let slot = match found {
+            Some(slot) if self.is_port_reuse(slot, p) => {
                 if let Some(f) = self.remove(slot) {
                     ended.push((f, EndReason::PortReuse));
                 }
                 created = true;
                 self.insert(key, p, ended)
             }
-            Some(&slot) => slot,
+            Some(slot) => slot,
             None => {
                 created = true;
                 self.insert(key, p, ended)
             }
         };
+        self.last = Some((key, slot));
         self.touch(slot);
         let s = &mut self.slots[slot as usize];
         let generation = s.generation;
@@ -393,6 +403,9 @@ impl FlowTable {
         self.unlink(class, slot);
         let flow = self.slots[slot as usize].flow.take()?;
         self.map.remove(&flow.key);
+        if self.last.is_some_and(|(_, last)| last == slot) {
+            self.last = None;
+        }
         self.free.push(slot);
         Some(flow)
     }

@@ -442,8 +442,16 @@ impl Downstream {
         }
     }
 
-    /// Hands ended flows to the report.
+    /// Hands ended flows to the report (called for every packet; flows rarely end).
+    #[inline]
     fn flush_ended(&mut self) {
+        if !self.ended.is_empty() {
+            self.hand_over_ended();
+        }
+    }
+
+    #[inline(never)]
+    fn hand_over_ended(&mut self) {
         for (flow, reason) in self.ended.drain(..) {
             let peak = self.throughput.on_flow_end(flow.id);
             let listed = self.listed < self.opts.max_connection_records;

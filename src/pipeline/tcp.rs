@@ -279,7 +279,8 @@ impl TcpStage {
         self.decide(conn, true);
         let c = self.conns.remove(conn)?;
         let (client, server) = (c.meta.client, c.meta.server);
-        let (cs, ss) = (client.to_string(), server.to_string());
+        // Endpoint texts for the summaries, made only for a connection that has them.
+        let texts = || (client.to_string(), server.to_string());
         let syn = syn_ts.unwrap_or(c.meta.first_ts);
         let findings = match c.analysis {
             Analysis::Off | Analysis::Probing(_) => ConnFindings {
@@ -287,6 +288,7 @@ impl TcpStage {
                 app_chain: Vec::new(),
             },
             Analysis::App(a) => {
+                let (cs, ss) = texts();
                 let summary = a.summarize(&cs, &ss);
                 let found = findings_of(&summary, &[]);
                 self.keep_app(summary, listed);
@@ -294,7 +296,10 @@ impl TcpStage {
             }
             Analysis::Tunnel(t) => match t.kind() {
                 ConnKind::Tunnel => {
-                    let inner = t.inner().map(|r| r.0.summarize(&cs, &ss));
+                    let inner = t.inner().map(|r| {
+                        let (cs, ss) = texts();
+                        r.0.summarize(&cs, &ss)
+                    });
                     let inner_app = inner
                         .as_ref()
                         .and_then(|s| s.app_chain.last().map(|a| a.to_string()));
