@@ -47,6 +47,15 @@ impl Pos {
             offset: self.offset.saturating_add(n),
         }
     }
+
+    /// The position `n` bytes before (one that `advance(n)` would bring here; when there
+    /// is none, a position no advance reaches, so the two compare unequal).
+    fn back(self, n: u64) -> Pos {
+        Pos {
+            store: self.store,
+            offset: self.offset.checked_sub(n).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// The stores segments pointed into, kept alive as long as the assembler so that
@@ -214,6 +223,30 @@ impl History {
         bytes: &[u8],
         pos: Option<Pos>,
     ) {
+        // The usual case (once per in-order segment): stored bytes no longer than the
+        // window, with room for one more piece. The general path below does the same in
+        // more steps.
+        if let (Some(buf), Some(pos)) = (self.buf.as_mut(), pos) {
+            let len = bytes.len() as u64;
+            if len > 0 && len <= buf.cap && buf.pieces.len() < MAX_PIECES {
+                match buf.pieces.back_mut() {
+                    Some(back)
+                        if back.end() == next
+                            && back.place == Place::Stored(pos.back(back.len)) =>
+                    {
+                        back.len += len;
+                    }
+                    _ => buf.pieces.push_back(Remembered {
+                        off: next,
+                        len,
+                        place: Place::Stored(pos),
+                    }),
+                }
+                self.start = self.start.max((next + len).saturating_sub(buf.cap));
+                buf.forget_before(self.start);
+                return;
+            }
+        }
         if self.buf.is_none() {
             self.buf = pool.acquire();
             self.start = next;
@@ -257,21 +290,7 @@ impl History {
         }
         // Keep the last `cap` bytes.
         self.start = self.start.max((at + len).saturating_sub(cap));
-        while let Some(front) = buf.pieces.front_mut() {
-            if front.end() <= self.start {
-                buf.pieces.pop_front();
-            } else {
-                if front.off < self.start {
-                    let cut = self.start - front.off;
-                    front.off += cut;
-                    front.len -= cut;
-                    if let Place::Stored(p) = &mut front.place {
-                        *p = p.advance(cut);
-                    }
-                }
-                break;
-            }
-        }
+        buf.forget_before(self.start);
         while buf.pieces.len() > MAX_PIECES {
             if let Err(lost_to) = buf.merge_oldest(stores) {
                 self.start = lost_to;
@@ -369,6 +388,25 @@ impl HistoryBuf {
     /// One piece fewer: moves the two oldest pieces into the ring and merges them. When a
     /// store cannot give a piece's bytes back, everything up to its end is forgotten
     /// instead, and `Err` says where the history now starts.
+    /// Drops what the pieces hold before `start`.
+    fn forget_before(&mut self, start: u64) {
+        while let Some(front) = self.pieces.front_mut() {
+            if front.end() <= start {
+                self.pieces.pop_front();
+            } else {
+                if front.off < start {
+                    let cut = start - front.off;
+                    front.off += cut;
+                    front.len -= cut;
+                    if let Place::Stored(p) = &mut front.place {
+                        *p = p.advance(cut);
+                    }
+                }
+                break;
+            }
+        }
+    }
+
     fn merge_oldest(&mut self, stores: &Stores) -> Result<(), u64> {
         for i in 0..2 {
             let Some(&piece) = self.pieces.get(i) else {
