@@ -76,7 +76,8 @@ pub struct TcpSegment<'a> {
     pub ack: u32,
     pub flags: TcpFlags,
     pub window: u16,
-    /// The MSS option, when the segment carries one (SYN and SYN-ACK).
+    /// The MSS option of a SYN or SYN-ACK that carries one (options of other segments
+    /// are not read: the MSS is only valid in SYNs, RFC 9293 section 3.7.1).
     pub mss: Option<u16>,
     pub payload: &'a [u8],
     /// Payload bytes present on the wire but not in the capture (snap length).
