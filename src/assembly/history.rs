@@ -215,6 +215,9 @@ impl History {
     }
 
     /// Remembers `bytes`, about to be delivered at `next`, found at `pos` when given.
+    /// Inlined for the usual case (once per in-order segment): stored bytes no longer
+    /// than the window, with room for one more piece; the rest is out of line.
+    #[inline]
     pub fn remember(
         &mut self,
         pool: &mut HistoryPool,
@@ -223,9 +226,6 @@ impl History {
         bytes: &[u8],
         pos: Option<Pos>,
     ) {
-        // The usual case (once per in-order segment): stored bytes no longer than the
-        // window, with room for one more piece. The general path below does the same in
-        // more steps.
         if let (Some(buf), Some(pos)) = (self.buf.as_mut(), pos) {
             let len = bytes.len() as u64;
             if len > 0 && len <= buf.cap && buf.pieces.len() < MAX_PIECES {
@@ -247,6 +247,18 @@ impl History {
                 return;
             }
         }
+        self.remember_any(pool, stores, next, bytes, pos);
+    }
+
+    #[inline(never)]
+    fn remember_any(
+        &mut self,
+        pool: &mut HistoryPool,
+        stores: &Stores,
+        next: u64,
+        bytes: &[u8],
+        pos: Option<Pos>,
+    ) {
         if self.buf.is_none() {
             self.buf = pool.acquire();
             self.start = next;
@@ -385,9 +397,6 @@ impl HistoryBuf {
         ]
     }
 
-    /// One piece fewer: moves the two oldest pieces into the ring and merges them. When a
-    /// store cannot give a piece's bytes back, everything up to its end is forgotten
-    /// instead, and `Err` says where the history now starts.
     /// Drops what the pieces hold before `start`.
     fn forget_before(&mut self, start: u64) {
         while let Some(front) = self.pieces.front_mut() {
@@ -407,6 +416,9 @@ impl HistoryBuf {
         }
     }
 
+    /// One piece fewer: moves the two oldest pieces into the ring and merges them. When a
+    /// store cannot give a piece's bytes back, everything up to its end is forgotten
+    /// instead, and `Err` says where the history now starts.
     fn merge_oldest(&mut self, stores: &Stores) -> Result<(), u64> {
         for i in 0..2 {
             let Some(&piece) = self.pieces.get(i) else {

@@ -613,6 +613,7 @@ impl HalfStream {
 
     /// Remembers bytes about to be delivered at `next` (for conflict detection), found at
     /// `pos` in a store when given.
+    #[inline]
     fn write_history(
         &mut self,
         pool: &mut HistoryPool,

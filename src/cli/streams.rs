@@ -196,11 +196,13 @@ impl StreamObserver for StreamsObserver {
         self.dirs.get_or_insert_with(conn.id, || [None, None])[dir.index()] = Some(d);
     }
 
+    /// The lines come from the assembler's records; the bytes are needed only for a
+    /// digest or an extracted file.
+    fn wants_chunks(&self) -> bool {
+        self.digest || self.extract.is_some()
+    }
+
     fn on_chunk(&mut self, conn: &TcpConnMeta, dir: Direction, chunk: &Chunk<'_>, _ts: Timestamp) {
-        if !self.digest && self.extract.is_none() {
-            // The lines come from the assembler's record; the bytes are not needed.
-            return;
-        }
         match *chunk {
             Chunk::Data(bytes) => {
                 if let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()]) {

@@ -130,6 +130,15 @@ struct Lru {
     tail: u32,
 }
 
+/// A packet's endpoints (as it travelled) and the slot of its flow.
+#[derive(Clone, Copy)]
+struct LastLookup {
+    l4: L4,
+    src: Endpoint,
+    dst: Endpoint,
+    slot: u32,
+}
+
 /// Where a packet landed.
 #[derive(Clone, Copy, Debug)]
 pub struct Placement {
@@ -159,10 +168,10 @@ pub struct FlowTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     lru: [Lru; 3],
-    /// The key and slot of the last lookup: packets come in trains of one flow (a
-    /// window's worth of data, then its ACKs), and comparing a key costs less than
-    /// hashing it. Cleared when that slot's flow is removed.
-    last: Option<(FlowKey, u32)>,
+    /// The endpoints and slot of the last lookup: packets come in trains of one flow (a
+    /// window's worth of data, then its ACKs), and comparing endpoints costs less than
+    /// making and hashing a key. Cleared when that slot's flow is removed.
+    last: Option<LastLookup>,
     pub created: u64,
     pub evicted: u64,
     pub peak_live: usize,
@@ -204,11 +213,20 @@ impl FlowTable {
     /// Finds or creates the flow of a packet and counts the packet in it. Flows ended to
     /// make room (eviction, port reuse) are appended to `ended`.
     pub fn lookup(&mut self, p: &PacketFacts, ended: &mut Vec<(Flow, EndReason)>) -> Placement {
-        let (key, _) = FlowKey::canonical(p.l4, p.src, p.dst);
         let mut created = false;
+        // The same two endpoints as the last packet, either way round: the same flow.
         let found = match self.last {
-            Some((last_key, slot)) if last_key == key => Some(slot),
-            _ => self.map.get(&key).copied(),
+            Some(last)
+                if last.l4 == p.l4
+                    && ((last.src == p.src && last.dst == p.dst)
+                        || (last.src == p.dst && last.dst == p.src)) =>
+            {
+                Some(last.slot)
+            }
+            _ => self
+                .map
+                .get(&FlowKey::canonical(p.l4, p.src, p.dst).0)
+                .copied(),
         };
         let slot = match found {
             Some(slot) if self.is_port_reuse(slot, p) => {
@@ -216,15 +234,20 @@ impl FlowTable {
                     ended.push((f, EndReason::PortReuse));
                 }
                 created = true;
-                self.insert(key, p, ended)
+                self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
             }
             Some(slot) => slot,
             None => {
                 created = true;
-                self.insert(key, p, ended)
+                self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
             }
         };
-        self.last = Some((key, slot));
+        self.last = Some(LastLookup {
+            l4: p.l4,
+            src: p.src,
+            dst: p.dst,
+            slot,
+        });
         self.touch(slot);
         let s = &mut self.slots[slot as usize];
         let generation = s.generation;
@@ -403,7 +426,7 @@ impl FlowTable {
         self.unlink(class, slot);
         let flow = self.slots[slot as usize].flow.take()?;
         self.map.remove(&flow.key);
-        if self.last.is_some_and(|(_, last)| last == slot) {
+        if self.last.is_some_and(|last| last.slot == slot) {
             self.last = None;
         }
         self.free.push(slot);

@@ -108,6 +108,11 @@ pub trait StreamObserver {
         let _ = (conn, dir, start);
     }
     fn on_chunk(&mut self, conn: &TcpConnMeta, dir: Direction, chunk: &Chunk<'_>, ts: Timestamp);
+    /// Asked once, when the observer is installed: `false` means `on_chunk` is never
+    /// called (an observer that only needs starts and connection records).
+    fn wants_chunks(&self) -> bool {
+        true
+    }
     fn on_connection_end(&mut self, conn: &TcpConnMeta, record: &TcpConnRecord) {
         let _ = (conn, record);
     }
@@ -216,6 +221,7 @@ impl Pipeline {
 
     /// Hands every reassembled TCP stream to `observer` as well.
     pub fn with_observer(mut self, observer: Box<dyn StreamObserver>) -> Self {
+        self.down.tcp.observer_wants_chunks = observer.wants_chunks();
         self.down.tcp.observer = Some(observer);
         self
     }

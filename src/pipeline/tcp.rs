@@ -114,6 +114,8 @@ pub struct TcpFindings {
 pub struct TcpStage {
     pub conns: FlowSlots<TcpConn>,
     pub observer: Option<Box<dyn StreamObserver>>,
+    /// What the observer's `wants_chunks` said when it was installed.
+    pub observer_wants_chunks: bool,
     pub conflicts: u64,
     pub session_cfg: SessionConfig,
     analyzers: bool,
@@ -129,6 +131,7 @@ impl TcpStage {
             analyzers,
             conns: FlowSlots::default(),
             observer: None,
+            observer_wants_chunks: false,
             conflicts: 0,
             session_cfg: SessionConfig {
                 show_secrets,
@@ -388,13 +391,60 @@ impl StreamSink for TcpStage {
         }
     }
 
+    /// Once per delivered chunk; inlined up to the analysis, which connections without
+    /// analyzers (`tunscope streams`, `--flows-only`) never reach.
+    #[inline]
     fn on_chunk(&mut self, conn: FlowId, dir: Direction, chunk: Chunk<'_>, ts: Timestamp) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        if let Some(obs) = self.observer.as_mut() {
+        if self.observer_wants_chunks
+            && let Some(obs) = self.observer.as_mut()
+        {
             obs.on_chunk(&c.meta, dir, &chunk, ts);
         }
+        if c.visitor_tap.is_none() && matches!(c.analysis, Analysis::Off) {
+            return;
+        }
+        self.analyze_chunk(conn, dir, chunk, ts);
+    }
+
+    fn on_conflict(&mut self, _conn: FlowId, _dir: Direction, _conflict: &OverlapConflict) {
+        self.conflicts += 1;
+    }
+
+    fn on_direction_end(
+        &mut self,
+        conn: FlowId,
+        dir: Direction,
+        reason: CloseReason,
+        ts: Timestamp,
+    ) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.ended[dir.index()] = Some(ts);
+        if let Some(tap) = c.visitor_tap.as_mut() {
+            tap.on_end(dir, ts);
+        }
+        match &mut c.analysis {
+            Analysis::Off | Analysis::Probing(_) => {}
+            Analysis::Tunnel(t) => {
+                t.note_close(dir, ending(reason));
+                t.on_end(dir, ts);
+            }
+            Analysis::App(a) => a.on_end(dir, ts),
+        }
+    }
+}
+
+impl TcpStage {
+    /// The analysis part of `on_chunk`: the visitor tap and the connection's analyzer.
+    #[inline(never)]
+    fn analyze_chunk(&mut self, conn: FlowId, dir: Direction, chunk: Chunk<'_>, ts: Timestamp) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
         if let Some(tap) = c.visitor_tap.as_mut() {
             match chunk {
                 Chunk::Data(b) => tap.on_data(dir, b, ts),
@@ -432,34 +482,6 @@ impl StreamSink for TcpStage {
             (Analysis::Tunnel(t), Chunk::Gap { len, .. }) => t.on_gap(dir, len, ts),
             (Analysis::App(a), Chunk::Data(bytes)) => a.on_data(dir, bytes, ts),
             (Analysis::App(a), Chunk::Gap { len, .. }) => a.on_gap(dir, len, ts),
-        }
-    }
-
-    fn on_conflict(&mut self, _conn: FlowId, _dir: Direction, _conflict: &OverlapConflict) {
-        self.conflicts += 1;
-    }
-
-    fn on_direction_end(
-        &mut self,
-        conn: FlowId,
-        dir: Direction,
-        reason: CloseReason,
-        ts: Timestamp,
-    ) {
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
-        c.ended[dir.index()] = Some(ts);
-        if let Some(tap) = c.visitor_tap.as_mut() {
-            tap.on_end(dir, ts);
-        }
-        match &mut c.analysis {
-            Analysis::Off | Analysis::Probing(_) => {}
-            Analysis::Tunnel(t) => {
-                t.note_close(dir, ending(reason));
-                t.on_end(dir, ts);
-            }
-            Analysis::App(a) => a.on_end(dir, ts),
         }
     }
 }
