@@ -5,8 +5,9 @@ GNU time (used by run-anchors.sh and anchors.sh) prints CPU seconds with two dec
 ~300 MB captures the tools take 0.1-0.2 s, so one tick is 5-10% of the result. This runs
 each command N times, interleaved (A B C, A B C, ...) so a burst of load from a neighbour
 hits them alike, reads each child's user+sys time from wait4's rusage (microseconds), and
-prints a Markdown table: median, first quartile and minimum CPU ms, median peak RSS, and
-the median CPU relative to the first command (the anchor).
+prints a Markdown table: median, first quartile and minimum CPU ms, median peak RSS, the
+median CPU relative to the first command (the anchor), and the median (and quartiles) of
+the per-round ratios to the anchor.
 
 The page cache matters as much as the load: Linux keeps a file in folios as large as the
 reads or writes that brought it in, and a map faults in (and a read copies from) a whole
@@ -130,14 +131,22 @@ def measure(a, tools, rss_file):
              "asis": "page cache as found"}[a.cache]
     print(f"`{os.path.basename(a.capture)}` ({size / 1e6:.1f} MB, {state}), {a.n} interleaved "
           f"runs each, CPU = user + sys from rusage\n")
-    print(f"| command | CPU ms median | q1 | min | peak RSS MB | CPU vs {tools[0][0]} |")
-    print("|---|---|---|---|---|---|")
+    first = tools[0][0]
+    print(f"| command | CPU ms median | q1 | min | peak RSS MB | CPU vs {first} "
+          f"| per-round ratio, median [q1, q3] |")
+    print("|---|---|---|---|---|---|---|")
     for name, _ in tools:
         xs = sorted(cpu[name])
         med = statistics.median(xs)
         q1 = xs[(len(xs) - 1) // 4]
+        # Each round runs the commands back to back, so a burst of load from a neighbour
+        # mostly hits one round: the ratio within a round is steadier than the ratio of
+        # medians taken over different rounds.
+        ratios = sorted(c / a for c, a in zip(cpu[name], cpu[first]))
+        r_q1, r_q3 = ratios[(len(ratios) - 1) // 4], ratios[(3 * (len(ratios) - 1)) // 4]
         print(f"| {name} | {med:.0f} | {q1:.0f} | {xs[0]:.0f} | "
-              f"{statistics.median(rss[name]) / 1024:.0f} | {med / anchor:.2f}x |")
+              f"{statistics.median(rss[name]) / 1024:.0f} | {med / anchor:.2f}x "
+              f"| {statistics.median(ratios):.2f}x [{r_q1:.2f}, {r_q3:.2f}] |")
 
 
 if __name__ == "__main__":
