@@ -80,38 +80,39 @@ done
 rm -f "$DATA/streams.jsonl"
 echo
 
+# cpu_tables CACHE NAME=COMMAND...: a bench/pair.py table for each capture, with the
+# capture in page-cache state CACHE and gopacket-ta as the anchor.
+cpu_tables() {
+  local cache=$1 cap
+  shift
+  for cap in "$CLEAN" "$MANGLED"; do
+    say "pair.py --cache $cache $(basename "$cap")"
+    echo
+    python3 "$HERE/pair.py" -n "$REPS" --cache "$cache" "$cap" "gopacket-ta=$GOPACKET_TA" "$@"
+  done
+  echo
+}
+
 echo "## CPU time next to gopacket-tcpassembly (\`bench/pair.py -n $REPS\`)"
 echo
 echo "gopacket-ta reassembles and counts bytes; \`streams\` reassembles and prints one line per"
 echo "direction; \`analyze\` runs every analyzer and writes the whole report. Each capture is"
 echo "first written back, dropped from the page cache and read back (\`--cache disk\`): the state"
 echo "of any capture read from disk. The next section shows the other common state."
-for cap in "$CLEAN" "$MANGLED"; do
-  say "pair.py $(basename "$cap")"
-  echo
-  python3 "$HERE/pair.py" -n "$REPS" --cache disk "$cap" \
-    "gopacket-ta=$GOPACKET_TA" \
-    "tunscope streams=$BIN streams" \
-    "tunscope analyze --flows-only --format json=$BIN analyze --flows-only --format json" \
-    "tunscope analyze (text)=$BIN analyze --format text" \
-    "tunscope analyze --format json=$BIN analyze --format json" \
-    "tunscope analyze --format jsonl=$BIN analyze --format jsonl"
-done
-echo
+cpu_tables disk \
+  "tunscope streams=$BIN streams" \
+  "tunscope analyze --flows-only --format json=$BIN analyze --flows-only --format json" \
+  "tunscope analyze (text)=$BIN analyze --format text" \
+  "tunscope analyze --format json=$BIN analyze --format json" \
+  "tunscope analyze --format jsonl=$BIN analyze --format jsonl"
 echo "## The same, right after the capture was written (\`bench/pair.py --cache written\`)"
 echo
 echo "tcpdump writes a capture 4 KiB at a time, and the page cache then holds it in 4 KiB"
 echo "folios until it is evicted: every page is mapped (tunscope) or copied (gopacket) on its"
 echo "own, which costs both tools more kernel time, tunscope (a map) more than gopacket."
-for cap in "$CLEAN" "$MANGLED"; do
-  say "pair.py --cache written $(basename "$cap")"
-  echo
-  python3 "$HERE/pair.py" -n "$REPS" --cache written "$cap" \
-    "gopacket-ta=$GOPACKET_TA" \
-    "tunscope streams=$BIN streams" \
-    "tunscope analyze --format json=$BIN analyze --format json"
-done
-echo
+cpu_tables written \
+  "tunscope streams=$BIN streams" \
+  "tunscope analyze --format json=$BIN analyze --format json"
 
 echo "## Against tshark (\`bench/anchors.sh -n 3 -a cat,gopacket-ta,tshark\`, GNU time)"
 for cap in "$CLEAN" "$MANGLED"; do

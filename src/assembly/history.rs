@@ -47,15 +47,6 @@ impl Pos {
             offset: self.offset.saturating_add(n),
         }
     }
-
-    /// The position `n` bytes before (one that `advance(n)` would bring here; when there
-    /// is none, a position no advance reaches, so the two compare unequal).
-    fn back(self, n: u64) -> Pos {
-        Pos {
-            store: self.store,
-            offset: self.offset.checked_sub(n).unwrap_or(u64::MAX),
-        }
-    }
 }
 
 /// The stores segments pointed into, kept alive as long as the assembler so that
@@ -121,6 +112,17 @@ impl Stores {
 enum Place {
     Stored(Pos),
     Ring,
+}
+
+impl Place {
+    /// Whether `next` holds the bytes that follow `len` bytes held here.
+    fn continued_by(self, len: u64, next: Place) -> bool {
+        match (self, next) {
+            (Place::Ring, Place::Ring) => true,
+            (Place::Stored(a), Place::Stored(b)) => a.advance(len) == b,
+            _ => false,
+        }
+    }
 }
 
 /// Delivered bytes `off .. off + len`.
@@ -229,19 +231,7 @@ impl History {
         if let (Some(buf), Some(pos)) = (self.buf.as_mut(), pos) {
             let len = bytes.len() as u64;
             if len > 0 && len <= buf.cap && buf.pieces.len() < MAX_PIECES {
-                match buf.pieces.back_mut() {
-                    Some(back)
-                        if back.end() == next
-                            && back.place == Place::Stored(pos.back(back.len)) =>
-                    {
-                        back.len += len;
-                    }
-                    _ => buf.pieces.push_back(Remembered {
-                        off: next,
-                        len,
-                        place: Place::Stored(pos),
-                    }),
-                }
+                buf.append(next, len, Place::Stored(pos));
                 self.start = self.start.max((next + len).saturating_sub(buf.cap));
                 buf.forget_before(self.start);
                 return;
@@ -284,22 +274,7 @@ impl History {
                 Place::Ring
             }
         };
-        let merged = match buf.pieces.back_mut() {
-            Some(back) if back.end() == at => match (back.place, place) {
-                (Place::Ring, Place::Ring) => true,
-                (Place::Stored(a), Place::Stored(b)) => a.advance(back.len) == b,
-                _ => false,
-            },
-            _ => false,
-        };
-        match buf.pieces.back_mut() {
-            Some(back) if merged => back.len += len,
-            _ => buf.pieces.push_back(Remembered {
-                off: at,
-                len,
-                place,
-            }),
-        }
+        buf.append(at, len, place);
         // Keep the last `cap` bytes.
         self.start = self.start.max((at + len).saturating_sub(cap));
         buf.forget_before(self.start);
@@ -395,6 +370,17 @@ impl HistoryBuf {
             self.ring.get(pos..pos + first).unwrap_or(&[]),
             self.ring.get(..len - first).unwrap_or(&[]),
         ]
+    }
+
+    /// Appends delivered bytes `off .. off + len` held at `place`: the last piece grows
+    /// when they continue it in the same place.
+    fn append(&mut self, off: u64, len: u64, place: Place) {
+        match self.pieces.back_mut() {
+            Some(back) if back.end() == off && back.place.continued_by(back.len, place) => {
+                back.len += len;
+            }
+            _ => self.pieces.push_back(Remembered { off, len, place }),
+        }
     }
 
     /// Drops what the pieces hold before `start`.
