@@ -15,6 +15,20 @@ pub(super) struct PcapHeader {
     pub record_header_len: usize,
     pub snaplen: u32,
     pub link: LinkType,
+    /// The largest captured length a record may claim (see `snap_limit`).
+    pub max_caplen: usize,
+}
+
+/// The largest captured length a record may claim before it is called corrupt. Some
+/// writers record a snap length smaller than what they then store for link-layer headers
+/// added afterwards; allow 256 bytes of slack, as a record that far past the snap length
+/// cannot be a real packet. A snap length of 0 means none: the format's limit applies.
+fn snap_limit(snaplen: u32) -> usize {
+    if snaplen == 0 {
+        MAX_RECORD_LEN
+    } else {
+        (snaplen as usize).saturating_add(256).min(MAX_RECORD_LEN)
+    }
 }
 
 /// Recognises the magic number. `None` when the bytes are not a pcap header.
@@ -39,6 +53,7 @@ pub(super) fn parse_file_header(b: &[u8]) -> Option<PcapHeader> {
         record_header_len: if modified { 24 } else { 16 },
         snaplen,
         link,
+        max_caplen: snap_limit(snaplen),
     })
 }
 
@@ -68,17 +83,24 @@ pub(super) fn next_record(h: &PcapHeader, input: &mut Input) -> Result<Option<Re
             head.len()
         ));
     }
-    let rd = |off| read_u32(head, off, h.big_endian).unwrap_or(0);
-    let (secs, frac, caplen, orig_len) = (rd(0), rd(4), rd(8) as usize, rd(12));
-    let snap_limit = if h.snaplen == 0 {
-        MAX_RECORD_LEN
-    } else {
-        // Some writers record a snap length smaller than what they then store for
-        // link-layer headers added afterwards; allow 256 bytes of slack before calling it
-        // corrupt, as a record that far past the snap length cannot be a real packet.
-        (h.snaplen as usize).saturating_add(256).min(MAX_RECORD_LEN)
+    let Some(fields) = head.first_chunk::<16>() else {
+        return Ok(None); // not reached: `head` has `hlen` >= 16 bytes
     };
-    if caplen > snap_limit {
+    let words: [[u8; 4]; 4] = std::array::from_fn(|i| {
+        [
+            fields[4 * i],
+            fields[4 * i + 1],
+            fields[4 * i + 2],
+            fields[4 * i + 3],
+        ]
+    });
+    let [secs, frac, caplen, orig_len] = if h.big_endian {
+        words.map(u32::from_be_bytes)
+    } else {
+        words.map(u32::from_le_bytes)
+    };
+    let caplen = caplen as usize;
+    if caplen > h.max_caplen {
         return Err(format!(
             "captured length {caplen} exceeds the file's snap length {} (corrupt record header)",
             h.snaplen
