@@ -257,46 +257,15 @@ impl Input {
                 let end = pos.saturating_add(n).min(bytes.len());
                 Ok(bytes.get(*pos..end).unwrap_or(&[]))
             }
-            Input::Stream { .. } => self.peek_stream(n),
+            Input::Stream {
+                reader,
+                buf,
+                start,
+                end,
+                eof,
+                ..
+            } => peek_stream(&mut **reader, buf, start, end, eof, n),
         }
-    }
-
-    #[inline(never)]
-    fn peek_stream(&mut self, n: usize) -> io::Result<&[u8]> {
-        let Input::Stream {
-            reader,
-            buf,
-            start,
-            end,
-            eof,
-            ..
-        } = self
-        else {
-            return Ok(&[]);
-        };
-        if *end - *start < n && !*eof {
-            if buf.len() - *start < n {
-                buf.copy_within(*start..*end, 0);
-                *end -= *start;
-                *start = 0;
-                if buf.len() < n {
-                    buf.resize(n.next_power_of_two(), 0);
-                }
-            }
-            while *end - *start < n {
-                match reader.read(&mut buf[*end..]) {
-                    Ok(0) => {
-                        *eof = true;
-                        break;
-                    }
-                    Ok(k) => *end += k,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        let avail = (*end - *start).min(n);
-        Ok(&buf[*start..*start + avail])
     }
 
     /// Advances the read position by `n` bytes, which must have been peeked.
@@ -388,6 +357,42 @@ impl Drop for Input {
             map.release(0, map.bytes().len());
         }
     }
+}
+
+/// [`Input::peek`] for a stream: refills the buffer (moving the unread bytes to its front
+/// and growing it when `n` needs more room) until `n` bytes are there or the input ends.
+#[inline(never)]
+fn peek_stream<'b>(
+    reader: &mut dyn Read,
+    buf: &'b mut Vec<u8>,
+    start: &mut usize,
+    end: &mut usize,
+    eof: &mut bool,
+    n: usize,
+) -> io::Result<&'b [u8]> {
+    if *end - *start < n && !*eof {
+        if buf.len() - *start < n {
+            buf.copy_within(*start..*end, 0);
+            *end -= *start;
+            *start = 0;
+            if buf.len() < n {
+                buf.resize(n.next_power_of_two(), 0);
+            }
+        }
+        while *end - *start < n {
+            match reader.read(&mut buf[*end..]) {
+                Ok(0) => {
+                    *eof = true;
+                    break;
+                }
+                Ok(k) => *end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let avail = (*end - *start).min(n);
+    Ok(&buf[*start..*start + avail])
 }
 
 /// Asks the CPU to start loading the cache line that holds `bytes[at]` (nothing when `at`

@@ -77,14 +77,12 @@ pub(super) fn next_record(h: &PcapHeader, input: &mut Input) -> Result<Option<Re
     if head.is_empty() {
         return Ok(None);
     }
-    if head.len() < hlen {
+    // `hlen` is 16 or 24: the four fields are the first 16 bytes.
+    let (true, Some(fields)) = (head.len() >= hlen, head.first_chunk::<16>()) else {
         return Err(format!(
             "truncated record header: {} of {hlen} bytes before the end of the file",
             head.len()
         ));
-    }
-    let Some(fields) = head.first_chunk::<16>() else {
-        return Ok(None); // not reached: `head` has `hlen` >= 16 bytes
     };
     let words: [[u8; 4]; 4] = std::array::from_fn(|i| {
         [

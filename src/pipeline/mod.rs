@@ -221,8 +221,7 @@ impl Pipeline {
 
     /// Hands every reassembled TCP stream to `observer` as well.
     pub fn with_observer(mut self, observer: Box<dyn StreamObserver>) -> Self {
-        self.down.tcp.observer_wants_chunks = observer.wants_chunks();
-        self.down.tcp.observer = Some(observer);
+        self.down.tcp.set_observer(observer);
         self
     }
 
@@ -472,7 +471,7 @@ impl Downstream {
                 );
                 let meta = self.tcp.conns.get(flow.id).map(|c| c.meta);
                 if let (Some(meta), Some(obs), Some(record)) =
-                    (meta, self.tcp.observer.as_mut(), tcp.as_ref())
+                    (meta, self.tcp.observer_mut(), tcp.as_ref())
                 {
                     obs.on_connection_end(&meta, record);
                 }

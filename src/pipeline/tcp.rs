@@ -113,9 +113,10 @@ pub struct TcpFindings {
 
 pub struct TcpStage {
     pub conns: FlowSlots<TcpConn>,
-    pub observer: Option<Box<dyn StreamObserver>>,
+    /// Set with [`TcpStage::set_observer`], which also asks it whether it wants chunks.
+    observer: Option<Box<dyn StreamObserver>>,
     /// What the observer's `wants_chunks` said when it was installed.
-    pub observer_wants_chunks: bool,
+    observer_wants_chunks: bool,
     pub conflicts: u64,
     pub session_cfg: SessionConfig,
     analyzers: bool,
@@ -124,6 +125,16 @@ pub struct TcpStage {
 }
 
 impl TcpStage {
+    /// Hands every reassembled stream to `observer` too (chunks only if it wants them).
+    pub fn set_observer(&mut self, observer: Box<dyn StreamObserver>) {
+        self.observer_wants_chunks = observer.wants_chunks();
+        self.observer = Some(observer);
+    }
+
+    pub fn observer_mut(&mut self) -> Option<&mut (dyn StreamObserver + 'static)> {
+        self.observer.as_deref_mut()
+    }
+
     /// `in_memory`: application records of each protocol kept in memory before the rest
     /// go to a temporary file (see `report::spool`).
     pub fn new(show_secrets: bool, analyzers: bool, in_memory: usize) -> Self {
