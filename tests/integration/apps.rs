@@ -23,6 +23,7 @@ fn tx(http: &Value, i: usize) -> &Value {
 
 #[test]
 fn http_get_matches_zeek_http_log() {
+    need_corpus!();
     // zeek/Baseline/core.tcp.reassembly-known-ports/http.log
     let r = Report::corpus("zeek/Traces/http/get.pcap");
     let client = "141.142.228.5:59856";
@@ -46,6 +47,7 @@ fn http_get_matches_zeek_http_log() {
 
 #[test]
 fn http_lines_split_matches_ndpi() {
+    need_corpus!();
     // ndpi/result/http-lines-split.pcap.out: Host toni.lan, URL toni.lan:31337/, 200,
     // UA uclient-fetch; response Content-Length 1476 (MANIFEST).
     let r = Report::corpus("ndpi/pcap/http-lines-split.pcap");
@@ -60,6 +62,7 @@ fn http_lines_split_matches_ndpi() {
 
 #[test]
 fn http_connect_is_followed_into_tls() {
+    need_corpus!();
     // ndpi/result/http_connect.pcap.out: HTTP_Connect Host apache.org, URL apache.org:443,
     // status 200, Firefox/92.0; the upstream leg is TLS to apache.org with JA3C
     // c834494f5948ae026d160656c93c8871, TLS_AES_128_GCM_SHA256. tshark finds the same
@@ -92,6 +95,7 @@ fn http_connect_is_followed_into_tls() {
 
 #[test]
 fn http_connect_with_header_matches_zeek() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.http.http-connect-with-header/http.log and the
     // tunnel's inner TLS SNI (tshark).
     let r = Report::corpus("zeek/Traces/http/connect-with-header.pcap");
@@ -117,6 +121,7 @@ fn http_connect_with_header_matches_zeek() {
 
 #[test]
 fn http_gap_simple_matches_suricata() {
+    need_corpus!();
     // suricata-verify/tests/http-gap-simple/test.yaml: one http event each for /1, /2, /3
     // with status 200; fileinfo: two files of 14 bytes, CLOSED, without gaps, and one of
     // 70 bytes, TRUNCATED, with gaps (a response-body segment was removed from the
@@ -152,6 +157,7 @@ fn http_gap_simple_matches_suricata() {
 
 #[test]
 fn socks5_trace1_matches_zeek_socks_log() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.socks.trace1/socks.log
     let r = Report::corpus("zeek/Traces/socks.pcap");
     let client = "10.0.0.55:53994";
@@ -178,6 +184,7 @@ fn socks5_trace1_matches_zeek_socks_log() {
 
 #[test]
 fn socks5_auth_matches_zeek_socks_log() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.socks.socks-auth/socks.log
     let r = Report::corpus("zeek/Traces/socks-auth.pcap");
     let s5 = layer(&r, "socks", "192.168.0.2:55951");
@@ -194,6 +201,7 @@ fn socks5_auth_matches_zeek_socks_log() {
 
 #[test]
 fn ndpi_socks_flows_match_tshark() {
+    need_corpus!();
     // ndpi/result/socks.pcap.out: four SOCKS flows. Versions and destinations from
     // ndpi/tshark/socks.pcap.tshark.txt (SOCKS section: stream 1 = :53533 SOCKS4 to
     // 93.184.216.119:80; stream 3 = :53534 SOCKS4 with dst 0.0.0.1, i.e. 4a by name; HTTP
@@ -236,6 +244,7 @@ fn ndpi_socks_flows_match_tshark() {
 
 #[test]
 fn ssh_banners_and_hassh_match_ndpi() {
+    need_corpus!();
     // ndpi/result/ssh.pcap.out: banners and HASSH-C per flow. For the first flow the
     // banner directions come from ndpi/tshark/ssh.pcap.tshark.txt (frame 4 = 5.3 is sent
     // by 172.16.238.168:22, frame 6 = 5.6 by the client), not from the MANIFEST summary.
@@ -269,6 +278,7 @@ fn ssh_banners_and_hassh_match_ndpi() {
 
 #[test]
 fn ssh_curve25519_matches_zeek_ssh_log() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.ssh.curve25519_kex/ssh.log
     let r = Report::corpus("zeek/Traces/ssh/ssh_kex_curve25519.pcap");
     let x = layer(&r, "ssh", "192.168.1.100:60906");
@@ -297,6 +307,7 @@ fn commands(redis: &Value) -> &[Value] {
 
 #[test]
 fn redis_set_matches_zeek_output() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.redis.set/output
     let r = Report::corpus("zeek/Traces/redis/set.pcap");
     let tcp: Vec<&Value> = r
@@ -322,6 +333,7 @@ fn redis_set_matches_zeek_output() {
 
 #[test]
 fn redis_pipelined_pings_match_zeek_redis_log() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.redis.pipelined/redis.log: 3 × PING -> PONG.
     let r = Report::corpus("zeek/Traces/redis/pipelining-example.pcap");
     let x = layer(&r, "redis", "[::1]:51122");
@@ -337,6 +349,7 @@ fn redis_pipelined_pings_match_zeek_redis_log() {
 
 #[test]
 fn redis_django_mid_stream_matches_zeek() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.redis.django-cloud/{redis.log,output}: 158
     // commands, 152 of them SET, first GET :1:factorial_3 -> 6.
     let r = Report::corpus("zeek/Traces/redis/django-cloud.pcapng");
@@ -358,6 +371,7 @@ fn redis_django_mid_stream_matches_zeek() {
 
 #[test]
 fn tls_safari_matches_ndpi() {
+    need_corpus!();
     // ndpi/result/443-safari.pcap.out
     let r = Report::corpus("ndpi/pcap/443-safari.pcap");
     let t = layer(&r, "tls", "192.168.1.13:53031");
@@ -388,6 +402,7 @@ fn tls_safari_matches_ndpi() {
 
 #[test]
 fn tls_basic_matches_zeek_ssl_and_x509_logs() {
+    need_corpus!();
     // zeek/Baseline/scripts.base.protocols.ssl.basic/{ssl.log,x509.log}
     let r = Report::corpus("zeek/Traces/tls/tls-conn-with-extensions.pcap");
     let t = layer(&r, "tls", "192.168.1.105:62045");
@@ -431,6 +446,7 @@ type ChCase = (
 
 #[test]
 fn tls_client_hellos_match_ndpi() {
+    need_corpus!();
     // SNI / ALPN / JA3C / JA4 from the nDPI .out files.
     let cases: [ChCase; 5] = [
         (
@@ -507,6 +523,7 @@ fn tls_client_hellos_match_ndpi() {
 
 #[test]
 fn tls_heur_tunnels_are_fully_encrypted_and_socks_legs_carry_tls() {
+    need_corpus!();
     // ndpi/result/tls_heur__*.out: the :1234 tunnel flows of vmess-tcp and shadowsocks-tcp
     // are "Fully Encrypted Flow"; the :1080 legs are SOCKS; the target legs are TLS to
     // www.youtube.com.
@@ -551,6 +568,7 @@ fn tls_heur_tunnels_are_fully_encrypted_and_socks_legs_carry_tls() {
 
 #[test]
 fn wireguard_flows_match_ndpi() {
+    need_corpus!();
     // ndpi/result/wireguard.pcap.out: two WireGuard flows, 139.162.192.157:51820 <->
     // 192.168.0.14:36116 with 18 pkts/5428 B <-> 12 pkts/2568 B, and 10.9.0.1:43462 <->
     // 10.9.0.2:51820 with 12 pkts/3100 B <-> 10 pkts/1644 B (140 s long: tunscope's UDP
@@ -591,6 +609,7 @@ fn wireguard_flows_match_ndpi() {
 
 #[test]
 fn wireguard_datagrams_are_recognised_by_the_classifier() {
+    need_corpus!();
     // Same oracle, datagram by datagram: every datagram of both nDPI WireGuard flows
     // (30 + 22 packets) is a WireGuard message. The report does not classify UDP flows
     // other than QUIC yet, so this drives the library's own capture reader, decoder and

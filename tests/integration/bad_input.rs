@@ -37,6 +37,7 @@ fn json_of(path: &Path) -> Run {
 
 #[test]
 fn truncated_capture_reports_record_offset_and_partial_results() {
+    need_corpus!();
     let bytes = corpus_bytes(QUIC29);
     let offs = record_offsets(&bytes);
     // Cut record 5 in the middle of its data.
@@ -68,6 +69,7 @@ fn truncated_capture_reports_record_offset_and_partial_results() {
 
 #[test]
 fn record_longer_than_snap_length_or_file() {
+    need_corpus!();
     let bytes = corpus_bytes(QUIC29);
     let offs = record_offsets(&bytes);
     let snaplen = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
@@ -146,6 +148,7 @@ fn empty_or_garbage_standard_input() {
 
 #[test]
 fn corrupt_pcapng_blocks() {
+    need_corpus!();
     let bytes = corpus_bytes("ndpi/pcap/quic_frags_ch_in_multiple_packets.pcapng");
     let dir = tempfile::tempdir().expect("tempdir");
     // Walk the blocks independently: (offset, type) of each.
@@ -196,6 +199,7 @@ fn corrupt_pcapng_blocks() {
 
 #[test]
 fn truncated_gzip_stream() {
+    need_corpus!();
     use std::io::Write;
     let bytes = corpus_bytes(QUIC29);
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -211,6 +215,7 @@ fn truncated_gzip_stream() {
 
 #[test]
 fn a_bad_file_among_good_ones_still_reports_the_good_ones() {
+    need_corpus!();
     let dir = tempfile::tempdir().expect("tempdir");
     let good = corpus_dir().join(QUIC29);
     let bad = write(&dir, "bad.pcap", b"definitely not a capture");
@@ -234,6 +239,7 @@ fn a_bad_file_among_good_ones_still_reports_the_good_ones() {
 
 #[test]
 fn a_pipe_whose_writer_dies_mid_record() {
+    need_corpus!();
     let bytes = corpus_bytes(QUIC29);
     let offs = record_offsets(&bytes);
     let dir = tempfile::tempdir().expect("tempdir");

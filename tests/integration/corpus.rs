@@ -65,6 +65,7 @@ fn tshark_packet_count(summary: &str) -> u64 {
 
 #[test]
 fn every_corpus_capture_reads_with_tsharks_counts() {
+    need_corpus!();
     let mut failures = Vec::new();
     for cap in corpus_captures() {
         let name = cap.display().to_string();
@@ -152,6 +153,7 @@ fn every_corpus_capture_reads_with_tsharks_counts() {
 
 #[test]
 fn flows_only_counts_the_same_flows_as_a_full_analysis() {
+    need_corpus!();
     for rel in [
         "ndpi/pcap/443-safari.pcap",
         "zeek/Traces/redis/django-cloud.pcapng",

@@ -58,6 +58,7 @@ fn every_fixture_reads_with_its_packet_count() {
 /// and report the same connections.
 #[test]
 fn mapped_and_piped_captures_report_the_same_connections_and_conflicts() {
+    need_corpus!();
     let mut captures: Vec<PathBuf> = truths("tcp-").into_iter().map(|(p, _)| p).collect();
     captures.push(
         corpus_dir()

@@ -39,6 +39,7 @@ fn ja4(q: &Value) -> String {
 
 #[test]
 fn ndpi_quic_29() {
+    need_corpus!();
     // ndpi/result/quic-29.pcap.out: QUIC ver Draft-29, SNI localhost, ALPN h3-29,
     // 6 pkts c2s / 9 pkts s2c, JA4 q13d0512.._d55e91d5c3b2_cd318bf3b157.
     // TShark: L4 payload 4303 B c2s / 4453 B s2c; long types include one Retry.
@@ -68,6 +69,7 @@ fn ndpi_quic_29() {
 
 #[test]
 fn zeek_chromium_115() {
+    need_corpus!();
     // zeek Baseline quic.log: version 1, client_initial_dcid 95412c47018cdfe8,
     // client_scid (empty), server_scid d5412c47018cdfe8, api.cirrus-ci.com, h3.
     // ssl.log: TLS_AES_128_GCM_SHA256, TLSv13.
@@ -87,6 +89,7 @@ fn zeek_chromium_115() {
 
 #[test]
 fn zeek_curl_http3() {
+    need_corpus!();
     // zeek Baseline quic.log + TShark ALPN list.
     let r = Report::corpus("zeek/Traces/quic/curl-8.1.2-dev-http3-www-google-de.pcap");
     let q = only_flow(&r);
@@ -106,6 +109,7 @@ fn zeek_curl_http3() {
 
 #[test]
 fn zeek_quicv2() {
+    need_corpus!();
     let r = Report::corpus("zeek/Traces/quic/quicv2-http3-443.pcap");
     let q = only_flow(&r);
     assert_eq!(s(&q["version"]), Some("2"));
@@ -119,6 +123,7 @@ fn zeek_quicv2() {
 
 #[test]
 fn zeek_fragmented_crypto_over_initials_with_0rtt() {
+    need_corpus!();
     // quic.log.cut: googleads.g.doubleclick.net, history with Z (0-RTT).
     let r = Report::corpus("zeek/Traces/quic/quic-multiple-initial-fragmented-crypto.pcap");
     let q = only_flow(&r);
@@ -128,6 +133,7 @@ fn zeek_fragmented_crypto_over_initials_with_0rtt() {
 
 #[test]
 fn ndpi_t051() {
+    need_corpus!();
     // ndpi/result/quic_t51.pcap.out: T051, www.google.com, ALPN h3-T051,
     // JA4 q13d0308h3_55b375c5d22e_e7bc1e4f333e (ALPN chars: see ndpi_quic_29).
     let r = Report::corpus("ndpi/pcap/quic_t51.pcap");
@@ -142,6 +148,7 @@ fn ndpi_t051() {
 
 #[test]
 fn suricata_quic_ietf() {
+    need_corpus!();
     // test.yaml: server_name msquic.net, alpn h3-29.
     let r = Report::corpus("suricata-verify/tests/quic-ietf/input.pcap");
     let q = only_flow(&r);
@@ -151,6 +158,7 @@ fn suricata_quic_ietf() {
 
 #[test]
 fn suricata_initial_not_first() {
+    need_corpus!();
     // TShark: SNI scontent-ams4-1.xx.fbcdn.net, ALPN h3.
     let r = Report::corpus("suricata-verify/tests/quic-initial-not-first/input.pcap");
     let snis: Vec<Option<&str>> = r.quic().iter().map(|q| s(&q["sni"])).collect();
@@ -162,6 +170,7 @@ fn suricata_initial_not_first() {
 
 #[test]
 fn detector_accepts_first_datagrams() {
+    need_corpus!();
     // The first datagram of each of these captures is a QUIC Initial (TShark): the flow
     // is recognised there, so the QUIC record counts every datagram of the flow.
     for rel in [
@@ -212,6 +221,7 @@ fn ndpi_flows(rel: &str, field: &str) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn ndpi_chrome_chaos_protection_113_flows() {
+    need_corpus!();
     // ndpi/result/...craziness.pcapng.out: 113 client-only draft-29 flows whose ClientHello
     // CRYPTO fragments are split, reordered and mixed inside Initials; every one has an SNI,
     // ALPN h3-29, and a JA4 (compared outside nDPI's ALPN characters, see ndpi_quic_29).
@@ -242,6 +252,7 @@ fn ndpi_chrome_chaos_protection_113_flows() {
 
 #[test]
 fn ndpi_client_hello_in_two_initials_without_sni() {
+    need_corpus!();
     // ndpi .out: no SNI; ALPN list of 18 recovered only after reassembling two Initials.
     // (This capture is IPv6 over Ethernet.)
     let r = Report::corpus("ndpi/pcap/quic_frags_ch_in_multiple_packets.pcapng");
@@ -263,6 +274,7 @@ fn ndpi_client_hello_in_two_initials_without_sni() {
 
 #[test]
 fn ndpi_interop_version_negotiation() {
+    need_corpus!();
     // ndpi .out: 63 flows, all "QUIC ver: Ver-Negotiation", no SNI; 32 have a reply.
     // The clients offer a reserved (greased) version, for which no Initial salt exists, so
     // tunscope reports the header only (no SNI), like nDPI and unlike TShark's guess.
@@ -295,6 +307,7 @@ fn ndpi_interop_version_negotiation() {
 
 #[test]
 fn detector_rejects_wireguard() {
+    need_corpus!();
     // ndpi/result/wireguard.pcap.out: the UDP flows are WireGuard, not QUIC: the tool
     // reports no QUIC connection ...
     let r = Report::corpus("ndpi/pcap/wireguard.pcap");

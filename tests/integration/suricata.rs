@@ -46,6 +46,7 @@ const S2C: &str = "002.002.002.002.08080-001.001.001.001.12345";
 
 #[test]
 fn data_gap_reads_very_gap_data() {
+    need_corpus!();
     // test.yaml: payload_printable "VERY[4 bytes missing]DATA".
     let dir = extract("eve-payload-05-tcp-data-gap", "tcp-simple-gap2.pcap");
     assert_eq!(read(dir.path(), C2S), b"VERYDATA");
@@ -59,6 +60,7 @@ fn data_gap_reads_very_gap_data() {
 
 #[test]
 fn exact_overlap_keeps_the_first_copy() {
+    need_corpus!();
     // test.yaml: the stream alert (sid 2) sees "GOOD"; "EVIL" only ever in a packet.
     let dir = extract("eve-payload-01-tcp-exact-overlap", "tcp-overlap.pcap");
     assert_eq!(read(dir.path(), C2S), b"GOOD");
@@ -75,6 +77,7 @@ fn exact_overlap_keeps_the_first_copy() {
 
 #[test]
 fn unacked_data_after_a_gap_is_still_reassembled_before_the_rst() {
+    need_corpus!();
     // test.yaml: content "Me In" matches once in the stream after the RST.
     let dir = extract("tcp-rst-unacked-stream-03-gap", "input.pcap");
     let stream = read(dir.path(), S2C);
@@ -88,6 +91,7 @@ fn unacked_data_after_a_gap_is_still_reassembled_before_the_rst() {
 
 #[test]
 fn one_sided_midstream_stream_holds_content_across_segments() {
+    need_corpus!();
     // test.yaml: one alert from port 143 for content crossing segment boundaries.
     let dir = extract("tcp-async-01", "input.pcap");
     let stream = read(dir.path(), "123.125.050.047.00143-010.000.001.150.55774");

@@ -76,6 +76,7 @@ fn normalise_history(h: &str) -> String {
 
 #[test]
 fn tcp_connections_match_zeek_conn_logs() {
+    need_corpus!();
     let mut failures = Vec::new();
     let mut compared = 0;
     for (trace, log) in PAIRS {
