@@ -8,7 +8,8 @@
 use libfuzzer_sys::fuzz_target;
 use tunscope::Timestamp;
 use tunscope::analyzers::StreamAnalyzer;
-use tunscope::analyzers::app::{AppProto, AppSession, MAX_CHAIN};
+use tunscope::analyzers::app::{AppSession, MAX_CHAIN};
+use tunscope::analyzers::registry::AppProto;
 use tunscope::analyzers::tunnel::{SessionConfig, TunnelSession};
 use tunscope::flow::Direction;
 

@@ -1,6 +1,6 @@
-//! The application-protocol registry: content detection over the first bytes of both
-//! directions, analyzer construction, and [`AppSession`], which drives one connection
-//! through a chain of analyzers (`socks5` → `tls`, `http` → `tls`, ...).
+//! [`AppSession`]: drives one TCP connection through content detection over the first
+//! bytes of both directions and a chain of analyzers (`socks5` → `tls`, `http` → `tls`,
+//! ...), from the protocols of the registry (`super::registry`).
 //!
 //! # What the pipeline calls
 //!
@@ -17,170 +17,26 @@
 //!   detector still needs bytes, else the fully-encrypted / unknown fallback.
 //! - While detecting, a session holds at most [`DETECT_BYTES`] per direction; past that,
 //!   or at a gap, or at the end of both directions, it decides with what it has.
-//! - A hand-off ([`AppAnalyzer::take_handoff`]) gives the inner analyzer the bytes the
-//!   outer one received past its own protocol (bounded by [`MAX_HANDOFF_BYTES`]), then
+//! - A hand-off ([`super::api::AppAnalyzer::take_handoff`]) gives the inner analyzer the bytes the
+//!   outer one received past its own protocol (bounded by [`super::api::MAX_HANDOFF_BYTES`]), then
 //!   everything that follows. Chains are at most [`MAX_CHAIN`] deep.
 //! - With `MatchReversed`, the analyzer is fed with directions swapped, so its records say
 //!   who really acted as client.
 
-use crate::analyzers::encrypted::{self, EncryptedRecord, OpenVpnRecord, UnknownRecord};
-use crate::analyzers::http::{DisguiseRecord, HttpRecord};
-use crate::analyzers::redis::RedisRecord;
-use crate::analyzers::socks::SocksRecord;
-use crate::analyzers::ssh::SshRecord;
-use crate::analyzers::tlsstream::TlsRecord;
-use crate::analyzers::{Detection, StreamAnalyzer, http, redis, socks, ssh, tlsstream};
+use super::api::{Detection, Handoff, StreamAnalyzer};
+use super::encrypted::{self, UnknownRecord};
+use super::registry::{AppProto, AppRecords, DynAnalyzer, detect_stream};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
-use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 /// Bytes per direction a session holds while it looks for the protocol.
 pub const DETECT_BYTES: usize = 16 * 1024;
-/// Bytes per direction an outer analyzer may hold for its inner one.
-pub const MAX_HANDOFF_BYTES: usize = 64 * 1024;
 /// Deepest analyzer chain (e.g. socks5 → http → tls is 3).
 pub const MAX_CHAIN: usize = 4;
 
-/// The application protocols tunscope recognises on TCP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppProto {
-    Tls,
-    Ssh,
-    Socks,
-    Http,
-    Redis,
-    OpenVpn,
-    /// No known protocol, first bytes look random (the "fully encrypted" heuristic).
-    Encrypted,
-}
-
-impl AppProto {
-    /// Probe order: the most specific signatures first, the entropy fallback last.
-    pub const PROBE_ORDER: [AppProto; 7] = [
-        AppProto::Tls,
-        AppProto::Ssh,
-        AppProto::Http,
-        AppProto::Socks,
-        AppProto::Redis,
-        AppProto::OpenVpn,
-        AppProto::Encrypted,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            AppProto::Tls => "tls",
-            AppProto::Ssh => "ssh",
-            AppProto::Socks => "socks",
-            AppProto::Http => "http",
-            AppProto::Redis => "redis",
-            AppProto::OpenVpn => "openvpn",
-            AppProto::Encrypted => "encrypted",
-        }
-    }
-
-    /// This protocol's detector.
-    pub fn detect(self, c2s: &[u8], s2c: &[u8]) -> Detection {
-        match self {
-            AppProto::Tls => tlsstream::detect(c2s, s2c),
-            AppProto::Ssh => ssh::detect(c2s, s2c),
-            AppProto::Socks => socks::detect(c2s, s2c),
-            AppProto::Http => http::detect(c2s, s2c),
-            AppProto::Redis => redis::detect(c2s, s2c),
-            AppProto::OpenVpn => encrypted::detect_openvpn(c2s, s2c),
-            AppProto::Encrypted => encrypted::detect_fully_encrypted(c2s, s2c),
-        }
-    }
-}
-
-/// Tries every detector; see the module doc for the order and the answer.
-pub fn detect_stream(first_c2s: &[u8], first_s2c: &[u8]) -> Option<(AppProto, Detection)> {
-    let mut need_more = None;
-    for p in AppProto::PROBE_ORDER {
-        if p == AppProto::Encrypted && need_more.is_some() {
-            break; // the fallback only speaks once the specific detectors have
-        }
-        match p.detect(first_c2s, first_s2c) {
-            d @ (Detection::Match | Detection::MatchReversed) => return Some((p, d)),
-            Detection::NeedMore => need_more = need_more.or(Some(p)),
-            Detection::NotMine => {}
-        }
-    }
-    need_more.map(|p| (p, Detection::NeedMore))
-}
-
-/// A fresh analyzer for `proto`.
-pub fn new_analyzer(proto: AppProto) -> Box<dyn AppAnalyzer> {
-    match proto {
-        AppProto::Tls => Box::new(tlsstream::TlsStream::new()),
-        AppProto::Ssh => Box::new(ssh::SshStream::new()),
-        AppProto::Socks => Box::new(socks::SocksStream::new()),
-        AppProto::Http => Box::new(http::HttpStream::new()),
-        AppProto::Redis => Box::new(redis::RedisStream::new()),
-        AppProto::OpenVpn => Box::new(encrypted::OpenVpnStream::new()),
-        AppProto::Encrypted => Box::new(encrypted::EncryptedStream::new()),
-    }
-}
-
-/// Bytes an outer analyzer received past its own protocol, per direction
-/// (index = [`Direction::index`]), with the time they arrived.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Handoff {
-    pub pending: [Vec<u8>; 2],
-    pub ts: [Timestamp; 2],
-}
-
-/// A TCP application analyzer: the stream callbacks plus a name, a summary and the
-/// hand-off to an inner protocol.
-pub trait AppAnalyzer: StreamAnalyzer {
-    /// Short protocol name for `app_chain` (`tls`, `socks5`, `http`, ...).
-    fn name(&self) -> &'static str;
-    /// The records so far (callable at any time, also mid-stream).
-    fn summarize(&self) -> AppRecords;
-    /// Once, when the rest of the stream belongs to another protocol: the bytes already
-    /// received past this protocol. After `Some`, the analyzer is fed nothing more.
-    fn take_handoff(&mut self) -> Option<Handoff> {
-        None
-    }
-}
-
-/// One analyzer's records; serialised with a `protocol` tag.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "protocol", rename_all = "snake_case")]
-pub enum AppRecords {
-    Tls(TlsRecord),
-    Http(HttpRecord),
-    HttpDisguise(DisguiseRecord),
-    Socks(SocksRecord),
-    Redis(RedisRecord),
-    Ssh(SshRecord),
-    Openvpn(OpenVpnRecord),
-    Encrypted(EncryptedRecord),
-    Unknown(UnknownRecord),
-}
-
-impl AppRecords {
-    /// Fill the connection endpoints (`ip:port`) the caller knows.
-    pub fn set_endpoints(&mut self, client: &str, server: &str) {
-        let (c, s) = match self {
-            AppRecords::Tls(r) => (&mut r.client, &mut r.server),
-            AppRecords::Http(r) => (&mut r.client, &mut r.server),
-            AppRecords::HttpDisguise(r) => (&mut r.client, &mut r.server),
-            AppRecords::Socks(r) => (&mut r.client, &mut r.server),
-            AppRecords::Redis(r) => (&mut r.client, &mut r.server),
-            AppRecords::Ssh(r) => (&mut r.client, &mut r.server),
-            AppRecords::Openvpn(r) => (&mut r.client, &mut r.server),
-            AppRecords::Encrypted(r) => (&mut r.client, &mut r.server),
-            AppRecords::Unknown(r) => (&mut r.client, &mut r.server),
-        };
-        *c = client.to_string();
-        *s = server.to_string();
-    }
-}
-
 /// Everything one connection's application layers showed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AppSummary {
     pub client: String,
     pub server: String,
@@ -232,7 +88,7 @@ impl Detecting {
 enum Stage {
     Detecting(Detecting),
     Active {
-        analyzer: Box<dyn AppAnalyzer>,
+        analyzer: Box<dyn DynAnalyzer>,
         reversed: bool,
     },
     Unknown(UnknownRecord),
@@ -265,7 +121,7 @@ impl AppSession {
         AppSession {
             finished: Vec::new(),
             stage: Stage::Active {
-                analyzer: new_analyzer(proto),
+                analyzer: proto.start(),
                 reversed: false,
             },
             ended: [false, false],
@@ -342,7 +198,7 @@ impl AppSession {
             Some((p, Detection::MatchReversed)) => Some((p, true)),
             _ if force || full || both_ended => {
                 // Last chance: the fallback on whatever is there.
-                match encrypted::detect_fully_encrypted(&c2s, &s2c) {
+                match AppProto::Encrypted.detect(&c2s, &s2c) {
                     Detection::Match => Some((AppProto::Encrypted, false)),
                     _ => None,
                 }
@@ -354,7 +210,7 @@ impl AppSession {
         match decided {
             Some((p, reversed)) => {
                 self.stage = Stage::Active {
-                    analyzer: new_analyzer(p),
+                    analyzer: p.start(),
                     reversed,
                 };
                 for (dir, bytes, ts) in chunks {

@@ -11,7 +11,7 @@
 use super::{
     CliError, EXIT_ERROR, EXIT_OK, OutputFormat, PipelineArgs, stream_stdout, write_stdout,
 };
-use crate::analyzers::app::AppRecords;
+use crate::analyzers::api::LiveNote;
 use crate::capture::LinkType;
 use crate::capture::live::{
     DEFAULT_SNAPLEN, LiveCapture, LiveConfig, LiveError, LiveStats, list_interfaces,
@@ -509,30 +509,14 @@ impl Rolling {
         let mut tls_new = Vec::new();
         for a in s.apps.since(self.apps) {
             for layer in &a.layers {
-                match layer {
-                    AppRecords::Tls(t) => {
-                        if let Some(sni) = &t.sni
-                            && self.snis.insert(format!("tls {sni}"))
-                        {
-                            tls_new.push(sni.clone());
+                layer.live_notes(&mut |note| match note {
+                    LiveNote::Name(kind, name) => {
+                        if self.snis.insert(format!("{kind} {name}")) {
+                            tls_new.push(name.to_string());
                         }
                     }
-                    AppRecords::Http(h) => {
-                        for t in &h.transactions {
-                            if let Some(l) = t.latency_ms {
-                                push_sample(&mut self.response_ms, l);
-                            }
-                        }
-                    }
-                    AppRecords::Redis(r) => {
-                        for c in &r.commands {
-                            if let Some(l) = c.latency_ms {
-                                push_sample(&mut self.response_ms, l);
-                            }
-                        }
-                    }
-                    _ => {}
-                }
+                    LiveNote::ResponseMs(ms) => push_sample(&mut self.response_ms, ms),
+                });
             }
         }
         self.apps = s.apps.total();

@@ -8,12 +8,9 @@
 //! connections a capture has.
 
 mod tcp;
+mod udp;
 
-use crate::analyzers::encrypted::{WireGuardMessage, classify_wireguard};
-use crate::analyzers::quic::group::{self, FinishedFlow, KnownCids};
-use crate::analyzers::quic::qtunnel::{self, QuicSpan, TcpStart};
-use crate::analyzers::quic::v2ray::{self, V2rayFlow, V2rayKey};
-use crate::analyzers::quic::{QuicFlow, header::looks_like_quic};
+use crate::analyzers::quic::qtunnel::TcpStart;
 use crate::analyzers::tunnel::{CorrelateConfig, correlate};
 use crate::anomaly::Anomalies;
 use crate::assembly::{
@@ -22,16 +19,15 @@ use crate::assembly::{
 use crate::capture::{CaptureError, LinkType, PacketSource, RawPacket};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{Decoded, Decoder};
-use crate::flow::slots::FlowSlots;
 use crate::flow::{
     Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
 };
 use crate::report::spool::{self, Recent, RecordSpool};
 use crate::report::throughput::ThroughputAccumulator;
-use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
+use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, Summary};
 use crate::timestamp::Timestamp;
-pub use tcp::ConnFindings;
 use tcp::TcpStage;
+use udp::UdpStage;
 
 /// Knobs of a run.
 #[derive(Clone, Debug)]
@@ -130,25 +126,6 @@ fn close_reason(end: EndReason) -> CloseReason {
 /// Connection and application records a [`Snapshot`] can see (the latest ones).
 pub const RECENT_RECORDS: usize = 256;
 
-/// How many datagrams of a UDP flow are probed for a known protocol before giving up.
-const UDP_PROBE_DATAGRAMS: u8 = 4;
-
-/// What a UDP flow turned out to carry.
-enum UdpState {
-    Probing {
-        seen: u8,
-        /// Probed datagrams shaped like WireGuard messages.
-        wireguard: u8,
-    },
-    /// Two or more datagrams shaped like WireGuard messages (type, zero reserved bytes,
-    /// exact lengths), and nothing that was QUIC.
-    WireGuard,
-    Quic(Box<QuicFlow>),
-    /// QUIC under v2ray's packet header and/or AEAD (or a disguise header alone).
-    V2ray(Box<V2rayFlow>),
-    Unknown,
-}
-
 pub struct Pipeline {
     decoder: Decoder,
     down: Downstream,
@@ -160,10 +137,7 @@ struct Downstream {
     opts: Options,
     assembler: Assembler,
     tcp: TcpStage,
-    udp: FlowSlots<UdpState>,
-    quic: Vec<FinishedFlow>,
-    v2ray_keys: Vec<V2rayKey>,
-    known_cids: KnownCids,
+    udp: UdpStage,
     table: FlowTable,
     ended: Vec<(Flow, EndReason)>,
     anomalies: Anomalies,
@@ -200,11 +174,8 @@ impl Pipeline {
                 connections: RecordSpool::new("connection records", opts.spool_after_records),
                 listed: 0,
                 table: FlowTable::new(opts.flows),
-                v2ray_keys: V2rayKey::list(&opts.v2ray_keys),
-                known_cids: KnownCids::default(),
+                udp: UdpStage::new(&opts.v2ray_keys),
                 opts,
-                udp: FlowSlots::default(),
-                quic: Vec::new(),
                 ended: Vec::new(),
                 anomalies: Anomalies::default(),
                 connections_omitted: 0,
@@ -245,7 +216,7 @@ impl Pipeline {
             open_flows: d.table.live(),
             ended: &d.recent,
             ended_omitted: d.connections_omitted,
-            quic: &d.quic,
+            quic: d.udp.finished_quic(),
             apps: &d.tcp.findings.apps,
             tunnel_controls: &d.tcp.findings.controls,
             tunnel_conns: &d.tcp.findings.tunnels,
@@ -374,7 +345,8 @@ impl Downstream {
                     self.udp_flows += 1;
                 }
                 if self.opts.analyzers {
-                    self.on_datagram(placement.id, placement.dir, udp_payload, pkt.ts);
+                    self.udp
+                        .on_datagram(placement.id, placement.dir, udp_payload, pkt.ts);
                 }
             }
         }
@@ -384,10 +356,7 @@ impl Downstream {
         }
         let protocol = match facts.l4 {
             L4::Tcp => self.tcp.protocol(placement.id).unwrap_or("tcp"),
-            L4::Udp => match self.udp.get(placement.id) {
-                Some(UdpState::Quic(_)) => "quic",
-                _ => "udp",
-            },
+            L4::Udp => self.udp.throughput_label(placement.id),
         };
         self.throughput.on_packet(
             placement.id,
@@ -396,55 +365,6 @@ impl Downstream {
             u64::from(facts.payload_len),
             protocol,
         );
-    }
-
-    /// Probes a UDP flow's first datagrams for QUIC (by content, then by a known connection
-    /// ID, then under v2ray's wrapping) and feeds the QUIC state afterwards.
-    fn on_datagram(&mut self, id: FlowId, dir: Direction, payload: &[u8], ts: Timestamp) {
-        let state = self.udp.get_or_insert_with(id, || UdpState::Probing {
-            seen: 0,
-            wireguard: 0,
-        });
-        if let UdpState::Probing { seen, wireguard } = state {
-            let wg = classify_wireguard(payload);
-            if wg.is_some() {
-                *wireguard += 1;
-            }
-            if looks_like_quic(payload) {
-                *state = UdpState::Quic(Box::default());
-            } else if let Some((cid, server)) = self.known_cids.find(payload) {
-                *state = UdpState::Quic(Box::new(QuicFlow::joined(cid, server, dir)));
-            } else if matches!(
-                wg,
-                Some(
-                    WireGuardMessage::HandshakeInitiation { .. }
-                        | WireGuardMessage::HandshakeResponse { .. }
-                        | WireGuardMessage::CookieReply { .. }
-                )
-            ) {
-                // A WireGuard handshake (exact sizes, zero reserved bytes) is not v2ray's
-                // 4-byte "wireguard" disguise, which only imitates transport messages.
-                *state = UdpState::WireGuard;
-            } else if let Some(p) = v2ray::probe(payload, &self.v2ray_keys) {
-                *state = UdpState::V2ray(Box::new(V2rayFlow::new(p)));
-            } else if *wireguard >= 2 {
-                *state = UdpState::WireGuard;
-            } else if *seen + 1 >= UDP_PROBE_DATAGRAMS {
-                *state = UdpState::Unknown;
-            } else {
-                *seen += 1;
-            }
-        }
-        match state {
-            UdpState::Quic(q) => {
-                q.on_datagram(dir, payload, ts);
-                if q.take_new_cids() {
-                    self.known_cids.learn(q);
-                }
-            }
-            UdpState::V2ray(v) => v.on_datagram(dir, payload, ts),
-            UdpState::Probing { .. } | UdpState::WireGuard | UdpState::Unknown => {}
-        }
     }
 
     /// Hands ended flows to the report (called for every packet; flows rarely end).
@@ -479,66 +399,12 @@ impl Downstream {
                 findings = self.tcp.finish(flow.id, syn_ts, listed);
             }
             if flow.key.l4 == L4::Udp {
-                let state = self.udp.remove(flow.id);
-                let app: &'static str = match &state {
-                    Some(UdpState::Quic(_)) => "quic",
-                    Some(UdpState::V2ray(v)) if v.opened() => "quic",
-                    // Transport messages of a WireGuard session picked up mid-way look
-                    // like v2ray's "wireguard" disguise; without QUIC inside, they are
-                    // most likely WireGuard itself.
-                    Some(UdpState::V2ray(v))
-                        if v.disguise() == Some(v2ray::Disguise::Wireguard) =>
-                    {
-                        "wireguard"
-                    }
-                    Some(UdpState::WireGuard) => "wireguard",
-                    _ => "unknown",
-                };
-                findings = Some(ConnFindings {
-                    app: app.to_string(),
-                    app_chain: if app == "unknown" {
-                        Vec::new()
-                    } else {
-                        vec![std::borrow::Cow::Borrowed(app)]
-                    },
-                });
-                let finished = match state {
-                    Some(UdpState::Quic(q)) => Some((
-                        q.summarize(),
-                        q.identity_cids(),
-                        q.activity().to_vec(),
-                        q.reversed(),
-                    )),
-                    Some(UdpState::V2ray(v)) => v.summarize().map(|s| {
-                        (
-                            s,
-                            v.quic().identity_cids(),
-                            v.quic().activity().to_vec(),
-                            false,
-                        )
-                    }),
-                    _ => None,
-                };
-                if let Some((summary, cids, activity, reversed)) = finished {
-                    let (client, server) = if reversed {
-                        (flow.server, flow.client)
-                    } else {
-                        (flow.client, flow.server)
-                    };
-                    self.quic.push(FinishedFlow {
-                        client,
-                        server,
-                        first_ts: flow.first_ts,
-                        last_ts: flow.last_ts,
-                        cids,
-                        activity,
-                        summary,
-                    });
-                }
+                findings = Some(self.udp.finish(&flow));
             }
             if listed {
                 self.listed += 1;
-                let record = ConnectionRecord::from_flow(&flow, reason, tcp, findings);
+                let record =
+                    ConnectionRecord::from_flow(&flow, reason, tcp, findings.unwrap_or_default());
                 self.throughput.on_record(&record, peak);
                 if let Some(old) = self.recent.push(record) {
                     self.connections.push(old.first_packet, old);
@@ -561,7 +427,17 @@ impl Downstream {
         self.connections.finish_writing();
         let mut warnings = source.warnings;
         warnings.extend(self.connections.take_warnings());
-        let quic = quic_records(std::mem::take(&mut self.quic), &self.connections);
+        let connections = &self.connections;
+        let quic = self.udp.records(|| {
+            connections
+                .iter()
+                .filter(|c| c.proto == L4::Tcp)
+                .map(|c| TcpStart {
+                    client: c.client,
+                    server: c.server,
+                    ts: c.first_ts,
+                })
+        });
         let findings = self.tcp.take_findings();
         let tunnel = correlate(
             &findings.controls,
@@ -646,52 +522,6 @@ pub struct Snapshot<'a> {
     /// Ports that tunnel control sessions have exposed so far (open sessions included):
     /// visitors connect to these.
     pub exposed_ports: &'a std::collections::BTreeSet<u16>,
-}
-
-/// QUIC flows grouped into connections, each with the local TCP service it likely carries.
-/// The TCP connections' starts are read from the records (back from the spool) only when
-/// there is QUIC.
-fn quic_records(
-    flows: Vec<FinishedFlow>,
-    connections: &RecordSpool<ConnectionRecord>,
-) -> Vec<QuicRecord> {
-    let conns = group::group(flows);
-    if conns.is_empty() {
-        return Vec::new();
-    }
-    let tcp: Vec<TcpStart> = connections
-        .iter()
-        .filter(|c| c.proto == L4::Tcp)
-        .map(|c| TcpStart {
-            client: c.client,
-            server: c.server,
-            ts: c.first_ts,
-        })
-        .collect();
-    let spans: Vec<QuicSpan<'_>> = conns
-        .iter()
-        .map(|c| QuicSpan {
-            client: c.client,
-            server: c.server,
-            first_ts: c.first_ts,
-            last_ts: c.last_ts,
-            activity: &c.activity,
-        })
-        .collect();
-    let carried = qtunnel::infer(&tcp, &spans);
-    conns
-        .into_iter()
-        .zip(carried)
-        .map(|(c, carries)| QuicRecord {
-            client: c.client,
-            server: c.server,
-            first_ts: c.first_ts,
-            last_ts: c.last_ts,
-            duration_s: c.last_ts.nanos_since(c.first_ts) as f64 / 1e9,
-            carries,
-            summary: c.summary,
-        })
-        .collect()
 }
 
 /// What the capture side reports at the end of a run.

@@ -13,17 +13,18 @@
 //! are the visitors the correlator pairs with tunnel connections at the end.
 
 use super::{StreamObserver, TcpConnMeta};
-use crate::analyzers::app::{AppRecords, AppSession, AppSummary};
+use crate::analyzers::api::{Detection, StreamAnalyzer};
+use crate::analyzers::app::{AppSession, AppSummary};
+use crate::analyzers::registry::AppRecords;
 use crate::analyzers::tunnel::{
     self, ConnKind, ControlInput, Ending, RelayTap, SessionConfig, TunnelInput, TunnelSession,
     VisitorInput,
 };
-use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::assembly::{Chunk, CloseReason, OverlapConflict, StreamSink, StreamStart};
 use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, FlowId};
-use crate::report::AppTables;
 use crate::report::spool::Recent;
+use crate::report::{AppChain, AppTables};
 use crate::timestamp::Timestamp;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -92,12 +93,6 @@ pub struct TcpConn {
     /// Set when the connection goes to a port a tunnel control session exposed.
     visitor_tap: Option<RelayTap>,
     ended: [Option<Timestamp>; 2],
-}
-
-/// What the analyzers found on a finished connection, for its connection record.
-pub struct ConnFindings {
-    pub app: String,
-    pub app_chain: Vec<Cow<'static, str>>,
 }
 
 /// Everything the TCP side collects for the report.
@@ -282,14 +277,15 @@ impl TcpStage {
         }
     }
 
-    /// The connection ended: its findings go to the report; the record gets the app.
-    /// Its application records are kept only when its connection record is (`listed`).
+    /// The connection ended: its findings go to the report; the record gets the app
+    /// chain. Its application records are kept only when its connection record is
+    /// (`listed`).
     pub fn finish(
         &mut self,
         conn: FlowId,
         syn_ts: Option<Timestamp>,
         listed: bool,
-    ) -> Option<ConnFindings> {
+    ) -> Option<AppChain> {
         self.decide(conn, true);
         let c = self.conns.remove(conn)?;
         let (client, server) = (c.meta.client, c.meta.server);
@@ -297,10 +293,7 @@ impl TcpStage {
         let texts = || (client.to_string(), server.to_string());
         let syn = syn_ts.unwrap_or(c.meta.first_ts);
         let findings = match c.analysis {
-            Analysis::Off | Analysis::Probing(_) => ConnFindings {
-                app: "unknown".into(),
-                app_chain: Vec::new(),
-            },
+            Analysis::Off | Analysis::Probing(_) => AppChain::default(),
             Analysis::App(a) => {
                 let (cs, ss) = texts();
                 let summary = a.summarize(&cs, &ss);
@@ -324,10 +317,7 @@ impl TcpStage {
                     }
                     let found = match &inner {
                         Some(s) => findings_of(s, &["tunnel-data"]),
-                        None => ConnFindings {
-                            app: "tunnel-data".into(),
-                            app_chain: vec![Cow::Borrowed("tunnel-data")],
-                        },
+                        None => AppChain::one("tunnel-data"),
                     };
                     if let Some(s) = inner {
                         self.keep_app(s, listed);
@@ -338,15 +328,15 @@ impl TcpStage {
                     if let Some(input) = ControlInput::from_session(client, server, Some(syn), &t) {
                         self.findings.controls.push(input);
                     }
-                    ConnFindings {
-                        app: "tunnel-control".into(),
-                        app_chain: vec![Cow::Borrowed("tunnel-control")],
-                    }
+                    AppChain::one("tunnel-control")
                 }
             },
         };
         if let Some(tap) = &c.visitor_tap {
-            let app = (findings.app != "unknown").then(|| findings.app.clone());
+            let app = findings
+                .app()
+                .filter(|a| *a != "unknown")
+                .map(str::to_string);
             self.findings
                 .visitors
                 .push(VisitorInput::from_tap(client, server, syn, tap, app));
@@ -370,13 +360,10 @@ impl TcpStage {
     }
 }
 
-fn findings_of(s: &AppSummary, outer: &[&'static str]) -> ConnFindings {
+fn findings_of(s: &AppSummary, outer: &[&'static str]) -> AppChain {
     let mut chain: Vec<Cow<'static, str>> = outer.iter().map(|o| Cow::Borrowed(*o)).collect();
     chain.extend(s.app_chain.iter().cloned());
-    ConnFindings {
-        app: chain.last().map_or("unknown", |a| a).to_string(),
-        app_chain: chain,
-    }
+    AppChain(chain)
 }
 
 fn ending(reason: CloseReason) -> Ending {

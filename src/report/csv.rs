@@ -1,4 +1,4 @@
-//! CSV files of `--out DIR`: one per record type ([`RecordType::ALL`], records from
+//! CSV files of `--out DIR`: one per record type ([`RecordType::all`], records from
 //! [`super::jsonl::records`]), each with a header row, even when it has no record (then
 //! the single column `none`). Nested objects become dotted columns
 //! (`tcp.handshake.total_rtt_ns`); arrays of scalars are joined with `;`; other arrays are
@@ -92,9 +92,9 @@ pub fn write_table<'a>(each: impl Fn() -> Records<'a>, out: impl Write) -> Resul
     Ok(())
 }
 
-/// Every CSV file into `dir`, in [`RecordType::ALL`] order. The error names the file.
+/// Every CSV file into `dir`, in [`RecordType::all`] order. The error names the file.
 pub fn write_files(s: &Summary, dir: &Path) -> Result<(), String> {
-    for t in RecordType::ALL {
+    for t in RecordType::all() {
         let name = format!("{}.csv", t.csv_stem());
         let written = std::fs::File::create(dir.join(&name))
             .map_err(RecordError::from)

@@ -23,7 +23,9 @@
 
 use super::jsonl::{RecordError, RecordType, Records, records};
 use super::latency::{self, CdfValues};
-use super::{Summary, top_n};
+use super::spool::RecordSpool;
+use super::{AppTable, Summary, TableVisitor, top_n};
+use crate::analyzers::api::AppRecord;
 use crate::flow::Endpoint;
 use crate::timestamp::Timestamp;
 use minijinja::{Environment, context};
@@ -429,6 +431,7 @@ fn timeline_chart(s: &Summary) -> Result<Option<String>, String> {
 }
 
 /// A table of `report.html`: which records, which of their (dotted) fields.
+#[derive(Clone, Copy)]
 struct TableSpec {
     id: &'static str,
     title: &'static str,
@@ -436,9 +439,30 @@ struct TableSpec {
     columns: &'static [(&'static str, &'static str)],
 }
 
-/// The tables, in page order. The connections table is the largest connections; the
-/// others are the first records of their type.
-const TABLES: &[TableSpec] = &[
+/// The tables, in page order: [`REPORT_TABLES`], then the application tables of the
+/// registry whose record type has HTML columns. The connections table is the largest
+/// connections; the others are the first records of their type.
+fn table_specs(s: &Summary) -> Vec<TableSpec> {
+    struct Apps(Vec<TableSpec>);
+    impl<'a> TableVisitor<'a> for Apps {
+        fn visit<T: AppRecord + 'a>(&mut self, table: AppTable, _records: &'a RecordSpool<T>) {
+            if !T::HTML_COLUMNS.is_empty() {
+                self.0.push(TableSpec {
+                    id: table.name(),
+                    title: T::TITLE,
+                    records: RecordType::App(table),
+                    columns: T::HTML_COLUMNS,
+                });
+            }
+        }
+    }
+    let mut apps = Apps(Vec::new());
+    s.apps.visit_all(&mut apps);
+    REPORT_TABLES.iter().copied().chain(apps.0).collect()
+}
+
+/// The tables of the report's own records.
+const REPORT_TABLES: &[TableSpec] = &[
     TableSpec {
         id: "latency",
         title: "Latency (ms)",
@@ -545,49 +569,11 @@ const TABLES: &[TableSpec] = &[
             ("handshake ms", "handshake_ms"),
         ],
     },
-    TableSpec {
-        id: "tls",
-        title: "TLS",
-        records: RecordType::Tls,
-        columns: &[
-            ("client", "client"),
-            ("server", "server"),
-            ("version", "version"),
-            ("sni", "sni"),
-            ("alpn", "alpn"),
-            ("handshake ms", "handshake_ms"),
-        ],
-    },
-    TableSpec {
-        id: "http",
-        title: "HTTP",
-        records: RecordType::Http,
-        columns: &[
-            ("client", "client"),
-            ("server", "server"),
-            ("method", "method"),
-            ("host", "host"),
-            ("target", "target"),
-            ("status", "status"),
-            ("latency ms", "latency_ms"),
-        ],
-    },
-    TableSpec {
-        id: "redis",
-        title: "Redis",
-        records: RecordType::Redis,
-        columns: &[
-            ("client", "client"),
-            ("server", "server"),
-            ("command", "name"),
-            ("latency ms", "latency_ms"),
-        ],
-    },
 ];
 
-/// Every table of [`TABLES`], each made in one pass over its records.
+/// Every table of [`table_specs`], each made in one pass over its records.
 fn tables(s: &Summary) -> Result<Vec<Table>, RecordError> {
-    TABLES
+    table_specs(s)
         .iter()
         .map(|spec| {
             let recs = records(s, spec.records);

@@ -15,21 +15,23 @@
 //!   is one record's JSON value (an HTTP or Redis record's rows together), never a list.
 //!   The bounded parts (capture, tunnel, QUIC, latency, throughput series, top talkers)
 //!   are converted a list at a time.
-//! - [`write()`] writes every record of every type, in [`RecordType::ALL`] order, straight
+//! - [`write()`] writes every record of every type, in [`RecordType::all`] order, straight
 //!   to a writer, one line each; nothing is kept after a line is written. Records that
 //!   are not reshaped are serialised from their model type (no JSON value in between),
 //!   with the same bytes as through [`records`].
 //! - A record that cannot be read back from a spool's temporary file ends the stream with
 //!   a [`RecordError::Spool`]: whatever was written before it stays written.
 
-use super::Summary;
 use super::spool::{RecordSpool, SpoolError};
+use super::{AppTable, Summary, TableVisitor};
+use crate::analyzers::api::AppRecord;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::io::Write;
 
-/// Record types, in output order.
+/// Record types, in output order: the report's own, then one per application table of
+/// the registry ([`AppTable`], in its order), then the computed ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordType {
     Capture,
@@ -40,14 +42,7 @@ pub enum RecordType {
     TunnelConnection,
     TunnelAnomaly,
     Quic,
-    Tls,
-    Http,
-    HttpDisguise,
-    Socks,
-    Redis,
-    Ssh,
-    Openvpn,
-    Encrypted,
+    App(AppTable),
     Latency,
     Throughput,
     TopTalker,
@@ -55,27 +50,22 @@ pub enum RecordType {
 
 impl RecordType {
     /// Every type, in output order.
-    pub const ALL: [RecordType; 19] = [
-        RecordType::Capture,
-        RecordType::Connection,
-        RecordType::ConnectionThroughput,
-        RecordType::TunnelSession,
-        RecordType::TunnelVisitor,
-        RecordType::TunnelConnection,
-        RecordType::TunnelAnomaly,
-        RecordType::Quic,
-        RecordType::Tls,
-        RecordType::Http,
-        RecordType::HttpDisguise,
-        RecordType::Socks,
-        RecordType::Redis,
-        RecordType::Ssh,
-        RecordType::Openvpn,
-        RecordType::Encrypted,
-        RecordType::Latency,
-        RecordType::Throughput,
-        RecordType::TopTalker,
-    ];
+    pub fn all() -> impl Iterator<Item = RecordType> {
+        use RecordType::*;
+        let head = [
+            Capture,
+            Connection,
+            ConnectionThroughput,
+            TunnelSession,
+            TunnelVisitor,
+            TunnelConnection,
+            TunnelAnomaly,
+            Quic,
+        ];
+        head.into_iter()
+            .chain(AppTable::ALL.iter().map(|&t| App(t)))
+            .chain([Latency, Throughput, TopTalker])
+    }
 
     /// The `type` field of its JSONL lines.
     pub fn name(self) -> &'static str {
@@ -97,14 +87,7 @@ impl RecordType {
             RecordType::TunnelConnection => ("tunnel_connection", "tunnel_connections"),
             RecordType::TunnelAnomaly => ("tunnel_anomaly", "tunnel_anomalies"),
             RecordType::Quic => ("quic", "quic"),
-            RecordType::Tls => ("tls", "tls"),
-            RecordType::Http => ("http", "http"),
-            RecordType::HttpDisguise => ("http_disguise", "http_disguise"),
-            RecordType::Socks => ("socks", "socks"),
-            RecordType::Redis => ("redis", "redis"),
-            RecordType::Ssh => ("ssh", "ssh"),
-            RecordType::Openvpn => ("openvpn", "openvpn"),
-            RecordType::Encrypted => ("encrypted", "encrypted"),
+            RecordType::App(t) => (t.name(), t.name()),
             RecordType::Latency => ("latency", "latency"),
             RecordType::Throughput => ("throughput", "throughput"),
             RecordType::TopTalker => ("top_talker", "top_talkers"),
@@ -187,17 +170,27 @@ fn source(s: &Summary, t: RecordType) -> Source<'_> {
         RecordType::TunnelConnection => Typed(listed(&s.tunnel.tunnels)),
         RecordType::TunnelAnomaly => Typed(listed(&s.tunnel.anomalies)),
         RecordType::Quic => Typed(listed(&s.quic.connections)),
-        RecordType::Tls => Typed(spooled(&s.apps.tls)),
-        RecordType::Http => Values(rows_with_endpoints(&s.apps.http, "transactions")),
-        RecordType::HttpDisguise => Typed(spooled(&s.apps.http_disguise)),
-        RecordType::Socks => Typed(spooled(&s.apps.socks)),
-        RecordType::Redis => Values(rows_with_endpoints(&s.apps.redis, "commands")),
-        RecordType::Ssh => Typed(spooled(&s.apps.ssh)),
-        RecordType::Openvpn => Typed(spooled(&s.apps.openvpn)),
-        RecordType::Encrypted => Typed(spooled(&s.apps.encrypted)),
+        RecordType::App(table) => {
+            let mut v = AppSource(None);
+            s.apps.visit(table, &mut v);
+            v.0.unwrap_or_else(|| Values(Box::new(std::iter::empty())))
+        }
         RecordType::Latency => Values(eager(|| latency_rows(s))),
         RecordType::Throughput => Values(throughput_bins(s)),
         RecordType::TopTalker => Typed(listed(&s.throughput.top_talkers)),
+    }
+}
+
+/// The records of one application table: one per record, or one per row (HTTP
+/// transactions, Redis commands) for a record type with rows.
+struct AppSource<'a>(Option<Source<'a>>);
+
+impl<'a> TableVisitor<'a> for AppSource<'a> {
+    fn visit<T: AppRecord + 'a>(&mut self, _table: AppTable, records: &'a RecordSpool<T>) {
+        self.0 = Some(match T::ROWS {
+            Some(rows) => Source::Values(rows_with_endpoints(records, rows)),
+            None => Source::Typed(spooled(records)),
+        });
     }
 }
 
@@ -208,7 +201,7 @@ fn source(s: &Summary, t: RecordType) -> Source<'_> {
 pub fn write(s: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     let mut buf = Vec::new();
-    for t in RecordType::ALL {
+    for t in RecordType::all() {
         match source(s, t) {
             Source::Values(values) => {
                 for r in values {

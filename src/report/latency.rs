@@ -20,7 +20,9 @@
 //!   (auto-resizing, 3 significant digits: a few hundred KB at most), from which it gives
 //!   [`CDF_QUANTILES`] points. Its memory does not grow with the number of values.
 
-use super::Summary;
+use super::spool::RecordSpool;
+use super::{AppTable, Summary, TableVisitor};
+use crate::analyzers::api::AppRecord;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -322,6 +324,17 @@ fn samples(s: &Summary) -> Samples {
     x
 }
 
+/// Every application table's latency values (`AppRecord::latency`), to `add`.
+struct LatencyOf<'f, F>(&'f mut F);
+
+impl<'a, F: FnMut(&'static str, &str, Option<f64>)> TableVisitor<'a> for LatencyOf<'_, F> {
+    fn visit<T: AppRecord + 'a>(&mut self, _table: AppTable, records: &'a RecordSpool<T>) {
+        for r in records.iter() {
+            r.latency(&mut *self.0);
+        }
+    }
+}
+
 /// Calls `add(category, server, value)` for every latency value of the records (`None`
 /// where a record has no value), reading the records once, in report order.
 fn each_value(s: &Summary, mut add: impl FnMut(&'static str, &str, Option<f64>)) {
@@ -331,9 +344,6 @@ fn each_value(s: &Summary, mut add: impl FnMut(&'static str, &str, Option<f64>))
             add("tcp_handshake", &c.server.to_string(), v);
         }
     }
-    for t in s.apps.tls.iter() {
-        add("tls_handshake", &t.server, t.handshake_ms);
-    }
     for q in &s.quic.connections {
         add(
             "quic_handshake",
@@ -341,16 +351,7 @@ fn each_value(s: &Summary, mut add: impl FnMut(&'static str, &str, Option<f64>))
             q.summary.handshake_ms,
         );
     }
-    for h in s.apps.http.iter() {
-        for t in &h.transactions {
-            add("http", &h.server, t.latency_ms);
-        }
-    }
-    for r in s.apps.redis.iter() {
-        for c in &r.commands {
-            add("redis", &r.server, c.latency_ms);
-        }
-    }
+    s.apps.visit_all(&mut LatencyOf(&mut add));
     let mut steps = |server: &str, l: &crate::analyzers::tunnel::correlate::Latency| {
         add(
             "tunnel_visitor_syn_to_new_connection",

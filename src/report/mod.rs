@@ -16,15 +16,10 @@ pub mod spool;
 pub mod text;
 pub mod throughput;
 
-use crate::analyzers::app::{AppRecords, AppSummary};
-use crate::analyzers::encrypted::{EncryptedRecord, OpenVpnRecord};
-use crate::analyzers::http::{DisguiseRecord, HttpRecord};
-use crate::analyzers::quic::QuicSummary;
-use crate::analyzers::quic::qtunnel::Carried;
-use crate::analyzers::redis::RedisRecord;
-use crate::analyzers::socks::SocksRecord;
-use crate::analyzers::ssh::SshRecord;
-use crate::analyzers::tlsstream::TlsRecord;
+use crate::analyzers::api::AppRecord;
+use crate::analyzers::app::AppSummary;
+pub use crate::analyzers::quic::QuicRecord;
+use crate::analyzers::registry::{AppRecords, app_tables};
 use crate::analyzers::tunnel::TunnelReport;
 use crate::anomaly::Anomalies;
 use crate::assembly::TcpConnRecord;
@@ -63,19 +58,92 @@ pub struct Summary {
     pub apps: AppTables,
 }
 
-/// Application records by protocol, one per connection and protocol layer (a SOCKS
-/// connection carrying TLS has a `socks` and a `tls` record), in the order their
-/// connections ended.
-#[derive(Debug, Serialize)]
-pub struct AppTables {
-    pub tls: RecordSpool<TlsRecord>,
-    pub http: RecordSpool<HttpRecord>,
-    pub http_disguise: RecordSpool<DisguiseRecord>,
-    pub socks: RecordSpool<SocksRecord>,
-    pub redis: RecordSpool<RedisRecord>,
-    pub ssh: RecordSpool<SshRecord>,
-    pub openvpn: RecordSpool<OpenVpnRecord>,
-    pub encrypted: RecordSpool<EncryptedRecord>,
+macro_rules! define_app_tables {
+    ($($variant:ident $table:ident: $ty:ty,)*) => {
+        /// Application records by protocol, one per connection and protocol layer (a
+        /// SOCKS connection carrying TLS has a `socks` and a `tls` record), in the order
+        /// their connections ended. One field per table of the registry
+        /// (`crate::analyzers::registry`), named as the table.
+        #[derive(Debug, Serialize)]
+        pub struct AppTables {
+            $(pub $table: RecordSpool<$ty>,)*
+        }
+
+        /// One table of [`AppTables`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum AppTable {
+            $($variant,)*
+        }
+
+        impl AppTable {
+            /// Every table, in report order.
+            pub const ALL: &'static [AppTable] = &[$(AppTable::$variant,)*];
+
+            /// The table's name: its JSON key, JSONL `type` and CSV file stem.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(AppTable::$variant => stringify!($table),)*
+                }
+            }
+        }
+
+        impl AppTables {
+            /// Empty tables, each keeping its first `in_memory` records in memory.
+            pub fn new(in_memory: usize) -> Self {
+                AppTables {
+                    $($table: RecordSpool::new(concat!(stringify!($table), " records"), in_memory),)*
+                }
+            }
+
+            /// Files one connection's application layers, each under its protocol.
+            pub fn push(&mut self, summary: AppSummary) {
+                fn add<T: Serialize>(s: &mut RecordSpool<T>, r: T) {
+                    s.push(s.len() as u64, r);
+                }
+                for layer in summary.layers {
+                    match layer {
+                        $(AppRecords::$variant(r) => add(&mut self.$table, r),)*
+                        AppRecords::Unknown(_) => {}
+                    }
+                }
+            }
+
+            /// Writes what each table buffered (see [`RecordSpool::finish_writing`]);
+            /// returns the tables' warnings.
+            pub fn finish_writing(&mut self) -> Vec<String> {
+                let mut w = Vec::new();
+                $(
+                    self.$table.finish_writing();
+                    w.extend(self.$table.take_warnings());
+                )*
+                w
+            }
+
+            /// The first read error of any table (see [`RecordSpool::read_error`]).
+            pub fn read_error(&self) -> Option<&str> {
+                None$(.or(self.$table.read_error()))*
+            }
+
+            /// Shows every table to `v`, in report order.
+            pub fn visit_all<'a>(&'a self, v: &mut impl TableVisitor<'a>) {
+                $(v.visit(AppTable::$variant, &self.$table);)*
+            }
+
+            /// Shows table `t` to `v`.
+            pub fn visit<'a>(&'a self, t: AppTable, v: &mut impl TableVisitor<'a>) {
+                match t {
+                    $(AppTable::$variant => v.visit(t, &self.$table),)*
+                }
+            }
+        }
+    };
+}
+app_tables!(define_app_tables);
+
+/// Code that works on any application table, whatever its record type: the renderers'
+/// per-table lists are made with one of these rather than a line per protocol.
+pub trait TableVisitor<'a> {
+    fn visit<T: AppRecord + 'a>(&mut self, table: AppTable, records: &'a RecordSpool<T>);
 }
 
 impl Default for AppTables {
@@ -84,98 +152,10 @@ impl Default for AppTables {
     }
 }
 
-impl AppTables {
-    /// Empty tables, each keeping its first `in_memory` records in memory.
-    pub fn new(in_memory: usize) -> Self {
-        AppTables {
-            tls: RecordSpool::new("TLS records", in_memory),
-            http: RecordSpool::new("HTTP records", in_memory),
-            http_disguise: RecordSpool::new("HTTP disguise records", in_memory),
-            socks: RecordSpool::new("SOCKS records", in_memory),
-            redis: RecordSpool::new("Redis records", in_memory),
-            ssh: RecordSpool::new("SSH records", in_memory),
-            openvpn: RecordSpool::new("OpenVPN records", in_memory),
-            encrypted: RecordSpool::new("encrypted-flow records", in_memory),
-        }
-    }
-
-    /// Files one connection's application layers, each under its protocol.
-    pub fn push(&mut self, summary: AppSummary) {
-        fn add<T: Serialize>(s: &mut RecordSpool<T>, r: T) {
-            s.push(s.len() as u64, r);
-        }
-        for layer in summary.layers {
-            match layer {
-                AppRecords::Tls(r) => add(&mut self.tls, r),
-                AppRecords::Http(r) => add(&mut self.http, r),
-                AppRecords::HttpDisguise(r) => add(&mut self.http_disguise, r),
-                AppRecords::Socks(r) => add(&mut self.socks, r),
-                AppRecords::Redis(r) => add(&mut self.redis, r),
-                AppRecords::Ssh(r) => add(&mut self.ssh, r),
-                AppRecords::Openvpn(r) => add(&mut self.openvpn, r),
-                AppRecords::Encrypted(r) => add(&mut self.encrypted, r),
-                AppRecords::Unknown(_) => {}
-            }
-        }
-    }
-
-    /// Writes what each table buffered (see [`RecordSpool::finish_writing`]); returns the
-    /// tables' warnings.
-    pub fn finish_writing(&mut self) -> Vec<String> {
-        let mut w = Vec::new();
-        macro_rules! each {
-            ($($f:ident),*) => {$(
-                self.$f.finish_writing();
-                w.extend(self.$f.take_warnings());
-            )*};
-        }
-        each!(
-            tls,
-            http,
-            http_disguise,
-            socks,
-            redis,
-            ssh,
-            openvpn,
-            encrypted
-        );
-        w
-    }
-
-    /// The first read error of any table (see [`RecordSpool::read_error`]).
-    pub fn read_error(&self) -> Option<&str> {
-        self.tls
-            .read_error()
-            .or(self.http.read_error())
-            .or(self.http_disguise.read_error())
-            .or(self.socks.read_error())
-            .or(self.redis.read_error())
-            .or(self.ssh.read_error())
-            .or(self.openvpn.read_error())
-            .or(self.encrypted.read_error())
-    }
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct QuicReport {
     /// One per UDP flow recognised as QUIC, in order of first packet.
     pub connections: Vec<QuicRecord>,
-}
-
-/// One QUIC connection (flows grouped by connection ID): its endpoints (of its first
-/// flow) and what its packets revealed.
-#[derive(Clone, Debug, Serialize)]
-pub struct QuicRecord {
-    pub client: Endpoint,
-    pub server: Endpoint,
-    pub first_ts: Timestamp,
-    pub last_ts: Timestamp,
-    pub duration_s: f64,
-    /// The local TCP service whose connections this QUIC connection likely carries
-    /// (QTunnel-style front end or back end), `null` when none.
-    pub carries: Option<Carried>,
-    #[serde(flatten)]
-    pub summary: QuicSummary,
 }
 
 impl Summary {
@@ -257,6 +237,30 @@ pub struct FlowStats {
     pub peak_live: u64,
 }
 
+/// The protocols of a connection, outermost first (`["socks5", "tls"]`,
+/// `["tunnel-data", "http"]`); the innermost is the connection's application. Empty when
+/// nothing was recognised; a layer whose bytes no analyzer claimed is `unknown`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AppChain(pub Vec<Cow<'static, str>>);
+
+impl AppChain {
+    /// A chain of one protocol.
+    pub fn one(name: &'static str) -> Self {
+        AppChain(vec![Cow::Borrowed(name)])
+    }
+
+    /// The innermost protocol, `None` when nothing was recognised.
+    pub fn app(&self) -> Option<&str> {
+        self.0.last().map(|a| a.as_ref())
+    }
+
+    /// The innermost protocol as reports print it: `unknown` when none.
+    pub fn label(&self) -> &str {
+        self.app().unwrap_or("unknown")
+    }
+}
+
 /// One connection or UDP flow. `Serialize` is written out (below) only so that `tcp` is
 /// left out of JSON when absent yet always written in the spool's positional format.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -284,11 +288,9 @@ pub struct ConnectionRecord {
     pub end: EndReason,
     /// 0-based index of the flow's first packet in the capture.
     pub first_packet: u64,
-    /// The application protocol found by content (`unknown` when none): the innermost
-    /// of `app_chain`.
-    pub app: String,
-    /// Protocols outermost first, e.g. `["socks5", "tls"]`, `["tunnel-data", "http"]`.
-    pub app_chain: Vec<Cow<'static, str>>,
+    /// Protocols found by content, outermost first; JSON also has `app`, the innermost
+    /// (`unknown` when the chain is empty).
+    pub app_chain: AppChain,
     /// TCP only: what the assembler saw (handshake, history, per-direction streams). Not
     /// in JSON when absent.
     #[serde(default)]
@@ -320,11 +322,11 @@ impl Serialize for ConnectionRecord {
             payload_bytes_s2c,
             end,
             first_packet,
-            app,
             app_chain,
             tcp,
         } = self;
-        let skip_tcp = tcp.is_none() && s.is_human_readable();
+        let readable = s.is_human_readable();
+        let skip_tcp = tcp.is_none() && readable;
         let mut st = s.serialize_struct("ConnectionRecord", if skip_tcp { 19 } else { 20 })?;
         st.serialize_field("proto", proto)?;
         st.serialize_field("client", client)?;
@@ -343,7 +345,12 @@ impl Serialize for ConnectionRecord {
         st.serialize_field("payload_bytes_s2c", payload_bytes_s2c)?;
         st.serialize_field("end", end)?;
         st.serialize_field("first_packet", first_packet)?;
-        st.serialize_field("app", app)?;
+        // `app` is derived from the chain: written for readers, not stored in the spool.
+        if readable {
+            st.serialize_field("app", app_chain.label())?;
+        } else {
+            st.skip_field("app")?;
+        }
         st.serialize_field("app_chain", app_chain)?;
         if skip_tcp {
             st.skip_field("tcp")?;
@@ -359,12 +366,8 @@ impl ConnectionRecord {
         f: &Flow,
         end: EndReason,
         tcp: Option<TcpConnRecord>,
-        findings: Option<crate::pipeline::ConnFindings>,
+        app_chain: AppChain,
     ) -> Self {
-        let (app, app_chain) = findings.map_or_else(
-            || ("unknown".to_string(), Vec::new()),
-            |x| (x.app, x.app_chain),
-        );
         let [c2s, s2c] = f.dirs;
         ConnectionRecord {
             proto: f.key.l4,
@@ -384,7 +387,6 @@ impl ConnectionRecord {
             payload_bytes_s2c: s2c.payload_bytes,
             end,
             first_packet: f.first_packet,
-            app,
             app_chain,
             tcp,
         }

@@ -3,7 +3,9 @@
 //! Record lists are read from the summary's spools in one pass each; the "largest first"
 //! tables keep only their `top` rows while they read ([`super::top_n`]), never every record.
 
-use super::{Summary, top_n};
+use super::spool::RecordSpool;
+use super::{AppTable, Summary, TableVisitor, top_n};
+use crate::analyzers::api::AppRecord;
 use comfy_table::{
     Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets,
 };
@@ -527,155 +529,53 @@ fn tunnel_section(out: &mut String, s: &Summary) {
     }
 }
 
-/// One short section per application protocol with the lines worth reading.
+/// One short section per application table of the registry, with the lines worth
+/// reading (each record type says how it looks: `AppRecord::text_lines`).
 fn app_sections(out: &mut String, s: &Summary, top: usize) {
-    let limit = top.max(1) * 5;
-    let a = &s.apps;
-    if !a.tls.is_empty() {
-        let _ = writeln!(out, "\nTLS           {} connections", a.tls.len());
-        for r in a.tls.iter().take(limit) {
+    s.apps.visit_all(&mut AppSections {
+        out,
+        limit: top.max(1) * 5,
+    });
+}
+
+/// `n` with its noun, singular for one.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+struct AppSections<'o> {
+    out: &'o mut String,
+    limit: usize,
+}
+
+impl<'a> TableVisitor<'a> for AppSections<'_> {
+    fn visit<T: AppRecord + 'a>(&mut self, _table: AppTable, records: &'a RecordSpool<T>) {
+        if records.is_empty() {
+            return;
+        }
+        let out = &mut *self.out;
+        let conns = counted(records.len(), "connection", "connections");
+        if T::ROWS.is_some() {
+            let rows: usize = records.iter().map(|r| r.row_count()).sum();
             let _ = writeln!(
                 out,
-                "  {} -> {}  sni {}  alpn {}  {}  {}  ja4 {}",
-                r.client,
-                r.server,
-                r.sni.as_deref().unwrap_or("-"),
-                if r.alpn.is_empty() {
-                    "-".to_string()
-                } else {
-                    r.alpn.join(",")
-                },
-                r.version.as_deref().unwrap_or("-"),
-                r.cipher.as_deref().unwrap_or("-"),
-                r.ja4.as_deref().unwrap_or("-")
+                "\n{:<14}{rows} {} on {conns}{}",
+                T::TITLE,
+                T::ROW_NOUN,
+                T::HEADING_NOTE
             );
+        } else {
+            let _ = writeln!(out, "\n{:<14}{conns}{}", T::TITLE, T::HEADING_NOTE);
         }
-    }
-    if !a.http.is_empty() {
-        let n: usize = a.http.iter().map(|r| r.transactions.len()).sum();
-        let _ = writeln!(
-            out,
-            "\nHTTP          {} requests on {} connections",
-            n,
-            a.http.len()
-        );
         let mut shown = 0;
-        for r in a.http.iter() {
-            if shown >= limit {
+        for r in records.iter() {
+            if shown >= self.limit {
                 break;
             }
-            for t in r.transactions.iter().take(limit - shown) {
+            r.text_lines(self.limit - shown, &mut |line| {
                 shown += 1;
-                let _ = writeln!(
-                    out,
-                    "  {} -> {}  {} {}{}  {}  {}",
-                    r.client,
-                    r.server,
-                    t.method.as_deref().unwrap_or("-"),
-                    t.host.as_deref().unwrap_or(""),
-                    t.target.as_deref().unwrap_or("-"),
-                    opt(&t.status),
-                    t.latency_ms
-                        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
-                );
-            }
-        }
-    }
-    if !a.http_disguise.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nDisguised     {} connections with fake HTTP in front",
-            a.http_disguise.len()
-        );
-        for r in a.http_disguise.iter().take(limit) {
-            let _ = writeln!(
-                out,
-                "  {} -> {}  {}  {}",
-                r.client,
-                r.server,
-                r.kind,
-                r.evidence.join("; ")
-            );
-        }
-    }
-    if !a.socks.is_empty() {
-        let _ = writeln!(out, "\nSOCKS         {} connections", a.socks.len());
-        for r in a.socks.iter().take(limit) {
-            let _ = writeln!(
-                out,
-                "  {} -> {}  v{}  {} {}:{}  {}",
-                r.client,
-                r.server,
-                opt(&r.version),
-                r.command.as_deref().unwrap_or("-"),
-                r.destination.as_deref().unwrap_or("-"),
-                opt(&r.destination_port),
-                r.status.as_deref().unwrap_or("-")
-            );
-        }
-    }
-    if !a.redis.is_empty() {
-        let n: usize = a.redis.iter().map(|r| r.commands.len()).sum();
-        let _ = writeln!(
-            out,
-            "\nRedis         {} commands on {} connections",
-            n,
-            a.redis.len()
-        );
-        let mut shown = 0;
-        for r in a.redis.iter() {
-            if shown >= limit {
-                break;
-            }
-            for c in r.commands.iter().take(limit - shown) {
-                shown += 1;
-                let _ = writeln!(
-                    out,
-                    "  {} -> {}  {} ({} args)  {}",
-                    r.client,
-                    r.server,
-                    c.name,
-                    c.argc,
-                    c.latency_ms
-                        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"))
-                );
-            }
-        }
-    }
-    if !a.ssh.is_empty() {
-        let _ = writeln!(out, "\nSSH           {} connections", a.ssh.len());
-        for r in a.ssh.iter().take(limit) {
-            let _ = writeln!(
-                out,
-                "  {} -> {}  client {}  server {}  kex {}",
-                r.client,
-                r.server,
-                r.client_software.as_deref().unwrap_or("-"),
-                r.server_software.as_deref().unwrap_or("-"),
-                r.kex_alg.as_deref().unwrap_or("-")
-            );
-        }
-    }
-    if !a.encrypted.is_empty() || !a.openvpn.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nEncrypted     {} fully encrypted, {} OpenVPN",
-            a.encrypted.len(),
-            a.openvpn.len()
-        );
-        for r in a.encrypted.iter().take(limit) {
-            let _ = writeln!(
-                out,
-                "  {} -> {}  {}{}  {}/{} B",
-                r.client,
-                r.server,
-                r.verdict,
-                r.shape_hint
-                    .as_ref()
-                    .map_or_else(String::new, |h| format!(" ({h})")),
-                r.bytes_c2s,
-                r.bytes_s2c
-            );
+                let _ = writeln!(out, "  {line}");
+            });
         }
     }
 }

@@ -227,7 +227,7 @@ impl ThroughputAccumulator {
                 proto: c.proto.name().to_string(),
                 client: c.client,
                 server: c.server,
-                app: c.app.clone(),
+                app: c.app_chain.label().to_string(),
                 first_ts: c.first_ts,
                 duration_s: c.duration_s,
                 bytes_c2s: c.payload_bytes_c2s,

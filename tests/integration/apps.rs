@@ -614,7 +614,7 @@ fn wireguard_datagrams_are_recognised_by_the_classifier() {
     // (30 + 22 packets) is a WireGuard message. The report does not classify UDP flows
     // other than QUIC yet, so this drives the library's own capture reader, decoder and
     // classifier directly.
-    use tunscope::analyzers::encrypted::classify_wireguard;
+    use tunscope::analyzers::wireguard::classify as classify_wireguard;
     use tunscope::capture::{CaptureSet, PacketSource};
     use tunscope::decode::{Decoded, Decoder};
     let mut set = CaptureSet::new(vec![corpus_dir().join("ndpi/pcap/wireguard.pcap")]);

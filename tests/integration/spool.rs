@@ -41,8 +41,7 @@ fn jsonl_bytes(s: &Summary) -> Vec<u8> {
 fn csv_files(s: &Summary) -> Vec<(String, Vec<u8>)> {
     let dir = tempfile::tempdir().expect("temporary directory");
     csv::write_files(s, dir.path()).expect("CSV");
-    RecordType::ALL
-        .iter()
+    RecordType::all()
         .map(|t| {
             let name = format!("{}.csv", t.csv_stem());
             let bytes = std::fs::read(dir.path().join(&name)).expect("CSV file written");

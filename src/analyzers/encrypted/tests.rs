@@ -1,5 +1,6 @@
 use super::*;
-use crate::analyzers::app::{AppProto, AppRecords, AppSession, detect_stream};
+use crate::analyzers::app::AppSession;
+use crate::analyzers::registry::{AppProto, AppRecords, detect_stream};
 use proptest::prelude::*;
 
 const C: Direction = Direction::ClientToServer;
@@ -45,7 +46,7 @@ fn gfw_exemptions() {
 
 #[test]
 fn registry_detects_each_protocol() {
-    let ch = crate::analyzers::tlsstream::tests::client_hello_record();
+    let ch = crate::analyzers::tls::stream::tests::client_hello_record();
     let cases: [(&[u8], &[u8], AppProto, Detection); 7] = [
         (&ch, b"", AppProto::Tls, Detection::Match),
         (b"SSH-2.0-x\r\n", b"", AppProto::Ssh, Detection::Match),
@@ -82,69 +83,6 @@ fn registry_detects_each_protocol() {
         Some((AppProto::Encrypted, Detection::Match))
     );
     assert_eq!(detect_stream(b"hello, plain text protocol\r\n", b""), None);
-}
-
-#[test]
-fn openvpn_tcp_shapes() {
-    // P_CONTROL_HARD_RESET_CLIENT_V2 (7 << 3), session id, packet-id array len 0, id 0.
-    let mut pkt = vec![0x38];
-    pkt.extend([1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0]);
-    let mut c = (pkt.len() as u16).to_be_bytes().to_vec();
-    c.extend(&pkt);
-    assert_eq!(detect_openvpn(&c, b""), Detection::Match);
-    let mut s = c.clone();
-    s[2] = 8 << 3; // P_CONTROL_HARD_RESET_SERVER_V2
-    assert_eq!(detect_openvpn(&c, &s), Detection::Match);
-    assert_eq!(detect_openvpn(&c[..5], b""), Detection::NeedMore);
-    assert_eq!(detect_openvpn(&c, b"HTTP/1.1"), Detection::NotMine);
-    let mut bad = c.clone();
-    bad[2] = 0x39; // key id 1 on a hard reset
-    assert_eq!(detect_openvpn(&bad, b""), Detection::NotMine);
-
-    let mut sess = AppSession::new();
-    sess.on_data(C, &c, Timestamp::ZERO);
-    sess.on_data(S, &s, Timestamp::ZERO);
-    let sum = sess.summarize("c", "s");
-    assert_eq!(sum.app_chain, ["openvpn"]);
-    match &sum.layers[0] {
-        AppRecords::Openvpn(r) => {
-            assert_eq!(r.reset_version, Some(2));
-            assert_eq!(r.client_session_id.as_deref(), Some("0102030405060708"));
-            assert_eq!((r.packets_c2s, r.packets_s2c), (1, 1));
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn wireguard_messages() {
-    // Whitepaper §5.4.2: initiation = type 1, 3 reserved zeros, sender index, 140 more bytes.
-    let mut init = vec![1, 0, 0, 0, 0x78, 0x56, 0x34, 0x12];
-    init.resize(148, 0xaa);
-    assert_eq!(
-        classify_wireguard(&init),
-        Some(WireGuardMessage::HandshakeInitiation { sender: 0x12345678 })
-    );
-    assert_eq!(classify_wireguard(&init[..147]), None);
-    let mut resp = vec![2, 0, 0, 0];
-    resp.resize(92, 1);
-    assert!(matches!(
-        classify_wireguard(&resp),
-        Some(WireGuardMessage::HandshakeResponse { .. })
-    ));
-    let mut data = vec![4, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0];
-    data.extend([0u8; 16]); // a keepalive: empty plaintext + tag
-    assert_eq!(
-        classify_wireguard(&data),
-        Some(WireGuardMessage::TransportData {
-            receiver: 1,
-            counter: 9
-        })
-    );
-    let mut reserved = init.clone();
-    reserved[2] = 1;
-    assert_eq!(classify_wireguard(&reserved), None);
-    assert_eq!(classify_wireguard(b"\x04\x00\x00"), None);
 }
 
 #[test]
@@ -221,9 +159,9 @@ proptest! {
     }
 
     #[test]
-    fn every_protocol_start_never_panics(proto in 0usize..7, bytes in proptest::collection::vec(any::<u8>(), 0..2000), split in 0usize..2000) {
+    fn every_protocol_start_never_panics(proto in 0usize..AppProto::PROBE_ORDER.len(), bytes in proptest::collection::vec(any::<u8>(), 0..2000), split in 0usize..2000) {
         let p = AppProto::PROBE_ORDER[proto];
-        let mut a = crate::analyzers::app::new_analyzer(p);
+        let mut a = p.start();
         let k = split.min(bytes.len());
         a.on_data(C, &bytes[..k], Timestamp::ZERO);
         a.on_data(S, &bytes[k..], Timestamp::ZERO);

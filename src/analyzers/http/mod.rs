@@ -28,14 +28,23 @@
 //!   on the previous message (`*_trailing_bytes`).
 
 pub mod parser;
+mod report;
 
-use crate::analyzers::app::{AppAnalyzer, AppRecords, Handoff, MAX_HANDOFF_BYTES};
-use crate::analyzers::{Detection, StreamAnalyzer};
+use crate::analyzers::api::{
+    AppAnalyzer, Detection, Handoff, MAX_HANDOFF_BYTES, StreamAnalyzer, TcpProtocol,
+};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{Parsed, header, parse_chunk_size, parse_request_head, parse_response_head};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+
+/// The registration (see `crate::analyzers::registry`).
+pub static PROTOCOL: TcpProtocol<HttpStream> = TcpProtocol {
+    name: "http",
+    detect,
+    start: HttpStream::new,
+};
 
 pub const MAX_TRANSACTIONS: usize = 4096;
 const MAX_ANOMALIES: usize = 16;
@@ -114,6 +123,14 @@ pub struct HttpRecord {
     pub interim_responses: u64,
     pub gap_bytes: u64,
     pub anomalies: Vec<String>,
+}
+
+/// What an HTTP connection's analyzer reports: its transactions, or the disguise when
+/// the HTTP was fake (then the rest of the stream is handed off).
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpLayer {
+    Http(HttpRecord),
+    Disguise(DisguiseRecord),
 }
 
 /// A fake HTTP exchange in front of binary data (v2ray "tcp + http header").
@@ -695,10 +712,12 @@ impl AppAnalyzer for HttpStream {
         }
     }
 
-    fn summarize(&self) -> AppRecords {
+    type Record = HttpLayer;
+
+    fn summarize(&self) -> HttpLayer {
         match &self.disguise {
-            Some(d) => AppRecords::HttpDisguise(d.clone()),
-            None => AppRecords::Http(self.rec.clone()),
+            Some(d) => HttpLayer::Disguise(d.clone()),
+            None => HttpLayer::Http(self.rec.clone()),
         }
     }
 

@@ -20,7 +20,7 @@ fn run(events: &[(Direction, &[u8], i64)]) -> (HttpRecord, Option<Handoff>) {
     h.on_end(C, ms(1000));
     h.on_end(S, ms(1000));
     match h.summarize() {
-        AppRecords::Http(r) => (r, hand),
+        HttpLayer::Http(r) => (r, hand),
         other => panic!("{other:?}"),
     }
 }
@@ -123,7 +123,7 @@ fn gap_in_content_length_body_keeps_framing() {
         b"789HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
         ms(2),
     );
-    let AppRecords::Http(r) = h.summarize() else {
+    let HttpLayer::Http(r) = h.summarize() else {
         panic!()
     };
     assert_eq!(r.transactions.len(), 2);
@@ -158,7 +158,7 @@ fn gap_ending_exactly_at_the_body_end_resumes_at_the_next_head() {
     );
     h.on_data(S, b"\n", ms(5));
     h.on_end(S, ms(6));
-    let AppRecords::Http(r) = h.summarize() else {
+    let HttpLayer::Http(r) = h.summarize() else {
         panic!()
     };
     let t = &r.transactions;
@@ -197,7 +197,7 @@ fn gap_inside_chunk_data_keeps_the_chunk_framing() {
     );
     h.on_gap(S, 6, ms(2));
     h.on_data(S, b"\r\n0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", ms(3));
-    let AppRecords::Http(r) = h.summarize() else {
+    let HttpLayer::Http(r) = h.summarize() else {
         panic!()
     };
     assert_eq!(r.transactions.len(), 2);
@@ -213,7 +213,7 @@ fn gap_past_the_body_end_stops_that_direction() {
     h.on_data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", ms(1));
     h.on_gap(S, 10, ms(2));
     h.on_data(S, b"HTTP/1.1 200 OK\r\n\r\n", ms(3));
-    let AppRecords::Http(r) = h.summarize() else {
+    let HttpLayer::Http(r) = h.summarize() else {
         panic!()
     };
     assert!(r.transactions[0].body_incomplete);
@@ -298,7 +298,7 @@ proptest! {
         }
         h.on_end(C, ms(1000));
         h.on_end(S, ms(1000));
-        let AppRecords::Http(r) = h.summarize() else { panic!() };
+        let HttpLayer::Http(r) = h.summarize() else { panic!() };
         prop_assert_eq!(r, whole);
     }
 }

@@ -33,7 +33,7 @@
 use super::header::{LongHeader, LongType, Packet, packets};
 use super::initial::{CryptoStream, Frame, FrameError, Frames, InitialKeys, open_long};
 use super::keys::verify_retry;
-use super::v2ray::V2rayFindings;
+pub use super::record::{AnomalyCount, QuicPath, QuicSummary};
 use super::version::{Version, VersionKind};
 use crate::analyzers::tls::{
     ClientHello, Ja4Transport, ServerHello, TlsError, first_handshake_message, hex,
@@ -41,7 +41,6 @@ use crate::analyzers::tls::{
 };
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
-use serde::Serialize;
 
 /// Most versions kept from a Version Negotiation packet.
 pub const MAX_VN_VERSIONS: usize = 16;
@@ -54,80 +53,6 @@ pub const ACTIVITY_GAP_NS: i64 = 20_000_000;
 
 /// v2ray's default TLS server names (v2fly, then v2ray/v2ray-core; spec §6.4).
 pub const V2RAY_DEFAULT_SNI: [&str; 2] = ["quic.internal.v2fly.org", "quic.internal.v2ray.com"];
-
-/// One 4-tuple a connection used (listed when it used more than one).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct QuicPath {
-    pub client: crate::flow::Endpoint,
-    pub server: crate::flow::Endpoint,
-    pub first_ts: Timestamp,
-    pub last_ts: Timestamp,
-    pub packets_c2s: u64,
-    pub packets_s2c: u64,
-}
-
-/// One kind of anomaly: a fixed reason, how often, and when first seen.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AnomalyCount {
-    pub reason: &'static str,
-    pub count: u64,
-    pub first_ts: Timestamp,
-}
-
-/// Report of one QUIC flow. CIDs are lower-case hex (`""` for a zero-length CID, `null` when
-/// never seen).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct QuicSummary {
-    /// `"1"`, `"2"`, `"draft-29"`, `"T051"`, or hex such as `"0x0a0a0a0a"`.
-    pub version: Option<String>,
-    pub client_dcid: Option<String>,
-    pub client_scid: Option<String>,
-    pub server_scid: Option<String>,
-    /// DCID of the client's first Initial after a Retry (the CID the Retry asked for).
-    pub retry_dcid: Option<String>,
-    pub sni: Option<String>,
-    pub alpn: Vec<String>,
-    pub ja4: Option<String>,
-    /// First client Initial to first client 1-RTT (short-header) packet.
-    pub handshake_ms: Option<f64>,
-    /// First client Initial to first server Handshake packet.
-    pub server_handshake_ms: Option<f64>,
-    pub packets_c2s: u64,
-    pub packets_s2c: u64,
-    pub bytes_c2s: u64,
-    pub bytes_s2c: u64,
-    pub zero_rtt: bool,
-    pub retry: bool,
-    /// Whether the Retry integrity tag verified (`null` when no Retry or no key known).
-    pub retry_tag_valid: Option<bool>,
-    pub version_negotiation: bool,
-    /// Versions offered in the Version Negotiation packet.
-    pub vn_versions: Vec<String>,
-    /// TLS version chosen by the server (e.g. `0x0304`), from its ServerHello.
-    pub tls_version: Option<String>,
-    /// Cipher suite chosen by the server, from its ServerHello.
-    pub tls_cipher: Option<String>,
-    /// Error code of the first CONNECTION_CLOSE seen in an Initial, with its direction.
-    pub connection_close: Option<(Direction, u64)>,
-    pub client_hello: Option<ClientHello>,
-    pub anomalies: u64,
-    pub anomaly_reasons: Vec<AnomalyCount>,
-    /// Times the client's address or port changed within the connection (flows grouped by
-    /// connection ID).
-    pub migrations: u64,
-    /// Every 4-tuple of the connection in time order, when there was more than one.
-    pub paths: Vec<QuicPath>,
-    /// v2ray packet-header disguise stripped from each datagram (`srtp`, `utp`,
-    /// `wechat-video`, `dtls`, `wireguard`), `null` when none.
-    pub disguise: Option<&'static str>,
-    /// v2ray security layer: `none`, `aes-128-gcm`, `chacha20-poly1305`; `null` for QUIC
-    /// on the wire as is (or an AEAD layer that did not open).
-    pub security: Option<&'static str>,
-    /// v2ray transport findings, with the evidence; `null` for plain QUIC.
-    pub v2ray: Option<V2rayFindings>,
-    /// v2ray default-configuration fingerprints this connection shows.
-    pub v2ray_fingerprints: Vec<&'static str>,
-}
 
 /// Per-flow QUIC state (see the module doc).
 #[derive(Debug, Default)]

@@ -8,6 +8,7 @@
 //! * `conn` — [`conn::QuicFlow`], fed one datagram at a time, and its [`conn::QuicSummary`].
 //! * `v2ray` — v2ray's QUIC transport: packet-header disguises, its AEAD layer and key
 //!   derivation, [`v2ray::V2rayFlow`] (a [`conn::QuicFlow`] under that layer).
+//! * `record` — what is reported: [`QuicSummary`] per flow, [`QuicRecord`] per connection.
 //! * `group` — finished flows grouped into connections by connection ID (migrations).
 //! * `qtunnel` — which QUIC connection likely carries a local TCP service's connections.
 //!
@@ -20,11 +21,13 @@ pub mod header;
 pub mod initial;
 pub mod keys;
 pub mod qtunnel;
+pub mod record;
 pub mod v2ray;
 pub mod version;
 
-pub use conn::{QuicFlow, QuicSummary};
+pub use conn::QuicFlow;
 pub use header::{detect_version, looks_like_quic};
+pub use record::{QuicRecord, QuicSummary};
 pub use version::Version;
 
 #[cfg(test)]

@@ -19,12 +19,13 @@
 //! scratch copy of the current datagram (at most a UDP payload, 65535 bytes); keys tried
 //! are capped at [`MAX_KEYS`].
 
-use super::conn::{QuicFlow, QuicSummary};
+use super::conn::QuicFlow;
 use super::header::looks_like_quic;
+use super::record::QuicSummary;
+pub use super::record::V2rayFindings;
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use ring::aead::{self, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use serde::Serialize;
 
 /// Bytes of the AEAD tag.
 pub const TAG_LEN: usize = 16;
@@ -447,26 +448,6 @@ impl HeaderTrack {
     fn first_client_len(&self) -> Option<usize> {
         self.dirs[0].first_len
     }
-}
-
-/// Serialized under `v2ray` on a QUIC record.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct V2rayFindings {
-    /// `"v2ray QUIC transport"` (the QUIC inside was read) or `"possible encrypted
-    /// tunnel"` (a disguise header fits every datagram but nothing under it opened).
-    pub verdict: &'static str,
-    /// Bytes of packet header stripped from each datagram.
-    pub header_size: usize,
-    /// Which key opened the AEAD: `"empty"` (v2ray's default) or `"given"` (`--v2ray-key`);
-    /// `null` without AEAD or when nothing opened.
-    pub key: Option<&'static str>,
-    /// Datagrams unwrapped into QUIC, and those that did not open (dropped by v2ray too).
-    pub datagrams_unwrapped: u64,
-    pub datagrams_not_unwrapped: u64,
-    /// Bytes of the QUIC datagrams inside, each way.
-    pub quic_bytes_c2s: u64,
-    pub quic_bytes_s2c: u64,
-    pub evidence: Vec<String>,
 }
 
 /// Datagrams a header-only flow needs before it is called a possible tunnel.

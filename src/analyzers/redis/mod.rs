@@ -19,15 +19,22 @@
 //! - Memory per direction is bounded by [`parser::RespReader`]'s limits.
 
 pub mod parser;
+mod report;
 
-use crate::analyzers::app::{AppAnalyzer, AppRecords};
-use crate::analyzers::{Detection, StreamAnalyzer};
+use crate::analyzers::api::{AppAnalyzer, Detection, StreamAnalyzer, TcpProtocol};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{Event, RespReader, Value};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::VecDeque;
+
+/// The registration (see `crate::analyzers::registry`).
+pub static PROTOCOL: TcpProtocol<RedisStream> = TcpProtocol {
+    name: "redis",
+    detect,
+    start: RedisStream::new,
+};
 
 pub const MAX_COMMANDS: usize = 10_000;
 pub const MAX_OUTSTANDING: usize = 4096;
@@ -241,8 +248,10 @@ impl AppAnalyzer for RedisStream {
         "redis"
     }
 
-    fn summarize(&self) -> AppRecords {
-        AppRecords::Redis(self.rec.clone())
+    type Record = RedisRecord;
+
+    fn summarize(&self) -> RedisRecord {
+        self.rec.clone()
     }
 }
 

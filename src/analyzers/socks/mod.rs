@@ -12,13 +12,22 @@
 //! - A gap or a message that does not parse ends the analysis (an anomaly is recorded).
 
 pub mod parser;
+mod report;
 
-use crate::analyzers::app::{AppAnalyzer, AppRecords, Handoff, MAX_HANDOFF_BYTES};
-use crate::analyzers::{Detection, StreamAnalyzer};
+use crate::analyzers::api::{
+    AppAnalyzer, Detection, Handoff, MAX_HANDOFF_BYTES, StreamAnalyzer, TcpProtocol,
+};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{Address, Parsed};
 use serde::{Deserialize, Serialize};
+
+/// The registration (see `crate::analyzers::registry`).
+pub static PROTOCOL: TcpProtocol<SocksStream> = TcpProtocol {
+    name: "socks",
+    detect,
+    start: SocksStream::new,
+};
 
 const MAX_ANOMALIES: usize = 8;
 
@@ -363,8 +372,10 @@ impl AppAnalyzer for SocksStream {
         }
     }
 
-    fn summarize(&self) -> AppRecords {
-        AppRecords::Socks(self.rec.clone())
+    type Record = SocksRecord;
+
+    fn summarize(&self) -> SocksRecord {
+        self.rec.clone()
     }
 
     fn take_handoff(&mut self) -> Option<Handoff> {

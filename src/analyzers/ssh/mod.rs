@@ -13,14 +13,21 @@
 //!   (server-to-client lists).
 
 pub mod parser;
+mod report;
 
-use crate::analyzers::app::{AppAnalyzer, AppRecords};
-use crate::analyzers::tlsstream::md5::md5_hex;
-use crate::analyzers::{Detection, StreamAnalyzer};
+use crate::analyzers::api::{AppAnalyzer, Detection, StreamAnalyzer, TcpProtocol};
+use crate::analyzers::fingerprints::md5_hex;
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{KexInit, Parsed, negotiate};
 use serde::{Deserialize, Serialize};
+
+/// The registration (see `crate::analyzers::registry`).
+pub static PROTOCOL: TcpProtocol<SshStream> = TcpProtocol {
+    name: "ssh",
+    detect,
+    start: SshStream::new,
+};
 
 const MAX_ANOMALIES: usize = 8;
 
@@ -247,8 +254,10 @@ impl AppAnalyzer for SshStream {
         "ssh"
     }
 
-    fn summarize(&self) -> AppRecords {
-        AppRecords::Ssh(self.rec.clone())
+    type Record = SshRecord;
+
+    fn summarize(&self) -> SshRecord {
+        self.rec.clone()
     }
 }
 

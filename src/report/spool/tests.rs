@@ -1,17 +1,19 @@
 use super::*;
-use crate::analyzers::app::AppRecords;
-use crate::analyzers::encrypted::{EncryptedRecord, Evidence, OpenVpnRecord, UnknownRecord};
+use crate::analyzers::encrypted::{EncryptedRecord, Evidence, UnknownRecord};
 use crate::analyzers::http::{DisguiseRecord, HttpRecord, HttpTransaction};
+use crate::analyzers::openvpn::OpenVpnRecord;
 use crate::analyzers::redis::{RedisCommand, RedisRecord, RedisReply};
+use crate::analyzers::registry::AppRecords;
 use crate::analyzers::socks::SocksRecord;
 use crate::analyzers::ssh::SshRecord;
-use crate::analyzers::tlsstream::x509::CertInfo;
-use crate::analyzers::tlsstream::{AlertInfo, TlsRecord};
+use crate::analyzers::tls::x509::CertInfo;
+use crate::analyzers::tls::{AlertInfo, TlsRecord};
 use crate::assembly::{
     CloseReason, ConnState, DirectionRecord, DirectionStats, GapStats, GapTally, Handshake,
     OverlapConflict, StreamStart, TcpConnRecord,
 };
 use crate::flow::{Direction, EndReason, Endpoint, FlowId, L4, RoleRule};
+use crate::report::AppChain;
 use crate::report::ConnectionRecord;
 use crate::report::throughput::ConnThroughput;
 use crate::timestamp::Timestamp;
@@ -92,8 +94,7 @@ fn connection(n: u64) -> ConnectionRecord {
         payload_bytes_s2c: u64::MAX,
         end: EndReason::PortReuse,
         first_packet: n,
-        app: s("tls"),
-        app_chain: vec!["socks5".into(), Cow::Owned(s("tls"))],
+        app_chain: AppChain(vec!["socks5".into(), Cow::Owned(s("tls"))]),
         tcp: Some(TcpConnRecord {
             conn: FlowId {
                 slot: 7,
@@ -347,7 +348,7 @@ fn connection_records_round_trip_exactly() {
     let udp = ConnectionRecord {
         proto: L4::Udp,
         tcp: None,
-        app_chain: Vec::new(),
+        app_chain: AppChain::default(),
         ..connection(6)
     };
     let bare = ConnectionRecord {

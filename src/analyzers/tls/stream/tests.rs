@@ -67,10 +67,7 @@ fn run(events: &[(Direction, Vec<u8>, i64)]) -> TlsRecord {
     for (d, b, ms) in events {
         t.on_data(*d, b, Timestamp(ms * 1_000_000));
     }
-    match t.summarize() {
-        AppRecords::Tls(r) => r,
-        other => panic!("{other:?}"),
-    }
+    t.summarize()
 }
 
 fn tls12_conversation() -> Vec<(Direction, Vec<u8>, i64)> {
@@ -135,7 +132,7 @@ fn tls12_handshake_fields() {
     );
     assert_eq!(
         r.ja3.as_deref(),
-        Some(md5::md5_hex(b"771,49199,0-10-11-16,29-23,0").as_str())
+        Some(crate::analyzers::fingerprints::md5_hex(b"771,49199,0-10-11-16,29-23,0").as_str())
     );
     // A full handshake ends with the server's Finished (after the client's flight).
     assert_eq!(r.handshake_ms, Some(30.0));
@@ -180,9 +177,7 @@ fn gap_in_client_hello_invents_nothing() {
     t.on_data(C, &ch[..20], Timestamp::ZERO);
     t.on_gap(C, 30, Timestamp::ZERO);
     t.on_data(C, &ch[50..], Timestamp::ZERO);
-    let AppRecords::Tls(r) = t.summarize() else {
-        panic!()
-    };
+    let r = t.summarize();
     assert!(r.sni.is_none() && r.ja3.is_none());
     assert_eq!(r.gap_bytes, 30);
 }
@@ -242,7 +237,7 @@ proptest! {
             }
         }
         t.on_data(S, &s2c, Timestamp::ZERO);
-        let AppRecords::Tls(r) = t.summarize() else { panic!() };
+        let r = t.summarize();
         prop_assert_eq!(r.ja3, whole.ja3);
         prop_assert_eq!(r.sni, whole.sni);
         prop_assert_eq!(r.app_bytes_c2s, whole.app_bytes_c2s);

@@ -7,7 +7,7 @@
 //!   (mid-stream, e.g. after a tunnel hand-off or a capture that misses the start) any
 //!   plausible record header. A stream whose first record is a ServerHello sent by the
 //!   "client" is [`Detection::MatchReversed`].
-//! - Buffering per direction is bounded: one record ([`parser::MAX_FRAGMENT_LEN`] + 5) and
+//! - Buffering per direction is bounded: one record ([`record::MAX_FRAGMENT_LEN`] + 5) and
 //!   one handshake message ([`MAX_HANDSHAKE_BYTES`]). Bigger declared lengths are
 //!   anomalies; that direction stops being parsed (its bytes are still counted).
 //! - A gap stops parsing in that direction: record boundaries cannot be trusted after it
@@ -17,21 +17,24 @@
 //!   first one being the encrypted Finished).
 //! - Certificates are read only while the server's handshake is in clear (TLS ≤ 1.2).
 
-pub mod md5;
-pub mod parser;
-pub mod x509;
-
-use crate::analyzers::app::{AppAnalyzer, AppRecords};
+use super::record::{self, RecordParse, parse_record};
+use crate::analyzers::api::{AppAnalyzer, Detection, StreamAnalyzer, TcpProtocol};
 use crate::analyzers::tls::{
     HANDSHAKE_CLIENT_HELLO, HANDSHAKE_SERVER_HELLO, Ja4Transport, MAX_HANDSHAKE_BYTES,
     first_handshake_message, parse_client_hello, parse_server_hello,
 };
-use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
-use parser::{RecordParse, parse_record};
 use serde::{Deserialize, Serialize};
-pub use x509::CertInfo;
+
+/// The registration (see `crate::analyzers::registry`).
+pub static PROTOCOL: TcpProtocol<TlsStream> = TcpProtocol {
+    name: "tls",
+    detect,
+    start: TlsStream::new,
+};
+use super::x509;
+pub use super::x509::CertInfo;
 
 /// Most certificates and alerts kept per connection.
 const MAX_CERTS: usize = 8;
@@ -42,12 +45,12 @@ const MAX_ANOMALIES: usize = 16;
 pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
     let hello_type = |b: &[u8]| -> Option<u8> {
         match parse_record_header(b)? {
-            (parser::CONTENT_HANDSHAKE, _) => b.get(5).copied(),
+            (record::CONTENT_HANDSHAKE, _) => b.get(5).copied(),
             _ => None,
         }
     };
     if c2s.len() < 6 && !c2s.is_empty() {
-        return if c2s.first().is_some_and(|&b| b == parser::CONTENT_HANDSHAKE)
+        return if c2s.first().is_some_and(|&b| b == record::CONTENT_HANDSHAKE)
             || c2s.len() < 2
             || header_prefix_ok(c2s)
         {
@@ -79,14 +82,14 @@ fn header_prefix_ok(b: &[u8]) -> bool {
     let ct = b.first().copied().unwrap_or(0);
     let major = b.get(1).copied().unwrap_or(3);
     let minor = b.get(2).copied().unwrap_or(0);
-    parser::plausible_header(ct, major, minor)
+    record::plausible_header(ct, major, minor)
 }
 
 /// `(content type, length)` when the first 5 bytes are a plausible record header.
 fn parse_record_header(b: &[u8]) -> Option<(u8, usize)> {
     let [ct, major, minor, l0, l1] = *b.first_chunk::<5>()?;
     let len = usize::from(u16::from_be_bytes([l0, l1]));
-    (parser::plausible_header(ct, major, minor) && len <= parser::MAX_FRAGMENT_LEN && len > 0)
+    (record::plausible_header(ct, major, minor) && len <= record::MAX_FRAGMENT_LEN && len > 0)
         .then_some((ct, len))
 }
 
@@ -201,7 +204,7 @@ impl TlsStream {
         !self.sides[dir.index()].encrypted
             && matches!(
                 content_type,
-                parser::CONTENT_HANDSHAKE | parser::CONTENT_ALERT
+                record::CONTENT_HANDSHAKE | record::CONTENT_ALERT
             )
     }
 
@@ -251,7 +254,7 @@ impl TlsStream {
                         len,
                         remaining: len,
                     });
-                    return data.get(parser::RECORD_HEADER_LEN..).unwrap_or_default();
+                    return data.get(record::RECORD_HEADER_LEN..).unwrap_or_default();
                 }
             }
         }
@@ -262,7 +265,7 @@ impl TlsStream {
     /// left of `data`.
     fn records_held<'d>(&mut self, dir: Direction, data: &'d [u8], ts: Timestamp) -> &'d [u8] {
         let i = dir.index();
-        let header_len = parser::RECORD_HEADER_LEN;
+        let header_len = record::RECORD_HEADER_LEN;
         let mut data = data;
         let held = self.sides[i].buf.len();
         if held < header_len {
@@ -325,30 +328,30 @@ impl TlsStream {
             Direction::ServerToClient => self.rec.records_s2c += 1,
         }
         match ct {
-            parser::CONTENT_CHANGE_CIPHER_SPEC => {
+            record::CONTENT_CHANGE_CIPHER_SPEC => {
                 self.sides[i].encrypted = true;
                 if dir == Direction::ClientToServer {
                     self.finished(dir, ts);
                 }
             }
-            parser::CONTENT_ALERT => {
+            record::CONTENT_ALERT => {
                 let alert = (!self.sides[i].encrypted)
-                    .then(|| parser::parse_alert(fragment))
+                    .then(|| record::parse_alert(fragment))
                     .flatten();
                 if self.rec.alerts.len() < MAX_ALERTS {
                     self.rec.alerts.push(AlertInfo {
                         direction: dir,
                         level: alert.map(|a| a.level),
-                        description: alert.map(|a| parser::alert_name(a.description).into()),
+                        description: alert.map(|a| record::alert_name(a.description).into()),
                     });
                 }
             }
-            parser::CONTENT_HANDSHAKE if !self.sides[i].encrypted => {
+            record::CONTENT_HANDSHAKE if !self.sides[i].encrypted => {
                 self.on_handshake_bytes(dir, fragment, ts)
             }
             // The first handshake record after ChangeCipherSpec is the (encrypted) Finished.
-            parser::CONTENT_HANDSHAKE if !self.tls13 => self.finished(dir, ts),
-            parser::CONTENT_APPLICATION_DATA => {
+            record::CONTENT_HANDSHAKE if !self.tls13 => self.finished(dir, ts),
+            record::CONTENT_APPLICATION_DATA => {
                 let side = &mut self.sides[i];
                 side.app_records += 1;
                 // In TLS 1.3 the client's first type-23 record is its Finished.
@@ -444,9 +447,10 @@ impl TlsStream {
                 self.client_hello_ts = Some(ts);
                 match parse_client_hello(msg) {
                     Ok(ch) => {
-                        let pf = parser::ec_point_formats(msg).unwrap_or_default();
-                        let ja3 = parser::ja3_string(&ch, &pf);
-                        self.rec.ja3 = Some(md5::md5_hex(ja3.as_bytes()));
+                        let pf = record::ec_point_formats(msg).unwrap_or_default();
+                        let ja3 = record::ja3_string(&ch, &pf);
+                        self.rec.ja3 =
+                            Some(crate::analyzers::fingerprints::md5_hex(ja3.as_bytes()));
                         self.rec.ja3_string = Some(ja3);
                         self.rec.ja4 = Some(ch.ja4(Ja4Transport::Tcp));
                         self.rec.sni = ch.sni.clone();
@@ -454,12 +458,12 @@ impl TlsStream {
                         self.rec.cipher_suites = ch.cipher_suites.clone();
                         self.rec.groups = ch.supported_groups.clone();
                         self.rec.client_versions = if ch.supported_versions.is_empty() {
-                            vec![parser::version_name(ch.legacy_version)]
+                            vec![record::version_name(ch.legacy_version)]
                         } else {
                             ch.supported_versions
                                 .iter()
                                 .filter(|v| !crate::analyzers::tls::is_grease(**v))
-                                .map(|v| parser::version_name(*v))
+                                .map(|v| record::version_name(*v))
                                 .collect()
                         };
                     }
@@ -471,10 +475,12 @@ impl TlsStream {
                     Ok(sh) => {
                         let v = sh.selected_version();
                         self.tls13 = v == 0x0304 || (0x7f00..=0x7fff).contains(&v) || v == 0xfb1a;
-                        self.rec.version = Some(parser::version_name(v));
-                        self.rec.cipher = Some(parser::cipher_name(sh.cipher_suite));
+                        self.rec.version = Some(record::version_name(v));
+                        self.rec.cipher = Some(record::cipher_name(sh.cipher_suite));
                         self.rec.alpn_selected.clone_from(&sh.alpn);
-                        self.rec.ja3s = Some(md5::md5_hex(parser::ja3s_string(&sh).as_bytes()));
+                        self.rec.ja3s = Some(crate::analyzers::fingerprints::md5_hex(
+                            record::ja3s_string(&sh).as_bytes(),
+                        ));
                         if self.tls13 {
                             // Everything after the ServerHello is under handshake keys.
                             self.sides[dir.index()].encrypted = true;
@@ -483,8 +489,8 @@ impl TlsStream {
                     Err(e) => self.anomaly(format!("ServerHello: {e}")),
                 }
             }
-            (Direction::ServerToClient, parser::HANDSHAKE_CERTIFICATE) => {
-                for der in parser::certificate_list(body).into_iter().take(MAX_CERTS) {
+            (Direction::ServerToClient, record::HANDSHAKE_CERTIFICATE) => {
+                for der in record::certificate_list(body).into_iter().take(MAX_CERTS) {
                     match x509::parse_certificate(der) {
                         Ok(c) if self.rec.certificates.len() < MAX_CERTS => {
                             self.rec.certificates.push(c)
@@ -546,10 +552,12 @@ impl AppAnalyzer for TlsStream {
         "tls"
     }
 
-    fn summarize(&self) -> AppRecords {
+    type Record = TlsRecord;
+
+    fn summarize(&self) -> TlsRecord {
         let mut rec = self.rec.clone();
         rec.mid_stream = !self.seen_client_hello;
-        AppRecords::Tls(rec)
+        rec
     }
 }
 

@@ -1,0 +1,156 @@
+//! What every protocol folder implements, and all it may import from the analyzer layer:
+//! the stream callbacks, detection answers, parse results, the hand-off to an inner
+//! protocol, and the two traits a TCP protocol's registration is made of. This module
+//! imports no protocol and no registry type; the registry (`super::registry`) imports the
+//! protocols and wraps them.
+//!
+//! # The stream interface
+//!
+//! A TCP analyzer sees one connection's reassembled byte streams through
+//! [`StreamAnalyzer`]. The pipeline calls, in packet-time order across both directions:
+//! `on_data` for contiguous bytes (never empty), `on_gap` where the assembler could not
+//! deliver bytes (capture loss, limits, snap length: the analyzer must resynchronise or
+//! give up on that direction, never assume the bytes were zero), and `on_end` once per
+//! direction when that direction is finished (FIN, RST, timeout or end of capture). No
+//! call follows `on_end` for that direction.
+//!
+//! Detection is by content (ports may order the probes, never replace them): a
+//! [`Detection`] tells whether the first bytes of a stream belong to a protocol.
+
+use crate::flow::Direction;
+use crate::timestamp::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The outcome of probing the first bytes of a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detection {
+    /// The bytes are this protocol, with the roles as the flow table assigned them.
+    Match,
+    /// The bytes are this protocol, but client and server are the other way round
+    /// (e.g. a server banner seen first on a connection picked up mid-stream).
+    MatchReversed,
+    /// Not enough bytes to decide yet.
+    NeedMore,
+    /// Not this protocol.
+    NotMine,
+}
+
+/// The result of a pure parser over the bytes at hand (Suricata's convention): a value
+/// and how many input bytes it used, a need for more bytes, or an error naming what was
+/// wrong. Parsers never consume input on `Incomplete` or `Error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed<T> {
+    Done(T, usize),
+    Incomplete,
+    Error(&'static str),
+}
+
+/// What a TCP analyzer is fed for one connection. See the module docs for call order.
+pub trait StreamAnalyzer {
+    /// Contiguous stream bytes in direction `dir`, seen at `ts` (the time of the packet
+    /// that completed them).
+    fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp);
+    /// `len` bytes of direction `dir` that will never be delivered.
+    fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp);
+    /// Direction `dir` is finished.
+    fn on_end(&mut self, dir: Direction, ts: Timestamp) {
+        let _ = (dir, ts);
+    }
+}
+
+/// Bytes per direction an outer analyzer may hold for its inner one.
+pub const MAX_HANDOFF_BYTES: usize = 64 * 1024;
+
+/// Bytes an outer analyzer received past its own protocol, per direction
+/// (index = [`Direction::index`]), with the time they arrived.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handoff {
+    pub pending: [Vec<u8>; 2],
+    pub ts: [Timestamp; 2],
+}
+
+/// A TCP protocol's per-connection analyzer: the stream callbacks plus a name, its
+/// records and the hand-off to an inner protocol.
+pub trait AppAnalyzer: StreamAnalyzer {
+    /// What [`AppAnalyzer::summarize`] returns: the protocol's own record type (or its own
+    /// enum of them); the registry files it into the report's tables.
+    type Record;
+    /// Short protocol name for `app_chain` (`tls`, `socks5`, `http`, ...).
+    fn name(&self) -> &'static str;
+    /// The records so far (callable at any time, also mid-stream).
+    fn summarize(&self) -> Self::Record;
+    /// Once, when the rest of the stream belongs to another protocol: the bytes already
+    /// received past this protocol. After `Some`, the analyzer is fed nothing more.
+    fn take_handoff(&mut self) -> Option<Handoff> {
+        None
+    }
+}
+
+/// A TCP protocol's registration: one static value in its folder, named `PROTOCOL`.
+/// The registry lists these in probe order; nothing else outside the folder names the
+/// protocol.
+pub struct TcpProtocol<A> {
+    /// The protocol's name (its `app_chain` entry unless the analyzer says otherwise).
+    pub name: &'static str,
+    /// Probes the first bytes of both directions (either may be empty).
+    pub detect: fn(c2s: &[u8], s2c: &[u8]) -> Detection,
+    /// A fresh analyzer for one connection.
+    pub start: fn() -> A,
+}
+
+/// Latency values a record contributes, by category (`tls_handshake`, `http`, ...):
+/// called as `add(category, server, value)`, `None` where the record has no value.
+pub type LatencySink<'a> = dyn FnMut(&'static str, &str, Option<f64>) + 'a;
+
+/// What a live rolling summary learns from a record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LiveNote<'a> {
+    /// A name worth announcing once (a TLS SNI), with its kind (`tls`).
+    Name(&'static str, &'a str),
+    /// A request answered after this many milliseconds.
+    ResponseMs(f64),
+}
+
+/// A record type of one report table (`tls`, `http`, ...): how the report names, counts,
+/// prints and measures it. Implemented in the protocol's folder; the registry lists the
+/// tables, and every per-table list of the report (JSONL types, CSV files, HTML tables,
+/// text sections, latency categories, live notes) is generated from that list.
+pub trait AppRecord: Serialize + DeserializeOwned + Clone {
+    /// The text report's section title (`TLS`, `HTTP`, ...).
+    const TITLE: &'static str;
+    /// The field holding one row per exchange (`transactions`, `commands`), which the
+    /// flat views (JSONL, CSV, HTML) emit one line each with the record's endpoints;
+    /// `None`: one line per record.
+    const ROWS: Option<&'static str> = None;
+    /// What the text section counts (`requests`, `commands`) when [`AppRecord::ROWS`]
+    /// is set.
+    const ROW_NOUN: &'static str = "rows";
+    /// Said after the connection count in the text section's heading.
+    const HEADING_NOTE: &'static str = "";
+    /// `report.html` columns (header, dotted field of the flat record); empty: no table.
+    const HTML_COLUMNS: &'static [(&'static str, &'static str)] = &[];
+
+    /// Fills the connection endpoints (`ip:port`), which the analyzer does not know.
+    fn set_endpoints(&mut self, client: &str, server: &str);
+    /// Rows in this record (1 unless [`AppRecord::ROWS`] is set).
+    fn row_count(&self) -> usize {
+        1
+    }
+    /// The text report's lines for this record (without indent), at most `limit`.
+    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String));
+    /// The latency values of this record.
+    fn latency(&self, add: &mut LatencySink<'_>) {
+        let _ = add;
+    }
+    /// What a live rolling summary learns from this record.
+    fn live_notes(&self, note: &mut dyn FnMut(LiveNote<'_>)) {
+        let _ = note;
+    }
+}
+
+/// `v` as text, `-` when absent: how the text report prints a missing value.
+pub fn or_dash<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "-".to_string(), |x| x.to_string())
+}

@@ -1,0 +1,198 @@
+//! The analyzer registry: the one list of TCP protocols (in probe order) and the one
+//! list of application record tables (in report order). Everything that differs per
+//! protocol downstream (the report's tables, JSONL types, CSV files, HTML tables, text
+//! sections, latency categories, live notes) is generated from these two lists; a
+//! protocol folder names none of the types made here.
+//!
+//! # Adding a TCP protocol
+//!
+//! Its folder exposes `pub static PROTOCOL: TcpProtocol<ItsAnalyzer>` (see
+//! [`super::api`]) and a record type implementing [`AppRecord`]; it gets one line in
+//! [`tcp_protocols!`]'s list below and one in [`app_tables!`]'s. Its analyzer's
+//! `Record` must convert into [`AppRecords`], which the second line provides for a
+//! protocol with one record type.
+//!
+//! # Contracts
+//!
+//! - [`detect_stream`] tries the detectors in [`AppProto::PROBE_ORDER`] and returns the
+//!   first `Match`/`MatchReversed`, else `NeedMore` if any detector still needs bytes,
+//!   else `None`. The last entry, the fully-encrypted heuristic, only speaks once every
+//!   specific detector has decided.
+//! - [`AppProto::start`] wraps the protocol's analyzer so that its records come out as
+//!   [`AppRecords`]; nothing else is added or changed.
+
+use super::api::{AppAnalyzer, AppRecord, Detection, Handoff, LiveNote, StreamAnalyzer};
+use super::encrypted::UnknownRecord;
+use crate::flow::Direction;
+use crate::timestamp::Timestamp;
+
+/// The TCP protocols, in probe order: the most specific signatures first, the entropy
+/// fallback last. `Variant => folder::PROTOCOL`.
+macro_rules! tcp_protocols {
+    ($($variant:ident => $registration:expr,)*) => {
+        /// The application protocols tunscope recognises on TCP.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum AppProto {
+            $($variant,)*
+        }
+
+        impl AppProto {
+            /// Probe order (see the module doc).
+            pub const PROBE_ORDER: &'static [AppProto] = &[$(AppProto::$variant,)*];
+
+            /// The protocol's registered name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(AppProto::$variant => $registration.name,)*
+                }
+            }
+
+            /// This protocol's detector.
+            pub fn detect(self, c2s: &[u8], s2c: &[u8]) -> Detection {
+                match self {
+                    $(AppProto::$variant => ($registration.detect)(c2s, s2c),)*
+                }
+            }
+
+            /// A fresh analyzer for one connection.
+            pub fn start(self) -> Box<dyn DynAnalyzer> {
+                match self {
+                    $(AppProto::$variant => Box::new(Erased(($registration.start)())),)*
+                }
+            }
+        }
+    };
+}
+
+tcp_protocols! {
+    Tls => super::tls::PROTOCOL,
+    Ssh => super::ssh::PROTOCOL,
+    Http => super::http::PROTOCOL,
+    Socks => super::socks::PROTOCOL,
+    Redis => super::redis::PROTOCOL,
+    OpenVpn => super::openvpn::PROTOCOL,
+    Encrypted => super::encrypted::PROTOCOL,
+}
+
+/// The application record tables, in report order: `Variant table_name: RecordType`.
+/// Takes the name of a macro to call with the list, so that the report generates its
+/// tables from the same list (`crate::report::AppTables`).
+macro_rules! app_tables {
+    ($callback:ident) => {
+        $callback! {
+            Tls tls: $crate::analyzers::tls::TlsRecord,
+            Http http: $crate::analyzers::http::HttpRecord,
+            HttpDisguise http_disguise: $crate::analyzers::http::DisguiseRecord,
+            Socks socks: $crate::analyzers::socks::SocksRecord,
+            Redis redis: $crate::analyzers::redis::RedisRecord,
+            Ssh ssh: $crate::analyzers::ssh::SshRecord,
+            Openvpn openvpn: $crate::analyzers::openvpn::OpenVpnRecord,
+            Encrypted encrypted: $crate::analyzers::encrypted::EncryptedRecord,
+        }
+    };
+}
+pub(crate) use app_tables;
+
+macro_rules! define_app_records {
+    ($($variant:ident $table:ident: $ty:ty,)*) => {
+        /// One analyzer layer's records, by table; `Unknown` for a layer no protocol
+        /// claimed (not a table: its bytes are counted on the connection record).
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum AppRecords {
+            $($variant($ty),)*
+            Unknown(UnknownRecord),
+        }
+
+        $(impl From<$ty> for AppRecords {
+            fn from(r: $ty) -> Self {
+                AppRecords::$variant(r)
+            }
+        })*
+
+        impl AppRecords {
+            /// Fills the connection endpoints (`ip:port`) the caller knows.
+            pub fn set_endpoints(&mut self, client: &str, server: &str) {
+                match self {
+                    $(AppRecords::$variant(r) => r.set_endpoints(client, server),)*
+                    AppRecords::Unknown(r) => {
+                        r.client = client.to_string();
+                        r.server = server.to_string();
+                    }
+                }
+            }
+
+            /// What a live rolling summary learns from this layer.
+            pub fn live_notes(&self, note: &mut dyn FnMut(LiveNote<'_>)) {
+                match self {
+                    $(AppRecords::$variant(r) => r.live_notes(note),)*
+                    AppRecords::Unknown(_) => {}
+                }
+            }
+        }
+    };
+}
+app_tables!(define_app_records);
+
+/// HTTP's analyzer reports either transactions or, for fake HTTP in front of another
+/// protocol, a disguise: two tables.
+impl From<super::http::HttpLayer> for AppRecords {
+    fn from(r: super::http::HttpLayer) -> Self {
+        match r {
+            super::http::HttpLayer::Http(r) => AppRecords::Http(r),
+            super::http::HttpLayer::Disguise(r) => AppRecords::HttpDisguise(r),
+        }
+    }
+}
+
+/// A registered analyzer with its records as [`AppRecords`].
+pub trait DynAnalyzer: StreamAnalyzer {
+    fn name(&self) -> &'static str;
+    fn summarize(&self) -> AppRecords;
+    fn take_handoff(&mut self) -> Option<Handoff>;
+}
+
+struct Erased<A>(A);
+
+impl<A: AppAnalyzer> StreamAnalyzer for Erased<A> {
+    fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
+        self.0.on_data(dir, data, ts);
+    }
+    fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
+        self.0.on_gap(dir, len, ts);
+    }
+    fn on_end(&mut self, dir: Direction, ts: Timestamp) {
+        self.0.on_end(dir, ts);
+    }
+}
+
+impl<A> DynAnalyzer for Erased<A>
+where
+    A: AppAnalyzer,
+    A::Record: Into<AppRecords>,
+{
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn summarize(&self) -> AppRecords {
+        self.0.summarize().into()
+    }
+    fn take_handoff(&mut self) -> Option<Handoff> {
+        self.0.take_handoff()
+    }
+}
+
+/// Tries every detector; see the module doc for the order and the answer.
+pub fn detect_stream(first_c2s: &[u8], first_s2c: &[u8]) -> Option<(AppProto, Detection)> {
+    let mut need_more = None;
+    for &p in AppProto::PROBE_ORDER {
+        if p == AppProto::Encrypted && need_more.is_some() {
+            break; // the fallback only speaks once the specific detectors have
+        }
+        match p.detect(first_c2s, first_s2c) {
+            d @ (Detection::Match | Detection::MatchReversed) => return Some((p, d)),
+            Detection::NeedMore => need_more = need_more.or(Some(p)),
+            Detection::NotMine => {}
+        }
+    }
+    need_more.map(|p| (p, Detection::NeedMore))
+}

@@ -1,0 +1,48 @@
+//! WireGuard datagrams (whitepaper §5.4): [`classify`], a pure classifier of one UDP
+//! payload by message type, reserved bytes and exact length.
+
+use serde::Serialize;
+
+/// A WireGuard message recognised from one UDP payload (whitepaper §5.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WireGuardMessage {
+    /// Type 1, 148 bytes.
+    HandshakeInitiation { sender: u32 },
+    /// Type 2, 92 bytes.
+    HandshakeResponse { sender: u32, receiver: u32 },
+    /// Type 3, 64 bytes.
+    CookieReply { receiver: u32 },
+    /// Type 4: 16-byte header plus an authenticated payload of at least the 16-byte tag.
+    /// (Plaintext is padded to a multiple of 16 except where that would pass the MTU, so
+    /// the length alone is not constrained further.)
+    TransportData { receiver: u32, counter: u64 },
+}
+
+/// Classifies one UDP payload: message type byte, three zero reserved bytes and the exact
+/// (or, for data, constrained) length. Anything else is `None`.
+pub fn classify(p: &[u8]) -> Option<WireGuardMessage> {
+    let [ty, r0, r1, r2] = *p.first_chunk::<4>()?;
+    if (r0, r1, r2) != (0, 0, 0) {
+        return None;
+    }
+    let le32 = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(*p.get(at..at + 4)?.first_chunk::<4>()?))
+    };
+    match (ty, p.len()) {
+        (1, 148) => Some(WireGuardMessage::HandshakeInitiation { sender: le32(4)? }),
+        (2, 92) => Some(WireGuardMessage::HandshakeResponse {
+            sender: le32(4)?,
+            receiver: le32(8)?,
+        }),
+        (3, 64) => Some(WireGuardMessage::CookieReply { receiver: le32(4)? }),
+        (4, n) if n >= 32 => Some(WireGuardMessage::TransportData {
+            receiver: le32(4)?,
+            counter: u64::from_le_bytes(*p.get(8..16)?.first_chunk::<8>()?),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
