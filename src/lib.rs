@@ -16,16 +16,27 @@
 //! Time is always the packet's timestamp; the library never reads the clock and does no
 //! I/O beyond reading the capture.
 
+// `missing_docs` is on for the whole crate (Cargo.toml `[lints]`). The modules marked
+// `allow` below still have undocumented public items; each loses its mark once they are
+// documented.
 pub mod analyzers;
+#[allow(missing_docs)]
 pub mod anomaly;
+#[allow(missing_docs)]
 pub mod assembly;
+#[allow(missing_docs)]
 pub mod capture;
-pub mod cli;
+#[allow(missing_docs)]
 pub mod decode;
+#[allow(missing_docs)]
 pub mod flow;
+#[allow(missing_docs)]
 pub mod pipeline;
+#[allow(missing_docs)]
 pub mod report;
+#[allow(missing_docs)]
 pub mod timestamp;
+#[allow(missing_docs)]
 pub mod util;
 
 pub use timestamp::Timestamp;

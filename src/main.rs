@@ -2,8 +2,10 @@
 //! (0 ok, 1 a failed `tunscope check`, 2 error).
 
 use clap::Parser;
+use cli::Cli;
 use std::process::ExitCode;
-use tunscope::cli::{self, Cli};
+
+mod cli;
 
 fn main() -> ExitCode {
     let parsed = match Cli::try_parse() {

@@ -41,8 +41,11 @@ pub enum Detection {
 /// wrong. Parsers never consume input on `Incomplete` or `Error`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed<T> {
+    /// A value, and the bytes of input it used.
     Done(T, usize),
+    /// The input ends before the value does.
     Incomplete,
+    /// The input is not this value, for the reason given.
     Error(&'static str),
 }
 
@@ -66,7 +69,9 @@ pub const MAX_HANDOFF_BYTES: usize = 64 * 1024;
 /// (index = [`Direction::index`]), with the time they arrived.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Handoff {
+    /// The bytes of each direction.
     pub pending: [Vec<u8>; 2],
+    /// When each direction's bytes arrived.
     pub ts: [Timestamp; 2],
 }
 

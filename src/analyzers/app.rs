@@ -36,9 +36,11 @@ pub const DETECT_BYTES: usize = 16 * 1024;
 pub const MAX_CHAIN: usize = 4;
 
 /// Everything one connection's application layers showed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AppSummary {
+    /// The connection's client, `ip:port`.
     pub client: String,
+    /// The connection's server, `ip:port`.
     pub server: String,
     /// Protocols outermost first, e.g. `["socks5", "tls"]`.
     pub app_chain: Vec<Cow<'static, str>>,
@@ -108,6 +110,7 @@ impl Default for AppSession {
 }
 
 impl AppSession {
+    /// A session that detects its first protocol by content.
     pub fn new() -> Self {
         AppSession {
             finished: Vec::new(),
@@ -150,6 +153,7 @@ impl AppSession {
         }
     }
 
+    /// Every layer's records so far, with the connection's endpoints filled in.
     pub fn summarize(&self, client: &str, server: &str) -> AppSummary {
         // Exactly as many layers as there are (a Vec's first growth reserves four of these
         // ~0.5 KB records; a finished connection's summary is kept until the report).

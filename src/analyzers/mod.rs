@@ -13,18 +13,28 @@
 
 pub mod api;
 pub mod app;
+#[allow(missing_docs)] // see lib.rs
 pub mod encrypted;
 pub mod fingerprints;
+#[allow(missing_docs)] // see lib.rs
 pub mod http;
+#[allow(missing_docs)] // see lib.rs
 pub mod openvpn;
+#[allow(missing_docs)] // see lib.rs
 pub mod quic;
+#[allow(missing_docs)] // see lib.rs
 pub mod redis;
 pub mod registry;
+#[allow(missing_docs)] // see lib.rs
 pub mod socks;
+#[allow(missing_docs)] // see lib.rs
 pub mod ssh;
+#[allow(missing_docs)] // see lib.rs
 pub mod tls;
+#[allow(missing_docs)] // see lib.rs
 pub mod tunnel;
 pub mod udp;
+#[allow(missing_docs)] // see lib.rs
 pub mod wireguard;
 
 pub use api::{Detection, Parsed, StreamAnalyzer};

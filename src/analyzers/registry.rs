@@ -33,7 +33,10 @@ macro_rules! tcp_protocols {
         /// The application protocols tunscope recognises on TCP.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum AppProto {
-            $($variant,)*
+            $(
+                #[doc = concat!("Registered as `", stringify!($registration), "`.")]
+                $variant,
+            )*
         }
 
         impl AppProto {
@@ -99,8 +102,22 @@ macro_rules! define_app_records {
         /// claimed (not a table: its bytes are counted on the connection record).
         #[derive(Clone, Debug, PartialEq)]
         pub enum AppRecords {
-            $($variant($ty),)*
+            $(
+                #[doc = concat!("A record of the `", stringify!($table), "` table.")]
+                $variant($ty),
+            )*
+            /// Bytes no analyzer claimed.
             Unknown(UnknownRecord),
+        }
+
+        /// The record itself (its table is known from the chain).
+        impl serde::Serialize for AppRecords {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(AppRecords::$variant(r) => r.serialize(s),)*
+                    AppRecords::Unknown(r) => r.serialize(s),
+                }
+            }
         }
 
         $(impl From<$ty> for AppRecords {
@@ -146,8 +163,11 @@ impl From<super::http::HttpLayer> for AppRecords {
 
 /// A registered analyzer with its records as [`AppRecords`].
 pub trait DynAnalyzer: StreamAnalyzer {
+    /// [`AppAnalyzer::name`].
     fn name(&self) -> &'static str;
+    /// [`AppAnalyzer::summarize`], filed as the registry's table record.
     fn summarize(&self) -> AppRecords;
+    /// [`AppAnalyzer::take_handoff`].
     fn take_handoff(&mut self) -> Option<Handoff>;
 }
 

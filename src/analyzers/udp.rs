@@ -88,7 +88,9 @@ impl UdpContext {
 
 /// What one UDP flow turned out to carry.
 pub enum UdpFlow {
+    /// Still looking at the first datagrams.
     Probing {
+        /// Datagrams probed so far.
         seen: u8,
         /// Probed datagrams shaped like WireGuard messages.
         wireguard: u8,
@@ -96,9 +98,11 @@ pub enum UdpFlow {
     /// Two or more datagrams shaped like WireGuard messages (type, zero reserved bytes,
     /// exact lengths), and nothing that was QUIC.
     WireGuard,
+    /// QUIC on the wire as it is.
     Quic(Box<QuicFlow>),
     /// QUIC under v2ray's packet header and/or AEAD (or a disguise header alone).
     V2ray(Box<V2rayFlow>),
+    /// None of the above after [`PROBE_DATAGRAMS`] datagrams.
     Unknown,
 }
 
@@ -114,9 +118,13 @@ impl Default for UdpFlow {
 /// A flow's endpoints and times, as the flow table knows them.
 #[derive(Clone, Copy, Debug)]
 pub struct UdpFlowMeta {
+    /// The flow's client, as the flow table decided.
     pub client: Endpoint,
+    /// The flow's server.
     pub server: Endpoint,
+    /// Its first packet's time.
     pub first_ts: Timestamp,
+    /// Its last packet's time.
     pub last_ts: Timestamp,
 }
 

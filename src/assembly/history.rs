@@ -41,7 +41,7 @@ pub(crate) struct Pos {
 
 impl Pos {
     /// The position `n` bytes further on.
-    pub fn advance(self, n: u64) -> Pos {
+    pub(super) fn advance(self, n: u64) -> Pos {
         Pos {
             store: self.store,
             offset: self.offset.saturating_add(n),
@@ -66,7 +66,7 @@ impl Stores {
 
     /// The position of `len` bytes at `at`, or `None` when they do not lie inside the
     /// store or no more stores can be kept.
-    pub fn pos_of(&mut self, at: StoredAt<'_>, len: usize) -> Option<Pos> {
+    pub(super) fn pos_of(&mut self, at: StoredAt<'_>, len: usize) -> Option<Pos> {
         let store = match self.last {
             Some(last)
                 if self
@@ -157,7 +157,7 @@ pub(crate) struct HistoryPool {
 }
 
 impl HistoryPool {
-    pub fn new(size: usize, max: usize) -> Self {
+    pub(super) fn new(size: usize, max: usize) -> Self {
         HistoryPool {
             free: Vec::new(),
             outstanding: 0,
@@ -194,7 +194,7 @@ pub(crate) struct History {
 }
 
 impl History {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         History {
             buf: None,
             start: 0,
@@ -202,7 +202,7 @@ impl History {
     }
 
     /// Bytes up to `next` were declared missing: forget everything before.
-    pub fn restart_at(&mut self, next: u64) {
+    pub(super) fn restart_at(&mut self, next: u64) {
         self.start = next;
         if let Some(buf) = self.buf.as_mut() {
             buf.pieces.clear();
@@ -210,7 +210,7 @@ impl History {
     }
 
     /// Gives the buffer back (the direction delivers nothing more).
-    pub fn release(&mut self, pool: &mut HistoryPool) {
+    pub(super) fn release(&mut self, pool: &mut HistoryPool) {
         if let Some(buf) = self.buf.take() {
             pool.release(buf);
         }
@@ -220,7 +220,7 @@ impl History {
     /// Inlined for the usual case (once per in-order segment): stored bytes no longer
     /// than the window, with room for one more piece; the rest is out of line.
     #[inline]
-    pub fn remember(
+    pub(super) fn remember(
         &mut self,
         pool: &mut HistoryPool,
         stores: &Stores,
@@ -289,7 +289,7 @@ impl History {
     /// order into `out`. Returns how many slices and the offset they reach: less than
     /// `to` when part of the range is no longer remembered (or a store failed to give its
     /// bytes back); nothing when `from` is before the window.
-    pub fn first_copy<'s>(
+    pub(super) fn first_copy<'s>(
         &'s self,
         stores: &'s Stores,
         from: u64,
@@ -330,13 +330,13 @@ impl History {
     }
 
     /// Offset of the first remembered byte (`next` when nothing is).
-    pub fn start(&self) -> u64 {
+    pub(super) fn start(&self) -> u64 {
         self.start
     }
 
     /// Pieces remembered and bytes they span (for tests of the bounds).
     #[cfg(test)]
-    pub fn extent(&self) -> (usize, u64) {
+    pub(super) fn extent(&self) -> (usize, u64) {
         self.buf.as_ref().map_or((0, 0), |b| {
             (b.pieces.len(), b.pieces.iter().map(|p| p.len).sum())
         })

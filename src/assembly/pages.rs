@@ -28,7 +28,7 @@ pub(crate) enum Piece<'a> {
 }
 
 impl<'a> Piece<'a> {
-    pub fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         match self {
             Piece::Bytes(bytes, _) => bytes.len() as u64,
             Piece::Truncated(len) => *len,
@@ -36,7 +36,7 @@ impl<'a> Piece<'a> {
     }
 
     /// Bytes `from .. to` of the piece (relative offsets, clamped to the piece).
-    pub fn range(&self, from: u64, to: u64) -> Piece<'a> {
+    pub(super) fn range(&self, from: u64, to: u64) -> Piece<'a> {
         let to = to.min(self.len());
         let from = from.min(to);
         match self {
@@ -49,7 +49,7 @@ impl<'a> Piece<'a> {
     }
 
     /// The captured bytes, if any.
-    pub fn bytes(&self) -> Option<&'a [u8]> {
+    pub(super) fn bytes(&self) -> Option<&'a [u8]> {
         match self {
             Piece::Bytes(bytes, _) => Some(bytes),
             Piece::Truncated(_) => None,
@@ -85,14 +85,14 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    pub fn end(&self) -> u64 {
+    pub(super) fn end(&self) -> u64 {
         self.off + u64::from(self.len)
     }
 
     /// The captured bytes (empty for a truncated placeholder): recalled from `stores` when
     /// the page holds a position, else the page's copy. A position was checked against its
     /// store's length when the segment came (`Stores::pos_of`), so the recall cannot fail.
-    pub fn bytes<'s>(&'s self, stores: &'s Stores) -> &'s [u8] {
+    pub(super) fn bytes<'s>(&'s self, stores: &'s Stores) -> &'s [u8] {
         match (self.content, self.stored) {
             (PageContent::Truncated, _) => &[],
             (PageContent::Bytes, Some(pos)) => {
@@ -131,7 +131,7 @@ pub(crate) struct PageCache {
 }
 
 impl PageCache {
-    pub fn new(page_size: usize) -> Self {
+    pub(super) fn new(page_size: usize) -> Self {
         PageCache {
             pages: Vec::new(),
             free: Vec::new(),
@@ -141,42 +141,42 @@ impl PageCache {
         }
     }
 
-    pub fn page_size(&self) -> usize {
+    pub(super) fn page_size(&self) -> usize {
         self.page_size
     }
 
-    pub fn used(&self) -> usize {
+    pub(super) fn used(&self) -> usize {
         self.used
     }
 
-    pub fn peak(&self) -> usize {
+    pub(super) fn peak(&self) -> usize {
         self.peak
     }
 
-    pub fn allocated(&self) -> usize {
+    pub(super) fn allocated(&self) -> usize {
         self.pages.len()
     }
 
-    pub fn page(&self, index: u32) -> &Page {
+    pub(super) fn page(&self, index: u32) -> &Page {
         &self.pages[index as usize]
     }
 
-    pub fn head_off(&self, list: &PageList) -> Option<u64> {
+    pub(super) fn head_off(&self, list: &PageList) -> Option<u64> {
         (list.head != NIL).then(|| self.page(list.head).off)
     }
 
-    pub fn prev_of(&self, index: u32) -> u32 {
+    pub(super) fn prev_of(&self, index: u32) -> u32 {
         self.page(index).prev
     }
 
-    pub fn next_of(&self, index: u32) -> u32 {
+    pub(super) fn next_of(&self, index: u32) -> u32 {
         self.page(index).next
     }
 
     /// Stores `piece` in a fresh page linked right after `after` (`NIL`: at the head) and
     /// returns its index. Bytes beyond the page size, or a placeholder longer than
     /// `u32::MAX`, are cut: callers split pieces first.
-    pub fn insert_after(
+    pub(super) fn insert_after(
         &mut self,
         list: &mut PageList,
         after: u32,
@@ -236,7 +236,7 @@ impl PageCache {
     }
 
     /// Unlinks page `index` from `list` and returns it to the free list.
-    pub fn remove(&mut self, list: &mut PageList, index: u32) {
+    pub(super) fn remove(&mut self, list: &mut PageList, index: u32) {
         let (prev, next) = {
             let page = self.page(index);
             (page.prev, page.next)
@@ -257,13 +257,13 @@ impl PageCache {
     }
 
     /// Shortens page `index` to its first `len` bytes.
-    pub fn truncate(&mut self, index: u32, len: u32) {
+    pub(super) fn truncate(&mut self, index: u32, len: u32) {
         let page = &mut self.pages[index as usize];
         page.len = page.len.min(len);
     }
 
     /// Frees every page of `list`.
-    pub fn remove_all(&mut self, list: &mut PageList) {
+    pub(super) fn remove_all(&mut self, list: &mut PageList) {
         while list.head != NIL {
             self.remove(list, list.head);
         }

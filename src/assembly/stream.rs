@@ -68,7 +68,7 @@ pub(crate) struct HalfStream {
 const NO_PAGES: Timestamp = Timestamp(i64::MAX);
 
 impl HalfStream {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         HalfStream {
             start: None,
             end: None,
@@ -86,7 +86,7 @@ impl HalfStream {
         }
     }
 
-    pub fn record(&self) -> DirectionRecord {
+    pub(super) fn record(&self) -> DirectionRecord {
         DirectionRecord {
             start: self.start,
             end: self.end,
@@ -100,7 +100,7 @@ impl HalfStream {
 
     /// Nothing of the stream is known yet beyond where it starts: its start may still
     /// be moved (a new ISN).
-    pub fn no_progress(&self) -> bool {
+    pub(super) fn no_progress(&self) -> bool {
         self.next == 0
             && self.highest == 0
             && self.pages.count == 0
@@ -110,7 +110,7 @@ impl HalfStream {
 
     /// Starts the stream at `base`, or moves a stream without progress there. A direction
     /// that already ended (an RST before any data) never starts.
-    pub fn start_at<S: StreamSink + ?Sized>(
+    pub(super) fn start_at<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         base: SeqNumber,
@@ -134,7 +134,7 @@ impl HalfStream {
         }
     }
 
-    pub fn note_peer_ack(&mut self, ack: SeqNumber) {
+    pub(super) fn note_peer_ack(&mut self, ack: SeqNumber) {
         self.peer_ack = Some(match self.peer_ack {
             Some(previous) => previous.later(ack),
             None => ack,
@@ -149,12 +149,12 @@ impl HalfStream {
     }
 
     /// Offset of sequence number `seq`, unwrapped near where the stream is.
-    pub fn offset_of(&self, seq: SeqNumber) -> i64 {
+    pub(super) fn offset_of(&self, seq: SeqNumber) -> i64 {
         unwrap_offset(seq, self.base, self.next)
     }
 
     /// Takes in one piece of a segment at offset `start`.
-    pub fn accept<S: StreamSink + ?Sized>(
+    pub(super) fn accept<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         start: i64,
@@ -457,7 +457,7 @@ impl HalfStream {
 
     /// Skips to the first buffered page, declaring the hole before it, and delivers it and
     /// every page contiguous with it. Returns `false` when nothing was buffered.
-    pub fn force_out_first<S: StreamSink + ?Sized>(
+    pub(super) fn force_out_first<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         cause: GapCause,
@@ -474,7 +474,7 @@ impl HalfStream {
 
     /// Forces out everything buffered and declares any trailing hole up to the highest
     /// byte seen (or the FIN).
-    pub fn flush_all<S: StreamSink + ?Sized>(
+    pub(super) fn flush_all<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         cause: GapCause,
@@ -489,7 +489,7 @@ impl HalfStream {
     }
 
     /// Forces out buffered data that came before `cutoff`. Returns whether it did.
-    pub fn flush_older<S: StreamSink + ?Sized>(
+    pub(super) fn flush_older<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         cutoff: Timestamp,
@@ -536,7 +536,7 @@ impl HalfStream {
 
     /// A FIN at offset `fin`: the stream ends there once everything before it is
     /// delivered or declared. The first FIN wins; buffered bytes past it are dropped.
-    pub fn note_fin<S: StreamSink + ?Sized>(
+    pub(super) fn note_fin<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         fin: i64,
@@ -583,7 +583,7 @@ impl HalfStream {
     }
 
     /// Ends the direction (no chunk follows) and tells the sink if it had started.
-    pub fn end_now<S: StreamSink + ?Sized>(
+    pub(super) fn end_now<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
         reason: CloseReason,
@@ -605,7 +605,7 @@ impl HalfStream {
     }
 
     /// Returns pages and history to their pools (the connection is going away).
-    pub fn release(&mut self, pages: &mut PageCache, history_pool: &mut HistoryPool) {
+    pub(super) fn release(&mut self, pages: &mut PageCache, history_pool: &mut HistoryPool) {
         pages.remove_all(&mut self.pages);
         self.oldest_page_ts = NO_PAGES;
         self.history.release(history_pool);

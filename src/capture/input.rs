@@ -413,7 +413,7 @@ fn prefetch_line(bytes: &[u8], at: usize) {
 }
 
 /// A display path for error messages (`-` reads as `<stdin>`).
-pub fn display_path(path: &Path) -> PathBuf {
+pub(super) fn display_path(path: &Path) -> PathBuf {
     if path == Path::new("-") {
         PathBuf::from("<stdin>")
     } else {

@@ -21,7 +21,7 @@ use std::fmt::Write;
 /// in the metric's unit. A limit left out does not apply.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub max_increase_pct: Option<f64>,
     pub max_decrease_pct: Option<f64>,
     pub max_increase: Option<f64>,
@@ -112,7 +112,7 @@ impl Rule {
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Rules {
+pub(crate) struct Rules {
     #[serde(default)]
     pub metrics: toml::Table,
     #[serde(default)]
@@ -124,13 +124,13 @@ pub struct Rules {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FactRules {
+pub(crate) struct FactRules {
     #[serde(default)]
     pub ignore: Vec<String>,
 }
 
 /// The built-in rules, after the file's.
-pub fn default_rules() -> Vec<(String, Rule)> {
+pub(crate) fn default_rules() -> Vec<(String, Rule)> {
     let r = |inc: Option<f64>, dec: Option<f64>| Rule {
         max_increase_pct: inc,
         max_decrease_pct: dec,
@@ -147,7 +147,7 @@ pub fn default_rules() -> Vec<(String, Rule)> {
 }
 
 impl Rules {
-    pub fn parse(text: &str) -> Result<Rules, String> {
+    pub(crate) fn parse(text: &str) -> Result<Rules, String> {
         let rules: Rules = toml::from_str(text).map_err(|e| e.to_string())?;
         // Validate every metric rule now, so a typo is an error, not a silent default.
         rules.metric_rules()?;
@@ -163,7 +163,7 @@ impl Rules {
     }
 
     /// The file's rules then the defaults, in matching order.
-    pub fn metric_rules(&self) -> Result<Vec<(String, Rule)>, String> {
+    pub(crate) fn metric_rules(&self) -> Result<Vec<(String, Rule)>, String> {
         let mut out = Vec::new();
         for (name, v) in &self.metrics {
             let rule: Rule = v
@@ -180,7 +180,7 @@ impl Rules {
 }
 
 /// `*` matches any run of characters.
-pub fn glob(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == name;
@@ -205,7 +205,7 @@ pub fn glob(pattern: &str, name: &str) -> bool {
 }
 
 /// Fact groups, in report order.
-pub const FACT_GROUPS: &[&str] = &[
+pub(crate) const FACT_GROUPS: &[&str] = &[
     "connections",
     "tunnel_sessions",
     "tunnel_frames",
@@ -231,7 +231,7 @@ fn text(v: &Value) -> String {
 }
 
 /// The facts of a report: group -> key -> value (rendered as text).
-pub fn facts(doc: &Value) -> BTreeMap<&'static str, BTreeMap<String, String>> {
+pub(crate) fn facts(doc: &Value) -> BTreeMap<&'static str, BTreeMap<String, String>> {
     let mut out: BTreeMap<&'static str, BTreeMap<String, String>> = BTreeMap::new();
     let mut count = |g: &'static str, k: String| {
         let e = out
@@ -298,7 +298,7 @@ pub fn facts(doc: &Value) -> BTreeMap<&'static str, BTreeMap<String, String>> {
 }
 
 /// The metrics of a report: name -> value.
-pub fn metrics(doc: &Value) -> BTreeMap<String, f64> {
+pub(crate) fn metrics(doc: &Value) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for c in arr(doc, &["latency", "categories"]) {
         let cat = text(&c["category"]);
@@ -347,7 +347,7 @@ pub fn metrics(doc: &Value) -> BTreeMap<String, f64> {
 
 /// One line of the comparison.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub kind: &'static str,
     pub name: String,
     pub baseline: String,
@@ -358,19 +358,19 @@ pub struct Finding {
 
 /// The whole comparison.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub findings: Vec<Finding>,
     pub facts_compared: usize,
     pub metrics_compared: usize,
 }
 
 impl Outcome {
-    pub fn regressions(&self) -> usize {
+    pub(crate) fn regressions(&self) -> usize {
         self.findings.iter().filter(|f| f.regression).count()
     }
 
     /// The readable diff: regressions first, then informational changes.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let n = self.regressions();
         if n == 0 {
@@ -435,7 +435,7 @@ fn num(v: f64) -> String {
 }
 
 /// Compares a fresh report with the baseline under `rules`.
-pub fn compare(baseline: &Value, now: &Value, rules: &Rules) -> Result<Outcome, String> {
+pub(crate) fn compare(baseline: &Value, now: &Value, rules: &Rules) -> Result<Outcome, String> {
     let mut o = Outcome::default();
     let (fb, fnow) = (facts(baseline), facts(now));
     for g in FACT_GROUPS {

@@ -11,19 +11,19 @@
 use super::{
     CliError, EXIT_ERROR, EXIT_OK, OutputFormat, PipelineArgs, stream_stdout, write_stdout,
 };
-use crate::analyzers::api::LiveNote;
-use crate::capture::LinkType;
-use crate::capture::live::{
-    DEFAULT_SNAPLEN, LiveCapture, LiveConfig, LiveError, LiveStats, list_interfaces,
-};
-use crate::pipeline::{CaptureSummaryInput, Pipeline, Snapshot};
-use crate::report::jsonl;
-use crate::report::text::{self, human_bytes};
 use clap::Args;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tunscope::analyzers::api::LiveNote;
+use tunscope::capture::LinkType;
+use tunscope::capture::live::{
+    DEFAULT_SNAPLEN, LiveCapture, LiveConfig, LiveError, LiveStats, list_interfaces,
+};
+use tunscope::pipeline::{CaptureSummaryInput, Pipeline, Snapshot};
+use tunscope::report::jsonl;
+use tunscope::report::text::{self, human_bytes};
 
 /// Packets taken without going back to the event loop once one has arrived.
 const BURST: usize = 256;
@@ -33,7 +33,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 const MAX_SAMPLES: usize = 1 << 20;
 
 #[derive(Args, Debug)]
-pub struct LiveArgs {
+pub(crate) struct LiveArgs {
     /// Interface to capture on (`--list` shows them; `any` is every interface, on Linux).
     #[arg(
         short = 'i',
@@ -205,7 +205,7 @@ fn live_error(e: LiveError) -> CliError {
     }
 }
 
-pub fn run(args: LiveArgs) -> Result<u8, CliError> {
+pub(super) fn run(args: LiveArgs) -> Result<u8, CliError> {
     if args.list {
         return list();
     }
@@ -332,7 +332,7 @@ fn with_live_lines(report: String, info: &LiveInfo) -> String {
     }
 }
 
-type Outcome = (crate::report::Summary, LiveInfo, Option<LiveError>);
+type Outcome = (tunscope::report::Summary, LiveInfo, Option<LiveError>);
 
 async fn capture(plan: &Plan, mut pipeline: Pipeline) -> Result<Outcome, CliError> {
     use tokio::signal::unix::{SignalKind, signal};

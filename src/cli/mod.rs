@@ -1,32 +1,32 @@
 //! The command line: flags are parsed, then validated, then acted on. Everything here
 //! calls the library; only `main.rs` maps the outcome to an exit code.
 
-use crate::assembly::AssemblerConfig;
-use crate::capture::CaptureSet;
-use crate::flow::FlowConfig;
-use crate::pipeline::{self, Options, Pipeline};
-use crate::report::Summary;
-use crate::report::jsonl::{self, RecordError};
 use std::cell::RefCell;
 use std::rc::Rc;
+use tunscope::assembly::AssemblerConfig;
+use tunscope::capture::CaptureSet;
+use tunscope::flow::FlowConfig;
+use tunscope::pipeline::{self, Options, Pipeline};
+use tunscope::report::Summary;
+use tunscope::report::jsonl::{self, RecordError};
 
-pub mod check;
+pub(crate) mod check;
 #[cfg(feature = "live")]
 mod live;
 mod streams;
-use crate::report::text;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
+use tunscope::report::text;
 
 /// Exit code: everything went as asked.
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code reserved for `tunscope check` finding a regression.
-pub const EXIT_CHECK_FAILED: u8 = 1;
+pub(crate) const EXIT_CHECK_FAILED: u8 = 1;
 /// Exit code: an error (bad arguments, unreadable or corrupt capture). A report of what
 /// could be read is still printed.
-pub const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,13 +34,13 @@ pub const EXIT_ERROR: u8 = 2;
     version,
     about = "Reassemble TCP streams and decode tunnels in packet captures"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Summarise one or more captures (read in the order given, as one capture).
     Analyze(AnalyzeArgs),
     /// Reassemble every TCP direction: one JSON line each (src, sport, dst, dport, bytes,
@@ -60,7 +60,7 @@ pub enum Command {
 
 /// Flags every command that reads captures shares.
 #[derive(Args, Debug)]
-pub struct CaptureArgs {
+pub(crate) struct CaptureArgs {
     /// pcap or pcapng files (gzip-compressed or not); `-` reads standard input.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
@@ -73,7 +73,7 @@ pub struct CaptureArgs {
 
 /// The pipeline's knobs, shared by offline and live analysis (same flags, same answers).
 #[derive(Args, Debug)]
-pub struct PipelineArgs {
+pub(crate) struct PipelineArgs {
     /// Live flows at most; beyond it the least recently active flow is ended.
     #[arg(long, default_value_t = FlowConfig::default().max_flows)]
     pub max_flows: usize,
@@ -115,12 +115,12 @@ pub struct PipelineArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DigestKind {
+pub(crate) enum DigestKind {
     Sha256,
 }
 
 #[derive(Args, Debug)]
-pub struct StreamsArgs {
+pub(crate) struct StreamsArgs {
     #[command(flatten)]
     pub input: CaptureArgs,
     /// Add the digest of each direction's delivered bytes.
@@ -134,7 +134,7 @@ pub struct StreamsArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     Text,
     Json,
     /// One JSON record per line, each with a `type` field.
@@ -142,7 +142,7 @@ pub enum OutputFormat {
 }
 
 #[derive(Args, Debug)]
-pub struct AnalyzeArgs {
+pub(crate) struct AnalyzeArgs {
     #[command(flatten)]
     pub input: CaptureArgs,
     /// Output format.
@@ -166,7 +166,7 @@ pub struct AnalyzeArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     #[command(flatten)]
     pub input: CaptureArgs,
     /// The baseline: a JSON document of `tunscope analyze --format json` or `tunscope baseline`.
@@ -178,7 +178,7 @@ pub struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct BaselineArgs {
+pub(crate) struct BaselineArgs {
     #[command(flatten)]
     pub input: CaptureArgs,
     /// Where to write the baseline (`-` for standard output).
@@ -188,10 +188,10 @@ pub struct BaselineArgs {
 
 /// An error worth one line on stderr.
 #[derive(Debug)]
-pub struct CliError(pub String);
+pub(crate) struct CliError(pub String);
 
 /// Runs the parsed command; returns the exit code.
-pub fn run(cli: Cli) -> Result<u8, CliError> {
+pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Streams(args) => streams(args),
@@ -203,7 +203,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
 }
 
 /// Parses a bin width (`1s`, `250ms`, `2m`, `1h`, or plain seconds) into nanoseconds.
-pub fn parse_duration_ns(s: &str) -> Result<i64, CliError> {
+pub(crate) fn parse_duration_ns(s: &str) -> Result<i64, CliError> {
     let t = s.trim();
     let (num, mult) = if let Some(x) = t.strip_suffix("ms") {
         (x, 1e6)
@@ -253,10 +253,10 @@ impl PipelineArgs {
         if self.max_flows == 0 {
             return Err(CliError("--max-flows must be at least 1".into()));
         }
-        if self.v2ray_key.len() >= crate::analyzers::quic::v2ray::MAX_KEYS {
+        if self.v2ray_key.len() >= tunscope::analyzers::quic::v2ray::MAX_KEYS {
             return Err(CliError(format!(
                 "--v2ray-key may be given at most {} times",
-                crate::analyzers::quic::v2ray::MAX_KEYS - 1
+                tunscope::analyzers::quic::v2ray::MAX_KEYS - 1
             )));
         }
         if self.max_pages_per_conn == 0 || self.max_pages_total == 0 {
@@ -402,8 +402,8 @@ fn write_out_dir(dir: &std::path::Path, summary: &Summary) -> Result<(), CliErro
         .map_err(RecordError::from)
         .and_then(|f| write_json(summary, &mut std::io::BufWriter::new(f)))
         .map_err(|x| e("summary.json", &x))?;
-    crate::report::csv::write_files(summary, dir).map_err(|x| e("CSV", &x))?;
-    let html = crate::report::html::render(summary).map_err(|x| e("HTML report", &x))?;
+    tunscope::report::csv::write_files(summary, dir).map_err(|x| e("CSV", &x))?;
+    let html = tunscope::report::html::render(summary).map_err(|x| e("HTML report", &x))?;
     std::fs::write(dir.join("report.html"), html).map_err(|x| e("report.html", &x))?;
     Ok(())
 }
@@ -442,10 +442,10 @@ fn analyze(args: AnalyzeArgs) -> Result<u8, CliError> {
 ///
 /// serde_json emits many writes of a few bytes (a quote, a colon, a line's indent); a
 /// concretely typed buffer in front of `out` takes them without a virtual call each. With
-/// [`crate::report::pretty`] that halves the cost of writing a large document.
+/// [`tunscope::report::pretty`] that halves the cost of writing a large document.
 fn write_json(summary: &Summary, out: &mut dyn Write) -> Result<(), RecordError> {
     let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
-    crate::report::pretty::to_writer(&mut buffered, summary)
+    tunscope::report::pretty::to_writer(&mut buffered, summary)
         .map_err(RecordError::from_json_write)?;
     buffered.write_all(b"\n")?;
     buffered.flush()?;

@@ -2,12 +2,6 @@
 //! optionally with the SHA-256 of the delivered bytes, and optionally each direction's
 //! bytes written to a file named like tcpflow's.
 
-use crate::assembly::{Chunk, GapCause, StreamStart, TcpConnRecord};
-use crate::flow::slots::FlowSlots;
-use crate::flow::{Direction, Endpoint};
-use crate::pipeline::{StreamObserver, TcpConnMeta};
-use crate::timestamp::Timestamp;
-use crate::util::{Ipv4Text, hex};
 use ring::digest;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -17,6 +11,12 @@ use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
+use tunscope::assembly::{Chunk, GapCause, StreamStart, TcpConnRecord};
+use tunscope::flow::slots::FlowSlots;
+use tunscope::flow::{Direction, Endpoint};
+use tunscope::pipeline::{StreamObserver, TcpConnMeta};
+use tunscope::timestamp::Timestamp;
+use tunscope::util::{Ipv4Text, hex};
 
 /// Files kept open at once while extracting; beyond this, a direction's file is opened
 /// for each chunk and closed again.
@@ -37,7 +37,7 @@ struct StreamLine<'a> {
     gap_bytes: u64,
     /// True when the direction started with a handshake (SYN seen).
     start: bool,
-    close: Option<crate::assembly::CloseReason>,
+    close: Option<tunscope::assembly::CloseReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,11 +69,11 @@ struct Direction1 {
 
 /// Shared with the CLI so it can see errors after the run.
 #[derive(Default)]
-pub struct StreamsOutcome {
+pub(super) struct StreamsOutcome {
     pub error: Option<String>,
 }
 
-pub struct StreamsObserver {
+pub(super) struct StreamsObserver {
     out: Box<dyn Write>,
     digest: bool,
     extract: Option<PathBuf>,
@@ -88,7 +88,7 @@ pub struct StreamsObserver {
 }
 
 impl StreamsObserver {
-    pub fn new(
+    pub(super) fn new(
         out: Box<dyn Write>,
         digest: bool,
         extract: Option<PathBuf>,

@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 
 /// Bytes of the first speaker held while deciding whether a stream is the tunnel protocol
 /// (a frame header is 8 bytes; a whole authentication frame rarely exceeds 100).
-pub const PROBE_BYTES: usize = 256;
+pub(super) const PROBE_BYTES: usize = 256;
 /// Bytes of both directions held while probing; past this the probe decides with what it
 /// has (a first speaker that sent 3 bytes must not make us hold the other side's stream).
 const PROBE_HOLD_MAX: usize = 64 * 1024;
@@ -43,7 +43,7 @@ const MAX_EXPOSED_PORTS: usize = 4096;
 /// An analyzer seen with client and server swapped. A tunnel connection is opened by the
 /// tunnel client, but the application inside is driven by the visitor, whose bytes travel
 /// server to client on it.
-pub struct Reversed<A>(pub A);
+pub(super) struct Reversed<A>(pub A);
 
 impl<A: StreamAnalyzer> StreamAnalyzer for Reversed<A> {
     fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
@@ -87,7 +87,7 @@ impl Analysis {
 }
 
 /// One live TCP connection.
-pub struct TcpConn {
+pub(super) struct TcpConn {
     pub meta: TcpConnMeta,
     analysis: Analysis,
     /// Set when the connection goes to a port a tunnel control session exposed.
@@ -96,7 +96,7 @@ pub struct TcpConn {
 }
 
 /// Everything the TCP side collects for the report.
-pub struct TcpFindings {
+pub(super) struct TcpFindings {
     /// The latest application summaries (for snapshots); older ones move on to `tables`.
     pub apps: Recent<AppSummary>,
     /// Application records by protocol, spooled.
@@ -106,7 +106,7 @@ pub struct TcpFindings {
     pub visitors: Vec<VisitorInput>,
 }
 
-pub struct TcpStage {
+pub(super) struct TcpStage {
     pub conns: FlowSlots<TcpConn>,
     /// Set with [`TcpStage::set_observer`], which also asks it whether it wants chunks.
     observer: Option<Box<dyn StreamObserver>>,
@@ -121,18 +121,18 @@ pub struct TcpStage {
 
 impl TcpStage {
     /// Hands every reassembled stream to `observer` too (chunks only if it wants them).
-    pub fn set_observer(&mut self, observer: Box<dyn StreamObserver>) {
+    pub(super) fn set_observer(&mut self, observer: Box<dyn StreamObserver>) {
         self.observer_wants_chunks = observer.wants_chunks();
         self.observer = Some(observer);
     }
 
-    pub fn observer_mut(&mut self) -> Option<&mut (dyn StreamObserver + 'static)> {
+    pub(super) fn observer_mut(&mut self) -> Option<&mut (dyn StreamObserver + 'static)> {
         self.observer.as_deref_mut()
     }
 
     /// `in_memory`: application records of each protocol kept in memory before the rest
     /// go to a temporary file (see `report::spool`).
-    pub fn new(show_secrets: bool, analyzers: bool, in_memory: usize) -> Self {
+    pub(super) fn new(show_secrets: bool, analyzers: bool, in_memory: usize) -> Self {
         TcpStage {
             analyzers,
             conns: FlowSlots::default(),
@@ -155,7 +155,7 @@ impl TcpStage {
     }
 
     /// Everything found, for the report; the application summaries all in `tables`.
-    pub fn take_findings(&mut self) -> TcpFindings {
+    pub(super) fn take_findings(&mut self) -> TcpFindings {
         let mut f = std::mem::replace(
             &mut self.findings,
             TcpFindings {
@@ -173,13 +173,13 @@ impl TcpStage {
     }
 
     /// Ports tunnel control sessions have exposed so far (read-only, for snapshots).
-    pub fn exposed_ports(&self) -> &BTreeSet<u16> {
+    pub(super) fn exposed_ports(&self) -> &BTreeSet<u16> {
         &self.exposed_ports
     }
 
     /// What a live connection is known to carry so far (`None` while undecided): the
     /// tunnel layer for tunnel connections, else the innermost application.
-    pub fn protocol(&self, id: FlowId) -> Option<&'static str> {
+    pub(super) fn protocol(&self, id: FlowId) -> Option<&'static str> {
         match &self.conns.get(id)?.analysis {
             Analysis::Off | Analysis::Probing(_) => None,
             Analysis::Tunnel(t) => match t.kind() {
@@ -192,7 +192,7 @@ impl TcpStage {
     }
 
     /// A new connection: connections to an exposed port are tapped as visitors.
-    pub fn open(&mut self, meta: TcpConnMeta) {
+    pub(super) fn open(&mut self, meta: TcpConnMeta) {
         let visitor_tap = self
             .exposed_ports
             .contains(&meta.server.port)
@@ -280,7 +280,7 @@ impl TcpStage {
     /// The connection ended: its findings go to the report; the record gets the app
     /// chain. Its application records are kept only when its connection record is
     /// (`listed`).
-    pub fn finish(
+    pub(super) fn finish(
         &mut self,
         conn: FlowId,
         syn_ts: Option<Timestamp>,

@@ -72,7 +72,10 @@ macro_rules! define_app_tables {
         /// One table of [`AppTables`].
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum AppTable {
-            $($variant,)*
+            $(
+                #[doc = concat!("The `", stringify!($table), "` table.")]
+                $variant,
+            )*
         }
 
         impl AppTable {

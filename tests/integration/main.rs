@@ -1,5 +1,8 @@
 //! One integration-test binary (faster to link than one per file).
 
+// Helpers are shared between the test modules of this one binary; `pub` is their norm.
+#![allow(unreachable_pub)]
+
 mod apps;
 mod apps_fixtures;
 mod bad_input;

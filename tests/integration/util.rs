@@ -4,14 +4,14 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
 /// The shared oracle corpus, beside the checkout (`../shared/corpus`).
-pub fn corpus_dir() -> PathBuf {
+pub(crate) fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }
 
 /// Whether the corpus is there. When it is not, tests that read it skip, and the first
 /// to skip says so in one line; `scripts/test` sets `TUNSCOPE_REQUIRE_CORPUS=1`, which
 /// turns the absence into a failure (CI always has the corpus).
-pub fn corpus_present() -> bool {
+pub(crate) fn corpus_present() -> bool {
     static SAID: std::sync::Once = std::sync::Once::new();
     if corpus_dir().join("MANIFEST.md").is_file() {
         return true;
@@ -39,7 +39,7 @@ pub(crate) use need_corpus;
 /// The MANIFEST categories (its `## ` headings) whose captures the code claims to read
 /// correctly. A category joins this list when the issue that decodes it lands; until then
 /// its captures are left out of the corpus-wide tests, so main stays green.
-pub const CLAIMED_CATEGORIES: &[&str] = &[
+pub(crate) const CLAIMED_CATEGORIES: &[&str] = &[
     "QUIC",
     "TLS",
     "HTTP/1.x",
@@ -52,7 +52,7 @@ pub const CLAIMED_CATEGORIES: &[&str] = &[
 
 /// The corpus captures of the claimed categories, as listed in its MANIFEST
 /// (`- Capture: \`path\`` under a `## category` heading).
-pub fn corpus_captures() -> Vec<PathBuf> {
+pub(crate) fn corpus_captures() -> Vec<PathBuf> {
     let manifest = std::fs::read_to_string(corpus_dir().join("MANIFEST.md"))
         .expect("../shared/corpus/MANIFEST.md must exist beside the checkout");
     let mut category = "";
@@ -86,7 +86,7 @@ pub fn corpus_captures() -> Vec<PathBuf> {
 }
 
 /// The tshark summary generated for a corpus capture.
-pub fn tshark_summary(capture: &Path) -> String {
+pub(crate) fn tshark_summary(capture: &Path) -> String {
     let rel = capture.strip_prefix(corpus_dir()).expect("a corpus path");
     let mut parts = rel.components();
     let top = parts.next().expect("tool directory");
@@ -109,18 +109,18 @@ pub fn tshark_summary(capture: &Path) -> String {
     panic!("no tshark summary for {}", capture.display());
 }
 
-pub fn tunscope() -> Command {
+pub(crate) fn tunscope() -> Command {
     Command::cargo_bin("tunscope").expect("binary built")
 }
 
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}): {}\nstderr: {}",
@@ -130,7 +130,7 @@ impl Run {
     }
 }
 
-pub fn run_analyze<I, S>(args: I) -> Run
+pub(crate) fn run_analyze<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -147,14 +147,14 @@ where
 
 /// The JSON report of one `tunscope analyze --format json` run, with look-ups by client
 /// endpoint (the way the trusted tools' outputs name flows).
-pub struct Report {
+pub(crate) struct Report {
     pub name: String,
     pub doc: serde_json::Value,
 }
 
 impl Report {
     /// Analyses `path`; the run must succeed.
-    pub fn of(path: &Path) -> Report {
+    pub(crate) fn of(path: &Path) -> Report {
         assert!(path.exists(), "capture missing: {}", path.display());
         let run = run_analyze([path.as_os_str(), "--format".as_ref(), "json".as_ref()]);
         assert_eq!(run.code, 0, "{}: {}", path.display(), run.stderr);
@@ -165,7 +165,7 @@ impl Report {
     }
 
     /// Analyses a capture of the shared corpus (path relative to `../shared/corpus`).
-    pub fn corpus(rel: &str) -> Report {
+    pub(crate) fn corpus(rel: &str) -> Report {
         let mut r = Report::of(&corpus_dir().join(rel));
         r.name = rel.to_string();
         r
@@ -179,12 +179,12 @@ impl Report {
             .unwrap_or_else(|| panic!("{}: no array at {pointer}", self.name))
     }
 
-    pub fn connections(&self) -> &[serde_json::Value] {
+    pub(crate) fn connections(&self) -> &[serde_json::Value] {
         self.list("/connections")
     }
 
     /// The first connection whose client is `client` (`ip:port`).
-    pub fn conn(&self, client: &str) -> &serde_json::Value {
+    pub(crate) fn conn(&self, client: &str) -> &serde_json::Value {
         self.connections()
             .iter()
             .find(|c| c["client"] == client)
@@ -199,7 +199,7 @@ impl Report {
     }
 
     /// `app_chain` of the first connection from `client`.
-    pub fn chain(&self, client: &str) -> Vec<String> {
+    pub(crate) fn chain(&self, client: &str) -> Vec<String> {
         self.conn(client)["app_chain"]
             .as_array()
             .map(|a| {
@@ -212,7 +212,7 @@ impl Report {
 
     /// Every record of application table `table` (`tls`, `http`, ...; `/quic/connections`
     /// for QUIC) whose client is `client`.
-    pub fn records(&self, table: &str, client: &str) -> Vec<&serde_json::Value> {
+    pub(crate) fn records(&self, table: &str, client: &str) -> Vec<&serde_json::Value> {
         let pointer = if table.starts_with('/') {
             table.to_string()
         } else {
@@ -225,7 +225,7 @@ impl Report {
     }
 
     /// The one record of `table` for the connection from `client`.
-    pub fn record(&self, table: &str, client: &str) -> &serde_json::Value {
+    pub(crate) fn record(&self, table: &str, client: &str) -> &serde_json::Value {
         let found = self.records(table, client);
         assert_eq!(
             found.len(),
@@ -238,18 +238,18 @@ impl Report {
     }
 
     /// QUIC connections (`quic.connections[]`).
-    pub fn quic(&self) -> &[serde_json::Value] {
+    pub(crate) fn quic(&self) -> &[serde_json::Value] {
         self.list("/quic/connections")
     }
 }
 
 /// `v` as a string (`None` for null or a non-string).
-pub fn s(v: &serde_json::Value) -> Option<&str> {
+pub(crate) fn s(v: &serde_json::Value) -> Option<&str> {
     v.as_str()
 }
 
 /// `v` as a list of strings (empty for null).
-pub fn strs(v: &serde_json::Value) -> Vec<&str> {
+pub(crate) fn strs(v: &serde_json::Value) -> Vec<&str> {
     v.as_array()
         .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
         .unwrap_or_default()

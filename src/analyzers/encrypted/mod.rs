@@ -132,8 +132,7 @@ pub fn detect_fully_encrypted(c2s: &[u8], _s2c: &[u8]) -> Detection {
 
 /// Lower-case hex of up to the first 16 bytes, for reports.
 pub fn hex_prefix(b: &[u8]) -> Option<String> {
-    (!b.is_empty())
-        .then(|| crate::analyzers::tls::hex(b.get(..16.min(b.len())).unwrap_or_default()))
+    (!b.is_empty()).then(|| crate::util::hex(b.get(..16.min(b.len())).unwrap_or_default()))
 }
 
 /// A flow tunscope could not name.

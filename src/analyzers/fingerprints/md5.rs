@@ -82,7 +82,7 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
 
 /// Lower-case hex MD5 of `data`, the form JA3 and HASSH use.
 pub fn md5_hex(data: &[u8]) -> String {
-    crate::analyzers::tls::hex(&md5(data))
+    crate::util::hex(&md5(data))
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ impl StreamAnalyzer for OpenVpnStream {
                         OPENVPN_HARD_RESET_CLIENT_V3 => Some(3),
                         _ => None,
                     };
-                    self.rec.client_session_id = pkt.get(1..9).map(crate::analyzers::tls::hex);
+                    self.rec.client_session_id = pkt.get(1..9).map(crate::util::hex);
                 }
             } else {
                 self.rec.packets_s2c += 1;

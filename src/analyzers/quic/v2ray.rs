@@ -699,7 +699,7 @@ mod tests {
         assert_eq!(d.len(), 1241);
         let digest = ring::digest::digest(&ring::digest::SHA256, &d);
         assert_eq!(
-            crate::analyzers::tls::hex(digest.as_ref()),
+            crate::util::hex(digest.as_ref()),
             super::super::tests::V2RAY_WECHAT_AES_SHA256
         );
         // Without the key only the header is recognised; with it the Initial comes out.

@@ -42,7 +42,7 @@ pub(super) struct Recorder {
 
 impl Recorder {
     /// Events of one connection.
-    pub fn of(&self, conn: FlowId) -> Vec<Ev> {
+    pub(super) fn of(&self, conn: FlowId) -> Vec<Ev> {
         self.events
             .iter()
             .filter(|(c, _)| *c == conn)
@@ -51,7 +51,7 @@ impl Recorder {
     }
 
     /// Stream of one direction as (offset, chunk) runs: data bytes, `None` for gaps.
-    pub fn stream(&self, conn: FlowId, dir: Direction) -> Vec<Option<u8>> {
+    pub(super) fn stream(&self, conn: FlowId, dir: Direction) -> Vec<Option<u8>> {
         let mut out = Vec::new();
         for (c, e) in &self.events {
             if *c != conn {
@@ -180,15 +180,15 @@ pub(super) struct Harness {
 }
 
 impl Harness {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with(AssemblerConfig::default())
     }
 
-    pub fn with(cfg: AssemblerConfig) -> Self {
+    pub(super) fn with(cfg: AssemblerConfig) -> Self {
         Self::with_recall(cfg, Recall::Ring)
     }
 
-    pub fn with_recall(cfg: AssemblerConfig, recall: Recall) -> Self {
+    pub(super) fn with_recall(cfg: AssemblerConfig, recall: Recall) -> Self {
         Harness {
             asm: Assembler::new(cfg),
             sink: Recorder::default(),
@@ -199,13 +199,13 @@ impl Harness {
         }
     }
 
-    pub fn send(&mut self, dir: Direction, seg: &TcpSegment<'_>) -> ConnStatus {
+    pub(super) fn send(&mut self, dir: Direction, seg: &TcpSegment<'_>) -> ConnStatus {
         self.now = self.now.saturating_add_nanos(1);
         self.send_now(dir, seg)
     }
 
     /// Sends at `now`, without moving the clock.
-    pub fn send_now(&mut self, dir: Direction, seg: &TcpSegment<'_>) -> ConnStatus {
+    pub(super) fn send_now(&mut self, dir: Direction, seg: &TcpSegment<'_>) -> ConnStatus {
         self.steps.push(Step::Segment {
             dir,
             seq: seg.seq,
@@ -243,15 +243,15 @@ impl Harness {
             .segment(CONN, dir, &stored, self.now, &mut self.sink)
     }
 
-    pub fn c(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> ConnStatus {
+    pub(super) fn c(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> ConnStatus {
         self.send(C2S, &seg(seq, ack, flags, payload))
     }
 
-    pub fn s(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> ConnStatus {
+    pub(super) fn s(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> ConnStatus {
         self.send(S2C, &seg(seq, ack, flags, payload))
     }
 
-    pub fn close(&mut self) -> TcpConnRecord {
+    pub(super) fn close(&mut self) -> TcpConnRecord {
         self.now = self.now.saturating_add_nanos(1);
         self.steps.push(Step::Close(self.now));
         let record = self
@@ -311,12 +311,12 @@ impl Harness {
         h
     }
 
-    pub fn events(&self) -> Vec<Ev> {
+    pub(super) fn events(&self) -> Vec<Ev> {
         self.sink.of(CONN)
     }
 
     /// Events of one direction, without Start/End.
-    pub fn chunks(&self, dir: Direction) -> Vec<Ev> {
+    pub(super) fn chunks(&self, dir: Direction) -> Vec<Ev> {
         self.events()
             .into_iter()
             .filter(|e| match e {
