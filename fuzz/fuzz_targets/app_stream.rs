@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use tunscope::Timestamp;
 use tunscope::analyzers::StreamAnalyzer;
 use tunscope::analyzers::app::{AppProto, AppSession, MAX_CHAIN};
-use tunscope::analyzers::tunnel::{SessionConfig, TunnelSession};
+use tunscope::analyzers::nat_tunnel::{SessionConfig, TunnelSession};
 use tunscope::flow::Direction;
 
 const PROTOS: [Option<AppProto>; 8] = [

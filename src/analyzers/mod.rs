@@ -17,13 +17,13 @@
 pub mod app;
 pub mod encrypted;
 pub mod http;
+pub mod nat_tunnel;
 pub mod quic;
 pub mod redis;
 pub mod socks;
 pub mod ssh;
 pub mod tls;
 pub mod tlsstream;
-pub mod tunnel;
 
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;

@@ -14,7 +14,7 @@
 
 use super::{StreamObserver, TcpConnMeta};
 use crate::analyzers::app::{AppRecords, AppSession, AppSummary};
-use crate::analyzers::tunnel::{
+use crate::analyzers::nat_tunnel::{
     self, ConnKind, ControlInput, Ending, RelayTap, SessionConfig, TunnelInput, TunnelSession,
     VisitorInput,
 };
@@ -201,7 +201,7 @@ impl TcpStage {
         let visitor_tap = self
             .exposed_ports
             .contains(&meta.server.port)
-            .then(tunnel::visitor_tap);
+            .then(nat_tunnel::visitor_tap);
         let analysis = || {
             if self.analyzers {
                 Analysis::Probing(Probe::default())
@@ -237,7 +237,7 @@ impl TcpStage {
             c.analysis = Analysis::App(Box::default());
             return;
         };
-        let verdict = tunnel::detect(&probe.first_bytes, first_dir);
+        let verdict = nat_tunnel::detect(&probe.first_bytes, first_dir);
         let chosen = match verdict {
             Detection::Match | Detection::MatchReversed => {
                 Analysis::Tunnel(Box::new(TunnelSession::new(self.session_cfg)))

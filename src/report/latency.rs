@@ -351,7 +351,7 @@ fn each_value(s: &Summary, mut add: impl FnMut(&'static str, &str, Option<f64>))
             add("redis", &r.server, c.latency_ms);
         }
     }
-    let mut steps = |server: &str, l: &crate::analyzers::tunnel::correlate::Latency| {
+    let mut steps = |server: &str, l: &crate::analyzers::nat_tunnel::correlate::Latency| {
         add(
             "tunnel_visitor_syn_to_new_connection",
             server,

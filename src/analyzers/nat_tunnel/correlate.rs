@@ -733,9 +733,9 @@ pub fn correlate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyzers::tunnel::parser::{ByteOrder, MsgId, encode_frame};
-    use crate::analyzers::tunnel::relay::PrefixHasher;
-    use crate::analyzers::tunnel::session::TunnelSession;
+    use crate::analyzers::nat_tunnel::parser::{ByteOrder, MsgId, encode_frame};
+    use crate::analyzers::nat_tunnel::relay::PrefixHasher;
+    use crate::analyzers::nat_tunnel::session::TunnelSession;
     use std::net::{IpAddr, Ipv4Addr};
 
     const BASE: i64 = 1_795_315_344_000_000_000;
