@@ -15,8 +15,7 @@
 use super::{StreamObserver, TcpConnMeta};
 use crate::analyzers::app::{AppRecords, AppSession, AppSummary};
 use crate::analyzers::nat_tunnel::{
-    self, ConnKind, ControlInput, Ending, RelayTap, SessionConfig, TunnelInput, TunnelSession,
-    VisitorInput,
+    self, ConnKind, ControlInput, RelayTap, SessionConfig, TunnelInput, TunnelSession, VisitorInput,
 };
 use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::assembly::{Chunk, CloseReason, OverlapConflict, StreamSink, StreamStart};
@@ -379,16 +378,6 @@ fn findings_of(s: &AppSummary, outer: &[&'static str]) -> ConnFindings {
     }
 }
 
-fn ending(reason: CloseReason) -> Ending {
-    match reason {
-        CloseReason::Fin => Ending::Fin,
-        CloseReason::Rst => Ending::Rst,
-        CloseReason::IdleTimeout => Ending::IdleTimeout,
-        CloseReason::Evicted | CloseReason::PortReuse => Ending::Evicted,
-        CloseReason::EndOfCapture => Ending::EndOfCapture,
-    }
-}
-
 impl StreamSink for TcpStage {
     fn on_direction_start(
         &mut self,
@@ -441,7 +430,7 @@ impl StreamSink for TcpStage {
         match &mut c.analysis {
             Analysis::Off | Analysis::Probing(_) => {}
             Analysis::Tunnel(t) => {
-                t.note_close(dir, ending(reason));
+                t.note_close(dir, reason);
                 t.on_end(dir, ts);
             }
             Analysis::App(a) => a.on_end(dir, ts),

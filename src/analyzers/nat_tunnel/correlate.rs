@@ -38,8 +38,9 @@
 //! Bounds: work is quadratic in the visitors and tunnels of one exposed port; the report
 //! keeps at most [`CorrelateConfig::max_anomalies`] anomalies (the rest counted).
 
+use super::output::{ControlSummary, SessionAnomaly};
 use super::relay::{RelayFacts, RelayTap};
-use super::session::{ControlSummary, SessionAnomaly, TunnelSession};
+use super::session::TunnelSession;
 use crate::analyzers::StreamAnalyzer;
 use crate::flow::{Direction, Endpoint};
 use crate::timestamp::Timestamp;
