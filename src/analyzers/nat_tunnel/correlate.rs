@@ -13,27 +13,40 @@
 //! client's (the exposed service's) bytes back out, so in each connection's own roles:
 //! visitor `c2s` = tunnel `s2c`, and visitor `s2c` = tunnel `c2s` after its 20-byte frame.
 //!
-//! # Pairing
-//! The server pairs a tunnel with *any* waiting visitor of the same uid, so order proves
-//! nothing. A visitor and a tunnel are candidates when the tunnel's port is the visitor's
-//! server port, their sessions (if known) agree, and the tunnel's SYN is not before the
-//! visitor's. Then:
-//! 1. **content**: per direction, equal byte counts and an equal hash of the first
-//!    [`super::relay::PREFIX_LEN`] bytes (score 1.0; hash only 0.8; counts only when a gap
-//!    hid the prefix 0.5; a direction empty on both sides is neutral; bytes on one side
-//!    only, or different hashes, rule the pair out). Pairs whose content matches uniquely
-//!    both ways are taken (`pairing: content`, confidence = score), repeatedly.
-//! 2. identical content on several candidates (e.g. the same HTTP request twice): the
-//!    earliest free tunnel SYN wins (`pairing: timing`, confidence = score / number of
-//!    tunnels with those bytes).
-//! 3. no content evidence (no bytes, gaps): visitor SYN -> its `NEW_CONNECTION` -> the
-//!    first free tunnel SYN after it within [`CorrelateConfig::max_visitor_wait_ns`]
-//!    (`pairing: timing`, confidence 0.6 / candidates).
+//! # Steps
+//! `correlate` runs a matcher (private; one method per step, each tested on its own).
+//! First, who belongs to which control session:
+//! * **sessions** (`assign_sessions`): a tunnel belongs to the control session with its
+//!   uid and port; a visitor to a session exposing its server port and alive at its SYN
+//!   (ties: alive, same server address, latest start before).
+//! * **announcements** (`announce_visitors`): `NEW_CONNECTION` frames are matched to
+//!   visitors of the same session in SYN order (each visitor gets the first unused one at
+//!   or after its SYN, within [`CorrelateConfig::max_visitor_wait_ns`]).
 //!
-//! `NEW_CONNECTION` frames are matched to visitors of the same session in order (each
-//! visitor gets the first unused one at or after its SYN); on a client-side capture (no
-//! visitors) each tunnel gets the first unused one at most
-//! [`CorrelateConfig::nc_to_tunnel_max_ns`] before its SYN.
+//! Then the pairing. The server pairs a tunnel with *any* waiting visitor of the same uid,
+//! so order proves nothing. A visitor and a tunnel are candidates when the tunnel's port
+//! is the visitor's server port, their sessions (if known) agree, and the tunnel's SYN is
+//! not before the visitor's (`judge_content`). Then:
+//! 1. **content** (`pair_unique_content`): per direction, equal byte counts and an equal
+//!    hash of the first [`super::relay::PREFIX_LEN`] bytes (score 1.0; hash only 0.8;
+//!    counts only when a gap hid the prefix 0.5; a direction empty on both sides is
+//!    neutral; bytes on one side only, or different hashes, rule the pair out). Pairs whose
+//!    content matches uniquely both ways are taken (`pairing: content`, confidence =
+//!    score), repeatedly.
+//! 2. **identical content** on several candidates (`pair_identical_content`, e.g. the same
+//!    HTTP request twice): the earliest free tunnel SYN wins (`pairing: timing`,
+//!    confidence = score / number of tunnels with those bytes).
+//! 3. **timing** as the fallback, no content evidence (`pair_by_timing`: no bytes, gaps):
+//!    visitor SYN -> its `NEW_CONNECTION` -> the first free tunnel SYN after it within
+//!    [`CorrelateConfig::max_visitor_wait_ns`] (`pairing: timing`, confidence
+//!    0.6 / candidates).
+//!
+//! After pairing, visitors without a session inherit their tunnel's (`inherit_sessions`);
+//! each tunnel's `NEW_CONNECTION` is its visitor's, or on a client-side capture (no
+//! visitors) the first unused one at most [`CorrelateConfig::nc_to_tunnel_max_ns`] before
+//! its SYN (`announce_tunnels`). The report lists sessions by start with their visitors in
+//! SYN order and tunnels in SYN order; anomalies: the sessions' own, then visitors never
+//! served or without a session, then tunnels without a session (`report`).
 //!
 //! Bounds: work is quadratic in the visitors and tunnels of one exposed port; the report
 //! keeps at most [`CorrelateConfig::max_anomalies`] anomalies (the rest counted).
@@ -346,12 +359,86 @@ fn ms(later: Option<Timestamp>, earlier: Option<Timestamp>) -> Option<f64> {
     Some(later?.millis_since(earlier?))
 }
 
-struct Ctx<'a> {
-    controls: &'a [ControlInput],
-    cfg: &'a CorrelateConfig,
+/// A visitor tied to a tunnel (or the other way round): the index on the other side, how
+/// and how sure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Pair {
+    with: usize,
+    pairing: Pairing,
+    confidence: f64,
 }
 
-impl Ctx<'_> {
+/// What the matcher learns about one visitor.
+#[derive(Clone, Copy, Debug, Default)]
+struct VisitorFacts {
+    /// Index of its control session.
+    session: Option<usize>,
+    /// The `NEW_CONNECTION` that announced it.
+    new_connection: Option<Timestamp>,
+    /// Its tunnel.
+    pair: Option<Pair>,
+}
+
+/// What the matcher learns about one tunnel connection.
+#[derive(Clone, Copy, Debug, Default)]
+struct TunnelFacts {
+    session: Option<usize>,
+    /// The `NEW_CONNECTION` that asked for it.
+    new_connection: Option<Timestamp>,
+    /// Its visitor; a tunnel with one is taken.
+    pair: Option<Pair>,
+}
+
+/// The correlator's state over one set of inputs: one method per step of the module
+/// docs, run in order by [`correlate`].
+struct Matcher<'a> {
+    controls: &'a [ControlInput],
+    tunnels: &'a [TunnelInput],
+    visitors: &'a [VisitorInput],
+    cfg: &'a CorrelateConfig,
+    visitor: Vec<VisitorFacts>,
+    tunnel: Vec<TunnelFacts>,
+    /// Per control session, which of its `NEW_CONNECTION`s are taken.
+    nc_used: Vec<Vec<bool>>,
+    /// Visitors, then tunnels, by SYN time (index breaks ties).
+    visitor_order: Vec<usize>,
+    tunnel_order: Vec<usize>,
+    /// Content verdict per (visitor, tunnel), `None` when they cannot be a pair at all.
+    content: Vec<Vec<Option<Verdict>>>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(
+        controls: &'a [ControlInput],
+        tunnels: &'a [TunnelInput],
+        visitors: &'a [VisitorInput],
+        cfg: &'a CorrelateConfig,
+    ) -> Self {
+        let mut visitor_order: Vec<usize> = (0..visitors.len()).collect();
+        visitor_order.sort_by_key(|&i| (visitors[i].syn_ts, i));
+        let mut tunnel_order: Vec<usize> = (0..tunnels.len()).collect();
+        tunnel_order.sort_by_key(|&i| (tunnels[i].syn_ts, i));
+        Matcher {
+            controls,
+            tunnels,
+            visitors,
+            cfg,
+            visitor: vec![VisitorFacts::default(); visitors.len()],
+            tunnel: vec![TunnelFacts::default(); tunnels.len()],
+            nc_used: controls
+                .iter()
+                .map(|c| vec![false; c.summary.new_connections.len()])
+                .collect(),
+            visitor_order,
+            tunnel_order,
+            content: Vec::new(),
+        }
+    }
+
+    // ---- sessions -------------------------------------------------------------------
+
+    /// When control session `i` began serving (its `USER_INFORMATION`, else its SYN or
+    /// first byte).
     fn start(&self, i: usize) -> Option<Timestamp> {
         let c = self.controls.get(i)?;
         c.summary
@@ -361,6 +448,7 @@ impl Ctx<'_> {
             .or(c.summary.timeline.first_seen)
     }
 
+    /// Whether `ts` falls in control session `i`'s life (with clock slack).
     fn in_window(&self, i: usize, ts: Timestamp) -> bool {
         let Some(c) = self.controls.get(i) else {
             return false;
@@ -377,233 +465,250 @@ impl Ctx<'_> {
         after_start && before_end
     }
 
-    /// Best session among `cands` for something at `ts` reached at `addr`.
+    /// Best session among `cands` for something at `ts` reached at `addr`: alive then,
+    /// on the same server address, started latest before it.
     fn best(&self, cands: Vec<usize>, ts: Timestamp, addr: std::net::IpAddr) -> Option<usize> {
         cands.into_iter().max_by_key(|&i| {
-            let c = &self.controls[i];
             (
                 self.in_window(i, ts),
-                c.server.addr == addr,
+                self.controls[i].server.addr == addr,
                 self.start(i).filter(|&s| s <= ts),
             )
         })
     }
 
-    fn tunnel_session(&self, t: &TunnelInput) -> Option<usize> {
-        let cands: Vec<usize> = (0..self.controls.len())
-            .filter(|&i| {
-                let s = &self.controls[i].summary;
-                t.uid.is_some() && s.uid == t.uid && t.port.is_some() && s.port == t.port
-            })
-            .collect();
-        self.best(cands, t.syn_ts, t.server.addr)
-    }
-
-    fn visitor_session(&self, v: &VisitorInput) -> Option<usize> {
-        let cands: Vec<usize> = (0..self.controls.len())
-            .filter(|&i| {
-                self.controls[i].summary.port == Some(i32::from(v.server.port))
-                    && self.in_window(i, v.syn_ts)
-            })
-            .collect();
-        self.best(cands, v.syn_ts, v.server.addr)
-    }
-}
-
-/// Pairs visitors with tunnels and builds the report (see the module docs).
-pub fn correlate(
-    controls: &[ControlInput],
-    tunnels: &[TunnelInput],
-    visitors: &[VisitorInput],
-    cfg: &CorrelateConfig,
-) -> TunnelReport {
-    let ctx = Ctx { controls, cfg };
-    let mut sink = Sink {
-        max: cfg.max_anomalies,
-        out: Vec::new(),
-        dropped: 0,
-    };
-    for c in controls {
-        for a in &c.anomalies {
-            sink.push(
-                a.kind,
-                Some(conn_name(c.client, c.server)),
-                Some(a.ts),
-                a.detail.clone(),
-            );
+    /// Step 0: each tunnel's session (same uid and port), each visitor's (its server port
+    /// exposed by a session alive at its SYN).
+    fn assign_sessions(&mut self) {
+        for (ti, t) in self.tunnels.iter().enumerate() {
+            let cands: Vec<usize> = (0..self.controls.len())
+                .filter(|&i| {
+                    let s = &self.controls[i].summary;
+                    t.uid.is_some() && s.uid == t.uid && t.port.is_some() && s.port == t.port
+                })
+                .collect();
+            self.tunnel[ti].session = self.best(cands, t.syn_ts, t.server.addr);
         }
-    }
-    for t in tunnels {
-        for a in &t.anomalies {
-            sink.push(
-                a.kind,
-                Some(conn_name(t.client, t.server)),
-                Some(a.ts),
-                a.detail.clone(),
-            );
+        for (vi, v) in self.visitors.iter().enumerate() {
+            let cands: Vec<usize> = (0..self.controls.len())
+                .filter(|&i| {
+                    self.controls[i].summary.port == Some(i32::from(v.server.port))
+                        && self.in_window(i, v.syn_ts)
+                })
+                .collect();
+            self.visitor[vi].session = self.best(cands, v.syn_ts, v.server.addr);
         }
     }
 
-    let t_sess: Vec<Option<usize>> = tunnels.iter().map(|t| ctx.tunnel_session(t)).collect();
-    let mut v_sess: Vec<Option<usize>> = visitors.iter().map(|v| ctx.visitor_session(v)).collect();
+    /// Takes the first unused `NEW_CONNECTION` of session `si` that `fits`.
+    fn take_new_connection(
+        &mut self,
+        si: usize,
+        fits: impl Fn(Timestamp) -> bool,
+    ) -> Option<Timestamp> {
+        let ncs = &self.controls.get(si)?.summary.new_connections;
+        let used = self.nc_used.get_mut(si)?;
+        let k = (0..ncs.len()).find(|&k| !used[k] && fits(ncs[k]))?;
+        used[k] = true;
+        Some(ncs[k])
+    }
 
-    // NEW_CONNECTION -> visitor, per session, in order.
-    let mut nc_used: Vec<Vec<bool>> = controls
-        .iter()
-        .map(|c| vec![false; c.summary.new_connections.len()])
-        .collect();
-    let mut v_nc: Vec<Option<Timestamp>> = vec![None; visitors.len()];
-    let mut v_order: Vec<usize> = (0..visitors.len()).collect();
-    v_order.sort_by_key(|&i| (visitors[i].syn_ts, i));
-    for &vi in &v_order {
-        let Some(si) = v_sess[vi] else { continue };
-        let syn = visitors[vi].syn_ts;
-        let ncs = &controls[si].summary.new_connections;
-        let pick = (0..ncs.len()).find(|&k| {
-            !nc_used[si][k]
-                && ncs[k].saturating_add_nanos(cfg.clock_slack_ns) >= syn
-                && ncs[k].nanos_since(syn) <= cfg.max_visitor_wait_ns
-        });
-        if let Some(k) = pick {
-            nc_used[si][k] = true;
-            v_nc[vi] = Some(ncs[k]);
+    /// Step 0': `NEW_CONNECTION` -> visitor, per session, in SYN order: the first unused
+    /// one at or after the SYN, within the visitor wait.
+    fn announce_visitors(&mut self) {
+        let (slack, wait) = (self.cfg.clock_slack_ns, self.cfg.max_visitor_wait_ns);
+        for k in 0..self.visitor_order.len() {
+            let vi = self.visitor_order[k];
+            let Some(si) = self.visitor[vi].session else {
+                continue;
+            };
+            let syn = self.visitors[vi].syn_ts;
+            self.visitor[vi].new_connection = self.take_new_connection(si, |nc| {
+                nc.saturating_add_nanos(slack) >= syn && nc.nanos_since(syn) <= wait
+            });
         }
     }
 
-    // Candidate pairs.
-    let feasible = |vi: usize, ti: usize| -> bool {
-        let (v, t) = (&visitors[vi], &tunnels[ti]);
+    // ---- pairing --------------------------------------------------------------------
+
+    /// Whether visitor `vi` and tunnel `ti` can be a pair at all: the tunnel's port is the
+    /// visitor's server port, their sessions (if known) agree, the tunnel came after.
+    fn feasible(&self, vi: usize, ti: usize) -> bool {
+        let (v, t) = (&self.visitors[vi], &self.tunnels[ti]);
         let same_port = t.port == Some(i32::from(v.server.port));
-        let sessions_agree = match (v_sess[vi], t_sess[ti]) {
+        let sessions_agree = match (self.visitor[vi].session, self.tunnel[ti].session) {
             (Some(a), Some(b)) => a == b,
             _ => true,
         };
-        same_port && sessions_agree && t.syn_ts.saturating_add_nanos(cfg.clock_slack_ns) >= v.syn_ts
-    };
-    let verdicts: Vec<Vec<Option<Verdict>>> = (0..visitors.len())
-        .map(|vi| {
-            (0..tunnels.len())
-                .map(|ti| feasible(vi, ti).then(|| verdict(&visitors[vi], &tunnels[ti])))
-                .collect()
-        })
-        .collect();
-    let score = |vi: usize, ti: usize| match verdicts[vi][ti] {
-        Some(Verdict::Match(s)) => Some(s),
-        _ => None,
-    };
-
-    let mut v_pair: Vec<Option<(usize, Pairing, f64)>> = vec![None; visitors.len()];
-    let mut t_used = vec![false; tunnels.len()];
-
-    // 1. Unique content matches, repeated until stable.
-    loop {
-        let mut changed = false;
-        for &vi in &v_order {
-            if v_pair[vi].is_some() {
-                continue;
-            }
-            let ts: Vec<usize> = (0..tunnels.len())
-                .filter(|&ti| !t_used[ti] && score(vi, ti).is_some())
-                .collect();
-            let [ti] = ts[..] else { continue };
-            let rivals = (0..visitors.len())
-                .filter(|&o| v_pair[o].is_none() && score(o, ti).is_some())
-                .count();
-            if rivals == 1 {
-                let s = score(vi, ti).unwrap_or(0.0);
-                v_pair[vi] = Some((ti, Pairing::Content, s));
-                t_used[ti] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
+        same_port
+            && sessions_agree
+            && t.syn_ts.saturating_add_nanos(self.cfg.clock_slack_ns) >= v.syn_ts
     }
-    // 2. Identical content on several candidates: earliest tunnel SYN.
-    for &vi in &v_order {
-        if v_pair[vi].is_some() {
-            continue;
-        }
-        let mut ts: Vec<usize> = (0..tunnels.len())
-            .filter(|&ti| !t_used[ti] && score(vi, ti).is_some())
-            .collect();
-        ts.sort_by_key(|&ti| (tunnels[ti].syn_ts, ti));
-        if let Some(&ti) = ts.first() {
-            // Every tunnel with the same bytes was as good a choice, used or not.
-            let ties = (0..tunnels.len())
-                .filter(|&o| score(vi, o).is_some())
-                .count();
-            let s = score(vi, ti).unwrap_or(0.0) / ties.max(1) as f64;
-            v_pair[vi] = Some((ti, Pairing::Timing, s));
-            t_used[ti] = true;
-        }
-    }
-    // 3. No content evidence: timing through NEW_CONNECTION.
-    for &vi in &v_order {
-        if v_pair[vi].is_some() {
-            continue;
-        }
-        let v = &visitors[vi];
-        let mut ts: Vec<usize> = (0..tunnels.len())
-            .filter(|&ti| {
-                let t = &tunnels[ti];
-                !t_used[ti]
-                    && verdicts[vi][ti] == Some(Verdict::Unknown)
-                    && t.syn_ts.nanos_since(v.syn_ts) <= cfg.max_visitor_wait_ns
-                    && v_nc[vi]
-                        .is_none_or(|nc| t.syn_ts.saturating_add_nanos(cfg.clock_slack_ns) >= nc)
+
+    /// The content verdict of every feasible pair.
+    fn judge_content(&mut self) {
+        self.content = (0..self.visitors.len())
+            .map(|vi| {
+                (0..self.tunnels.len())
+                    .map(|ti| {
+                        self.feasible(vi, ti)
+                            .then(|| verdict(&self.visitors[vi], &self.tunnels[ti]))
+                    })
+                    .collect()
             })
             .collect();
-        ts.sort_by_key(|&ti| (tunnels[ti].syn_ts, ti));
-        if let Some(&ti) = ts.first() {
-            v_pair[vi] = Some((ti, Pairing::Timing, 0.6 / ts.len() as f64));
-            t_used[ti] = true;
+    }
+
+    fn verdict(&self, vi: usize, ti: usize) -> Option<Verdict> {
+        self.content.get(vi)?.get(ti).copied().flatten()
+    }
+
+    /// The content score of a pair whose bytes match.
+    fn score(&self, vi: usize, ti: usize) -> Option<f64> {
+        match self.verdict(vi, ti) {
+            Some(Verdict::Match(s)) => Some(s),
+            _ => None,
         }
     }
 
-    // Visitors without a session inherit their tunnel's.
-    for vi in 0..visitors.len() {
-        if v_sess[vi].is_none()
-            && let Some((ti, _, _)) = v_pair[vi]
-        {
-            v_sess[vi] = t_sess[ti];
-        }
-    }
-
-    // NEW_CONNECTION of each tunnel: its visitor's, or (client side) the first unused one
-    // shortly before its SYN.
-    let mut t_nc: Vec<Option<Timestamp>> = vec![None; tunnels.len()];
-    let mut t_visitor: Vec<Option<(usize, Pairing, f64)>> = vec![None; tunnels.len()];
-    for vi in 0..visitors.len() {
-        if let Some((ti, p, c)) = v_pair[vi] {
-            t_visitor[ti] = Some((vi, p, c));
-            t_nc[ti] = v_nc[vi];
-        }
-    }
-    let mut t_order: Vec<usize> = (0..tunnels.len()).collect();
-    t_order.sort_by_key(|&i| (tunnels[i].syn_ts, i));
-    for &ti in &t_order {
-        if t_visitor[ti].is_some() {
-            continue;
-        }
-        let Some(si) = t_sess[ti] else { continue };
-        let syn = tunnels[ti].syn_ts;
-        let ncs = &controls[si].summary.new_connections;
-        let pick = (0..ncs.len()).find(|&k| {
-            !nc_used[si][k]
-                && ncs[k] <= syn.saturating_add_nanos(cfg.clock_slack_ns)
-                && syn.nanos_since(ncs[k]) <= cfg.nc_to_tunnel_max_ns
+    fn pair(&mut self, vi: usize, ti: usize, pairing: Pairing, confidence: f64) {
+        self.visitor[vi].pair = Some(Pair {
+            with: ti,
+            pairing,
+            confidence,
         });
-        if let Some(k) = pick {
-            nc_used[si][k] = true;
-            t_nc[ti] = Some(ncs[k]);
+        self.tunnel[ti].pair = Some(Pair {
+            with: vi,
+            pairing,
+            confidence,
+        });
+    }
+
+    /// Free tunnels whose content matches visitor `vi`, by SYN time.
+    fn free_matches(&self, vi: usize) -> Vec<usize> {
+        let mut ts: Vec<usize> = (0..self.tunnels.len())
+            .filter(|&ti| self.tunnel[ti].pair.is_none() && self.score(vi, ti).is_some())
+            .collect();
+        ts.sort_by_key(|&ti| (self.tunnels[ti].syn_ts, ti));
+        ts
+    }
+
+    /// Pass 1, content: a visitor with exactly one free matching tunnel that no other
+    /// unpaired visitor matches takes it (`content`, confidence = score); repeated until
+    /// nothing changes.
+    fn pair_unique_content(&mut self) {
+        loop {
+            let mut changed = false;
+            for k in 0..self.visitor_order.len() {
+                let vi = self.visitor_order[k];
+                if self.visitor[vi].pair.is_some() {
+                    continue;
+                }
+                let [ti] = self.free_matches(vi)[..] else {
+                    continue;
+                };
+                let rivals = (0..self.visitors.len())
+                    .filter(|&o| self.visitor[o].pair.is_none() && self.score(o, ti).is_some())
+                    .count();
+                if rivals == 1 {
+                    let s = self.score(vi, ti).unwrap_or(0.0);
+                    self.pair(vi, ti, Pairing::Content, s);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
         }
     }
 
-    let latency = |vi: Option<usize>, ti: Option<usize>, nc: Option<Timestamp>| {
-        let v = vi.map(|i| &visitors[i]);
-        let t = ti.map(|i| &tunnels[i]);
+    /// Pass 2, identical content on several candidates: the earliest free tunnel SYN
+    /// (`timing`, confidence = score / tunnels with those bytes, used or not).
+    fn pair_identical_content(&mut self) {
+        for k in 0..self.visitor_order.len() {
+            let vi = self.visitor_order[k];
+            if self.visitor[vi].pair.is_some() {
+                continue;
+            }
+            if let Some(&ti) = self.free_matches(vi).first() {
+                let ties = (0..self.tunnels.len())
+                    .filter(|&o| self.score(vi, o).is_some())
+                    .count();
+                let s = self.score(vi, ti).unwrap_or(0.0) / ties.max(1) as f64;
+                self.pair(vi, ti, Pairing::Timing, s);
+            }
+        }
+    }
+
+    /// Pass 3, no content evidence either way: the first free tunnel SYN after the
+    /// visitor's `NEW_CONNECTION` (or SYN) within the visitor wait (`timing`, confidence
+    /// 0.6 / candidates).
+    fn pair_by_timing(&mut self) {
+        let (slack, wait) = (self.cfg.clock_slack_ns, self.cfg.max_visitor_wait_ns);
+        for k in 0..self.visitor_order.len() {
+            let vi = self.visitor_order[k];
+            if self.visitor[vi].pair.is_some() {
+                continue;
+            }
+            let (syn, nc) = (self.visitors[vi].syn_ts, self.visitor[vi].new_connection);
+            let mut ts: Vec<usize> = (0..self.tunnels.len())
+                .filter(|&ti| {
+                    let t_syn = self.tunnels[ti].syn_ts;
+                    self.tunnel[ti].pair.is_none()
+                        && self.verdict(vi, ti) == Some(Verdict::Unknown)
+                        && t_syn.nanos_since(syn) <= wait
+                        && nc.is_none_or(|nc| t_syn.saturating_add_nanos(slack) >= nc)
+                })
+                .collect();
+            ts.sort_by_key(|&ti| (self.tunnels[ti].syn_ts, ti));
+            if let Some(&ti) = ts.first() {
+                self.pair(vi, ti, Pairing::Timing, 0.6 / ts.len() as f64);
+            }
+        }
+    }
+
+    // ---- after pairing --------------------------------------------------------------
+
+    /// Visitors without a session inherit their tunnel's.
+    fn inherit_sessions(&mut self) {
+        for vi in 0..self.visitors.len() {
+            if self.visitor[vi].session.is_none()
+                && let Some(p) = self.visitor[vi].pair
+            {
+                self.visitor[vi].session = self.tunnel[p.with].session;
+            }
+        }
+    }
+
+    /// The `NEW_CONNECTION` of each tunnel: its visitor's, or (client side, no visitor)
+    /// the first unused one of its session at most `nc_to_tunnel_max_ns` before its SYN.
+    fn announce_tunnels(&mut self) {
+        for ti in 0..self.tunnels.len() {
+            if let Some(p) = self.tunnel[ti].pair {
+                self.tunnel[ti].new_connection = self.visitor[p.with].new_connection;
+            }
+        }
+        let (slack, max) = (self.cfg.clock_slack_ns, self.cfg.nc_to_tunnel_max_ns);
+        for k in 0..self.tunnel_order.len() {
+            let ti = self.tunnel_order[k];
+            if self.tunnel[ti].pair.is_some() {
+                continue;
+            }
+            let Some(si) = self.tunnel[ti].session else {
+                continue;
+            };
+            let syn = self.tunnels[ti].syn_ts;
+            self.tunnel[ti].new_connection = self.take_new_connection(si, |nc| {
+                nc <= syn.saturating_add_nanos(slack) && syn.nanos_since(nc) <= max
+            });
+        }
+    }
+
+    // ---- the report -----------------------------------------------------------------
+
+    fn latency(&self, vi: Option<usize>, ti: Option<usize>, nc: Option<Timestamp>) -> Latency {
+        let v = vi.map(|i| &self.visitors[i]);
+        let t = ti.map(|i| &self.tunnels[i]);
         let v_syn = v.map(|v| v.syn_ts);
         let t_syn = t.map(|t| t.syn_ts);
         let first_byte = match v {
@@ -620,115 +725,166 @@ pub fn correlate(
                 None
             },
         }
-    };
+    }
 
-    // Reports.
-    let mut sessions: Vec<SessionReport> = controls
-        .iter()
-        .map(|c| SessionReport {
-            control: ConnRef {
-                client: c.client,
-                server: c.server,
-            },
-            summary: c.summary.clone(),
-            visitors: Vec::new(),
-        })
-        .collect();
-    for &vi in &v_order {
-        let v = &visitors[vi];
-        let pair = v_pair[vi];
-        let ti = pair.map(|p| p.0);
-        let report = VisitorReport {
+    fn visitor_report(&self, vi: usize) -> VisitorReport {
+        let (v, f) = (&self.visitors[vi], &self.visitor[vi]);
+        let ti = f.pair.map(|p| p.with);
+        VisitorReport {
             client: v.client,
             server: v.server,
-            tunnel: ti.map(|t| tunnels[t].client),
-            pairing: pair.map(|p| p.1),
-            confidence: pair.map_or(0.0, |p| p.2),
+            tunnel: ti.map(|t| self.tunnels[t].client),
+            pairing: f.pair.map(|p| p.pairing),
+            confidence: f.pair.map_or(0.0, |p| p.confidence),
             bytes_c2s: v.c2s.bytes,
             bytes_s2c: v.s2c.bytes,
             app: v
                 .app
                 .clone()
-                .or_else(|| ti.and_then(|t| tunnels[t].app.clone())),
+                .or_else(|| ti.and_then(|t| self.tunnels[t].app.clone())),
             syn: v.syn_ts,
-            new_connection: v_nc[vi],
-            latency_ms: latency(Some(vi), ti, v_nc[vi]),
-        };
-        if pair.is_none() {
-            sink.push(
-                "visitor_never_served",
-                Some(conn_name(v.client, v.server)),
-                Some(v.syn_ts),
-                "no tunnel connection carried this visitor's bytes".to_string(),
-            );
-        }
-        match v_sess[vi].and_then(|si| sessions.get_mut(si)) {
-            Some(s) => s.visitors.push(report),
-            None => sink.push(
-                "visitor_without_session",
-                Some(conn_name(v.client, v.server)),
-                Some(v.syn_ts),
-                format!("no control session exposes port {}", v.server.port),
-            ),
+            new_connection: f.new_connection,
+            latency_ms: self.latency(Some(vi), ti, f.new_connection),
         }
     }
-    let tunnels_out: Vec<TunnelEntry> = t_order
-        .iter()
-        .map(|&ti| {
-            let t = &tunnels[ti];
-            let tv = t_visitor[ti];
-            let session = t_sess[ti].map(|si| ConnRef {
-                client: controls[si].client,
-                server: controls[si].server,
-            });
-            if session.is_none() {
+
+    fn tunnel_entry(&self, ti: usize) -> TunnelEntry {
+        let (t, f) = (&self.tunnels[ti], &self.tunnel[ti]);
+        let vi = f.pair.map(|p| p.with);
+        TunnelEntry {
+            client: t.client,
+            server: t.server,
+            uid: t.uid,
+            port: t.port,
+            visitor: vi.map(|v| self.visitors[v].client),
+            pairing: f.pair.map(|p| p.pairing),
+            confidence: f.pair.map_or(0.0, |p| p.confidence),
+            session: f.session.map(|si| ConnRef {
+                client: self.controls[si].client,
+                server: self.controls[si].server,
+            }),
+            syn: t.syn_ts,
+            new_connection: f.new_connection,
+            bytes_c2s: t.c2s.bytes,
+            bytes_s2c: t.s2c.bytes,
+            app: t
+                .app
+                .clone()
+                .or_else(|| vi.and_then(|v| self.visitors[v].app.clone())),
+            latency_ms: self.latency(vi, Some(ti), f.new_connection),
+        }
+    }
+
+    /// The report: sessions by start with their visitors in SYN order, tunnels in SYN
+    /// order; the sessions' own anomalies first, then visitors never served or without
+    /// a session, then tunnels without a session.
+    fn report(&self) -> TunnelReport {
+        let mut sink = Sink {
+            max: self.cfg.max_anomalies,
+            out: Vec::new(),
+            dropped: 0,
+        };
+        let own = self
+            .controls
+            .iter()
+            .map(|c| (c.client, c.server, &c.anomalies))
+            .chain(
+                self.tunnels
+                    .iter()
+                    .map(|t| (t.client, t.server, &t.anomalies)),
+            );
+        for (client, server, anomalies) in own {
+            for a in anomalies {
+                let conn = Some(conn_name(client, server));
+                sink.push(a.kind, conn, Some(a.ts), a.detail.clone());
+            }
+        }
+        let mut sessions: Vec<SessionReport> = self
+            .controls
+            .iter()
+            .map(|c| SessionReport {
+                control: ConnRef {
+                    client: c.client,
+                    server: c.server,
+                },
+                summary: c.summary.clone(),
+                visitors: Vec::new(),
+            })
+            .collect();
+        for &vi in &self.visitor_order {
+            let v = &self.visitors[vi];
+            let conn = || Some(conn_name(v.client, v.server));
+            if self.visitor[vi].pair.is_none() {
                 sink.push(
-                    "tunnel_without_session",
-                    Some(conn_name(t.client, t.server)),
-                    Some(t.syn_ts),
-                    format!(
-                        "no control session with uid {} and port {}",
-                        t.uid.map_or("?".to_string(), |u| u.to_string()),
-                        t.port.map_or("?".to_string(), |p| p.to_string())
-                    ),
+                    "visitor_never_served",
+                    conn(),
+                    Some(v.syn_ts),
+                    "no tunnel connection carried this visitor's bytes".to_string(),
                 );
             }
-            TunnelEntry {
-                client: t.client,
-                server: t.server,
-                uid: t.uid,
-                port: t.port,
-                visitor: tv.map(|(vi, _, _)| visitors[vi].client),
-                pairing: tv.map(|p| p.1),
-                confidence: tv.map_or(0.0, |p| p.2),
-                session,
-                syn: t.syn_ts,
-                new_connection: t_nc[ti],
-                bytes_c2s: t.c2s.bytes,
-                bytes_s2c: t.s2c.bytes,
-                app: t
-                    .app
-                    .clone()
-                    .or_else(|| tv.and_then(|(vi, _, _)| visitors[vi].app.clone())),
-                latency_ms: latency(tv.map(|p| p.0), Some(ti), t_nc[ti]),
+            match self.visitor[vi].session.and_then(|si| sessions.get_mut(si)) {
+                Some(s) => s.visitors.push(self.visitor_report(vi)),
+                None => sink.push(
+                    "visitor_without_session",
+                    conn(),
+                    Some(v.syn_ts),
+                    format!("no control session exposes port {}", v.server.port),
+                ),
             }
-        })
-        .collect();
-
-    let mut order: Vec<usize> = (0..sessions.len()).collect();
-    order.sort_by_key(|&i| (ctx.start(i), i));
-    let mut slots: Vec<Option<SessionReport>> = sessions.drain(..).map(Some).collect();
-    let sessions = order
-        .into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect();
-
-    TunnelReport {
-        sessions,
-        tunnels: tunnels_out,
-        anomalies: sink.out,
-        anomalies_dropped: sink.dropped,
+        }
+        let tunnels = self
+            .tunnel_order
+            .iter()
+            .map(|&ti| {
+                let t = &self.tunnels[ti];
+                if self.tunnel[ti].session.is_none() {
+                    sink.push(
+                        "tunnel_without_session",
+                        Some(conn_name(t.client, t.server)),
+                        Some(t.syn_ts),
+                        format!(
+                            "no control session with uid {} and port {}",
+                            t.uid.map_or("?".to_string(), |u| u.to_string()),
+                            t.port.map_or("?".to_string(), |p| p.to_string())
+                        ),
+                    );
+                }
+                self.tunnel_entry(ti)
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..sessions.len()).collect();
+        order.sort_by_key(|&i| (self.start(i), i));
+        let mut slots: Vec<Option<SessionReport>> = sessions.drain(..).map(Some).collect();
+        let sessions = order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+            .collect();
+        TunnelReport {
+            sessions,
+            tunnels,
+            anomalies: sink.out,
+            anomalies_dropped: sink.dropped,
+        }
     }
+}
+
+/// Pairs visitors with tunnels and builds the report (see the module docs).
+pub fn correlate(
+    controls: &[ControlInput],
+    tunnels: &[TunnelInput],
+    visitors: &[VisitorInput],
+    cfg: &CorrelateConfig,
+) -> TunnelReport {
+    let mut m = Matcher::new(controls, tunnels, visitors, cfg);
+    m.assign_sessions();
+    m.announce_visitors();
+    m.judge_content();
+    m.pair_unique_content();
+    m.pair_identical_content();
+    m.pair_by_timing();
+    m.inherit_sessions();
+    m.announce_tunnels();
+    m.report()
 }
 
 #[cfg(test)]
@@ -1114,5 +1270,202 @@ mod tests {
         );
         assert_eq!(t["visitor"], "10.200.2.2:51734");
         assert!(j["anomalies"].is_array());
+    }
+
+    // ---- the matcher, one step at a time ---------------------------------------------
+
+    const CFG: CorrelateConfig = CorrelateConfig {
+        max_visitor_wait_ns: 15_000_000_000,
+        nc_to_tunnel_max_ns: 5_000_000_000,
+        clock_slack_ns: 1_000_000,
+        max_anomalies: 1000,
+    };
+
+    /// A matcher with sessions, announcements and content verdicts done.
+    fn judged<'a>(
+        c: &'a [ControlInput],
+        t: &'a [TunnelInput],
+        v: &'a [VisitorInput],
+    ) -> Matcher<'a> {
+        let mut m = Matcher::new(c, t, v, &CFG);
+        m.assign_sessions();
+        m.announce_visitors();
+        m.judge_content();
+        m
+    }
+
+    fn paired(m: &Matcher<'_>, vi: usize) -> Option<(usize, Pairing, f64)> {
+        m.visitor[vi]
+            .pair
+            .map(|p| (p.with, p.pairing, p.confidence))
+    }
+
+    #[test]
+    fn direction_scores() {
+        let f = |b: &[u8]| facts(b, 1.0);
+        assert_eq!(dir_match(&f(b""), &f(b"")), DirMatch::Empty);
+        assert_eq!(dir_match(&f(REQ_A), &f(REQ_A)), DirMatch::Scored(1.0));
+        assert_eq!(dir_match(&f(REQ_A), &f(b"")), DirMatch::Mismatch);
+        assert_eq!(dir_match(&f(REQ_A), &f(REQ_B)), DirMatch::Mismatch);
+        // Same first bytes, more of them on one side: hash only.
+        let mut longer = REQ_A.to_vec();
+        longer.extend_from_slice(b"tail");
+        let mut a = f(REQ_A);
+        a.bytes = longer.len() as u64;
+        assert_eq!(dir_match(&a, &f(REQ_A)), DirMatch::Scored(0.8));
+        // A gap hid the prefix: counts alone.
+        let mut hidden = f(REQ_A);
+        hidden.prefix = None;
+        assert_eq!(dir_match(&hidden, &f(REQ_A)), DirMatch::Scored(0.5));
+        hidden.bytes += 1;
+        assert_eq!(dir_match(&hidden, &f(REQ_A)), DirMatch::Unknown);
+    }
+
+    #[test]
+    fn verdict_crosses_directions() {
+        let v = visitor(1, 0.0, facts(REQ_A, 1.0), facts(b"", 0.0));
+        // The visitor's c2s is the tunnel's s2c; an empty pair of directions is neutral.
+        let t = tunnel(2, 0.5, 1, 60000, facts(b"", 0.0), facts(REQ_A, 1.0));
+        assert_eq!(verdict(&v, &t), Verdict::Match(0.9));
+        let t = tunnel(2, 0.5, 1, 60000, facts(REQ_A, 1.0), facts(b"", 0.0));
+        assert_eq!(verdict(&v, &t), Verdict::Mismatch);
+        let none = visitor(1, 0.0, facts(b"", 0.0), facts(b"", 0.0));
+        let t = tunnel(2, 0.5, 1, 60000, facts(b"", 0.0), facts(b"", 0.0));
+        assert_eq!(verdict(&none, &t), Verdict::Unknown);
+    }
+
+    #[test]
+    fn step_sessions_by_uid_port_and_lifetime() {
+        let cs = [control(1, 60000, &[]), control(2, 60001, &[])];
+        let none = || facts(b"", 0.0);
+        let ts = [
+            tunnel(1, 10.0, 2, 60001, none(), none()),
+            tunnel(2, 10.0, 9, 60000, none(), none()),
+        ];
+        // Before the session's USER_INFORMATION (2 ms, 1 ms slack): no session.
+        let vs = [
+            visitor(3, 10.0, none(), none()),
+            visitor(4, 0.5, none(), none()),
+        ];
+        let m = judged(&cs, &ts, &vs);
+        assert_eq!(m.tunnel[0].session, Some(1));
+        assert_eq!(m.tunnel[1].session, None);
+        assert_eq!(m.visitor[0].session, Some(0));
+        assert_eq!(m.visitor[1].session, None);
+    }
+
+    #[test]
+    fn step_announcements_go_to_visitors_in_syn_order() {
+        let cs = [control(1, 60000, &[10.2, 20.2, 60_000.0])];
+        let none = || facts(b"", 0.0);
+        // Listed out of order; the third's only NEW_CONNECTION left is beyond the wait.
+        let vs = [
+            visitor(2, 20.0, none(), none()),
+            visitor(1, 10.0, none(), none()),
+            visitor(3, 30.0, none(), none()),
+        ];
+        let m = judged(&cs, &[], &vs);
+        assert_eq!(m.visitor[1].new_connection, Some(ms(10.2)));
+        assert_eq!(m.visitor[0].new_connection, Some(ms(20.2)));
+        assert_eq!(m.visitor[2].new_connection, None);
+        assert_eq!(m.nc_used[0], vec![true, true, false]);
+    }
+
+    #[test]
+    fn pass_content_takes_unique_matches_only() {
+        let cs = [control(1, 60000, &[])];
+        let vs = [
+            visitor(1, 0.0, facts(REQ_A, 1.0), facts(RESP_A, 2.0)),
+            visitor(2, 0.1, facts(REQ_B, 1.0), facts(RESP_B, 2.0)),
+            visitor(3, 0.2, facts(REQ_B, 1.0), facts(RESP_B, 2.0)),
+        ];
+        let ts = [
+            tunnel(10, 0.5, 1, 60000, facts(RESP_B, 2.0), facts(REQ_B, 1.0)),
+            tunnel(11, 0.6, 1, 60000, facts(RESP_A, 2.0), facts(REQ_A, 1.0)),
+            tunnel(12, 0.7, 1, 60000, facts(RESP_B, 2.0), facts(REQ_B, 1.0)),
+        ];
+        let mut m = judged(&cs, &ts, &vs);
+        m.pair_unique_content();
+        assert_eq!(paired(&m, 0), Some((1, Pairing::Content, 1.0)));
+        // Two visitors, two tunnels with the same bytes: not for this pass.
+        assert_eq!((paired(&m, 1), paired(&m, 2)), (None, None));
+        assert_eq!(m.tunnel[1].pair.map(|p| p.with), Some(0));
+    }
+
+    #[test]
+    fn pass_identical_content_takes_the_earliest_tunnel() {
+        let cs = [control(1, 60000, &[])];
+        let vs = [
+            visitor(1, 0.0, facts(REQ_A, 1.0), facts(RESP_A, 2.0)),
+            visitor(2, 0.1, facts(REQ_A, 1.0), facts(RESP_A, 2.0)),
+        ];
+        let ts = [
+            tunnel(11, 0.7, 1, 60000, facts(RESP_A, 2.0), facts(REQ_A, 1.0)),
+            tunnel(10, 0.5, 1, 60000, facts(RESP_A, 2.0), facts(REQ_A, 1.0)),
+        ];
+        let mut m = judged(&cs, &ts, &vs);
+        m.pair_unique_content();
+        m.pair_identical_content();
+        // Earliest SYN first; each confidence shared by the two tunnels with those bytes.
+        assert_eq!(paired(&m, 0), Some((1, Pairing::Timing, 0.5)));
+        assert_eq!(paired(&m, 1), Some((0, Pairing::Timing, 0.5)));
+    }
+
+    #[test]
+    fn pass_timing_needs_unknown_content_and_the_announcement() {
+        let cs = [control(1, 60000, &[10.5])];
+        let none = || facts(b"", 0.0);
+        let vs = [
+            visitor(1, 10.0, none(), none()),
+            visitor(2, 11.0, facts(REQ_A, 11.1), none()),
+        ];
+        let ts = [
+            // Within the slack of the visitor's SYN (10 ms) but before its NEW_CONNECTION
+            // (10.5 ms, 1 ms slack): not the first visitor's.
+            tunnel(10, 9.2, 1, 60000, none(), none()),
+            tunnel(11, 12.0, 1, 60000, none(), none()),
+        ];
+        let mut m = judged(&cs, &ts, &vs);
+        m.pair_by_timing();
+        assert_eq!(paired(&m, 0), Some((1, Pairing::Timing, 0.6)));
+        // Bytes on the visitor's side only rule every tunnel out, timing or not.
+        assert_eq!(paired(&m, 1), None);
+    }
+
+    #[test]
+    fn after_pairing_sessions_are_inherited() {
+        let cs = [control(1, 60000, &[])];
+        // Its SYN is before the session started serving, but its bytes went through T.
+        let vs = [visitor(1, 0.5, facts(REQ_A, 3.0), facts(RESP_A, 4.0))];
+        let ts = [tunnel(
+            10,
+            2.5,
+            1,
+            60000,
+            facts(RESP_A, 4.0),
+            facts(REQ_A, 3.0),
+        )];
+        let mut m = judged(&cs, &ts, &vs);
+        assert_eq!(m.visitor[0].session, None);
+        m.pair_unique_content();
+        m.inherit_sessions();
+        assert_eq!(m.visitor[0].session, Some(0));
+    }
+
+    #[test]
+    fn after_pairing_tunnels_get_their_announcement() {
+        let cs = [control(4, 60001, &[5_000.0, 7_000.0, 9_000.0])];
+        let none = || facts(b"", 0.0);
+        let ts = [
+            tunnel(3, 15_000.0, 4, 60001, none(), none()),
+            tunnel(2, 7_003.0, 4, 60001, none(), none()),
+            tunnel(1, 5_002.0, 4, 60001, none(), none()),
+        ];
+        let mut m = judged(&cs, &ts, &[]);
+        m.announce_tunnels();
+        assert_eq!(m.tunnel[2].new_connection, Some(ms(5_000.0)));
+        assert_eq!(m.tunnel[1].new_connection, Some(ms(7_000.0)));
+        // 6 s after the last unused one: more than nc_to_tunnel_max_ns.
+        assert_eq!(m.tunnel[0].new_connection, None);
     }
 }
