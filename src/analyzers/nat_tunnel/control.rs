@@ -383,6 +383,12 @@ mod tests {
             self.c.on_frame(dir, msg, &f, t(ms), &mut self.log);
         }
 
+        /// The spec's document-layout request at 0 ms, accepted at `reply_ms`.
+        fn auth_ok(&mut self, reply_ms: i64) {
+            self.frame(C2S, MsgId::UserRequestAuth, &USER_INFO_DOC, 0);
+            self.frame(S2C, MsgId::UserAuthenticationSuccessfully, b"", reply_ms);
+        }
+
         fn summary(&self) -> ControlSummary {
             let ended = EndSummary::of([None; 2], [None; 2], self.c.auth_failed());
             self.c
@@ -407,8 +413,7 @@ mod tests {
     #[test]
     fn spec_flow_auth_success_then_user_information() {
         let mut f = Feed::new(false, 16);
-        f.frame(C2S, MsgId::UserRequestAuth, &USER_INFO_DOC, 0);
-        f.frame(S2C, MsgId::UserAuthenticationSuccessfully, b"", 2);
+        f.auth_ok(2);
         f.frame(S2C, MsgId::UserInformation, &CONN_INFO, 5);
         let s = f.summary();
         assert_eq!(s.user.as_deref(), Some("wyfld"));
@@ -486,8 +491,7 @@ mod tests {
     #[test]
     fn queued_client_and_bounded_announcements() {
         let mut f = Feed::new(false, 2);
-        f.frame(C2S, MsgId::UserRequestAuth, &USER_INFO_DOC, 0);
-        f.frame(S2C, MsgId::UserAuthenticationSuccessfully, b"", 1);
+        f.auth_ok(1);
         // No free port: silence for 3 s, then the port.
         f.frame(S2C, MsgId::UserInformation, &CONN_INFO, 3001);
         for ms in [4000, 4001, 4002] {

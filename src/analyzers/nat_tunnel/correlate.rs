@@ -49,7 +49,8 @@
 //! served or without a session, then tunnels without a session (`report`).
 //!
 //! Bounds: work is quadratic in the visitors and tunnels of one exposed port; the report
-//! keeps at most [`CorrelateConfig::max_anomalies`] anomalies (the rest counted).
+//! keeps at most [`CorrelateConfig::max_anomalies`] anomalies (the rest counted). No input
+//! panics: the matcher indexes only positions of its input slices, made in range.
 
 use super::output::{ControlSummary, SessionAnomaly};
 use super::relay::{RelayFacts, RelayTap};
@@ -368,24 +369,14 @@ struct Pair {
     confidence: f64,
 }
 
-/// What the matcher learns about one visitor.
+/// What the matcher learns about one visitor or tunnel connection.
 #[derive(Clone, Copy, Debug, Default)]
-struct VisitorFacts {
+struct Facts {
     /// Index of its control session.
     session: Option<usize>,
-    /// The `NEW_CONNECTION` that announced it.
+    /// The `NEW_CONNECTION` that announced the visitor (asked for the tunnel).
     new_connection: Option<Timestamp>,
-    /// Its tunnel.
-    pair: Option<Pair>,
-}
-
-/// What the matcher learns about one tunnel connection.
-#[derive(Clone, Copy, Debug, Default)]
-struct TunnelFacts {
-    session: Option<usize>,
-    /// The `NEW_CONNECTION` that asked for it.
-    new_connection: Option<Timestamp>,
-    /// Its visitor; a tunnel with one is taken.
+    /// The visitor's tunnel, the tunnel's visitor; a tunnel with one is taken.
     pair: Option<Pair>,
 }
 
@@ -396,8 +387,8 @@ struct Matcher<'a> {
     tunnels: &'a [TunnelInput],
     visitors: &'a [VisitorInput],
     cfg: &'a CorrelateConfig,
-    visitor: Vec<VisitorFacts>,
-    tunnel: Vec<TunnelFacts>,
+    visitor: Vec<Facts>,
+    tunnel: Vec<Facts>,
     /// Per control session, which of its `NEW_CONNECTION`s are taken.
     nc_used: Vec<Vec<bool>>,
     /// Visitors, then tunnels, by SYN time (index breaks ties).
@@ -423,8 +414,8 @@ impl<'a> Matcher<'a> {
             tunnels,
             visitors,
             cfg,
-            visitor: vec![VisitorFacts::default(); visitors.len()],
-            tunnel: vec![TunnelFacts::default(); tunnels.len()],
+            visitor: vec![Facts::default(); visitors.len()],
+            tunnel: vec![Facts::default(); tunnels.len()],
             nc_used: controls
                 .iter()
                 .map(|c| vec![false; c.summary.new_connections.len()])

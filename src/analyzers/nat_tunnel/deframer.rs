@@ -309,17 +309,10 @@ impl Deframer {
                 self.lost_bytes = self.lost_bytes.saturating_add(len);
             }
             Mode::Skipping { remaining } => {
-                self.mode = if len < remaining {
-                    Mode::Skipping {
-                        remaining: remaining - len,
-                    }
-                } else if len == remaining {
-                    Mode::Framing
-                } else {
-                    self.lost_bytes = len - remaining;
+                self.mode = self.gap_in_frame(len, remaining);
+                if self.mode == Mode::Lost {
                     sink.event(Event::GapPastSkip { len }, self.offset);
-                    Mode::Lost
-                };
+                }
             }
             Mode::Framing => {
                 let remaining = if self.buf.is_empty() {
@@ -332,19 +325,28 @@ impl Deframer {
                 self.mode = if remaining == u64::MAX {
                     self.lost_bytes = len;
                     Mode::Lost
-                } else if len < remaining {
-                    Mode::Skipping {
-                        remaining: remaining - len,
-                    }
-                } else if len == remaining {
-                    Mode::Framing
                 } else {
-                    self.lost_bytes = len - remaining;
-                    Mode::Lost
+                    self.gap_in_frame(len, remaining)
                 };
             }
         }
         self.offset = self.offset.saturating_add(len);
+    }
+
+    /// The mode after a gap of `len` bytes when `remaining` bytes of the current frame
+    /// were still to come: skipping the rest of it, at the next boundary, or lost past it
+    /// (the bytes beyond the frame counted as lost).
+    fn gap_in_frame(&mut self, len: u64, remaining: u64) -> Mode {
+        if len < remaining {
+            Mode::Skipping {
+                remaining: remaining - len,
+            }
+        } else if len == remaining {
+            Mode::Framing
+        } else {
+            self.lost_bytes = len - remaining;
+            Mode::Lost
+        }
     }
 
     /// The direction ended: a buffered partial frame is reported cut, a frame being
@@ -702,9 +704,12 @@ mod tests {
         })
     }
 
+    fn fresh(dir: Direction) -> (Deframer, Recorder) {
+        (Deframer::new(dir), Recorder::default())
+    }
+
     fn run(dir: Direction, pieces: &[&[u8]]) -> (Deframer, Recorder) {
-        let mut d = Deframer::new(dir);
-        let mut r = Recorder::default();
+        let (mut d, mut r) = fresh(dir);
         for p in pieces {
             assert_eq!(d.push(p, &mut r), p.len());
         }
@@ -786,8 +791,7 @@ mod tests {
 
     #[test]
     fn gap_inside_a_payload_is_recovered_exactly() {
-        let mut d = Deframer::new(S2C);
-        let mut r = Recorder::default();
+        let (mut d, mut r) = fresh(S2C);
         d.push(&KEEP_ALIVE_BE[..10], &mut r); // header + "pi"
         d.gap(2, &mut r); // "ng" lost: the frame ends exactly at the gap's end
         d.push(&NEW_CONNECTION, &mut r);
@@ -812,8 +816,7 @@ mod tests {
 
     #[test]
     fn gap_shorter_than_the_rest_skips_the_remainder() {
-        let mut d = Deframer::new(S2C);
-        let mut r = Recorder::default();
+        let (mut d, mut r) = fresh(S2C);
         d.push(&KEEP_ALIVE_BE[..9], &mut r); // header + "p"
         d.gap(1, &mut r); // "i" lost; "ng" still to come and skipped
         d.push(&KEEP_ALIVE_BE[10..], &mut r);
@@ -824,8 +827,7 @@ mod tests {
 
     #[test]
     fn gap_over_a_boundary_then_resynchronisation() {
-        let mut d = Deframer::new(S2C);
-        let mut r = Recorder::default();
+        let (mut d, mut r) = fresh(S2C);
         d.push(&KEEP_ALIVE_BE[..10], &mut r);
         // 2 bytes end the first frame, 5 more eat the start of the second (offset 12).
         d.gap(7, &mut r);
@@ -846,8 +848,7 @@ mod tests {
 
     #[test]
     fn gap_at_a_boundary_loses_it() {
-        let mut d = Deframer::new(S2C);
-        let mut r = Recorder::default();
+        let (mut d, mut r) = fresh(S2C);
         d.push(&KEEP_ALIVE_BE, &mut r);
         d.gap(3, &mut r);
         assert_eq!(r.got[2], Rec::Event(Event::GapAtBoundary { len: 3 }, 12));
@@ -864,8 +865,7 @@ mod tests {
 
     #[test]
     fn gap_in_the_first_header_before_the_order_is_known() {
-        let mut d = Deframer::new(S2C);
-        let mut r = Recorder::default();
+        let (mut d, mut r) = fresh(S2C);
         d.push(&KEEP_ALIVE_LE[..3], &mut r);
         d.gap(9, &mut r);
         assert_eq!(
@@ -893,8 +893,7 @@ mod tests {
 
     #[test]
     fn truncated_body_at_the_end() {
-        let mut d = Deframer::new(C2S);
-        let mut r = Recorder::default();
+        let (mut d, mut r) = fresh(C2S);
         d.push(&USER_INFORMATION[..15], &mut r);
         d.end(&mut r);
         assert_eq!(

@@ -116,6 +116,15 @@ struct Conn {
 }
 
 impl Conn {
+    /// The deframers' view of `self` during one call of `dir` at `ts`.
+    fn sink(&mut self, dir: Direction, ts: Timestamp) -> Sink<'_> {
+        Sink {
+            conn: self,
+            dir,
+            ts,
+        }
+    }
+
     fn count_frame(&mut self, name: &'static str) {
         *self.frame_counts.entry(name).or_insert(0) += 1;
     }
@@ -481,12 +490,7 @@ impl<A: StreamAnalyzer> StreamAnalyzer for TunnelSession<A> {
             self.relay_data(dir, data, ts);
             return;
         }
-        let mut sink = Sink {
-            conn: &mut self.conn,
-            dir,
-            ts,
-        };
-        let used = deframer.push(data, &mut sink);
+        let used = deframer.push(data, &mut self.conn.sink(dir, ts));
         if !deframer.is_released() {
             return;
         }
@@ -514,12 +518,7 @@ impl<A: StreamAnalyzer> StreamAnalyzer for TunnelSession<A> {
             }
             return;
         }
-        let mut sink = Sink {
-            conn: &mut self.conn,
-            dir,
-            ts,
-        };
-        deframer.gap(len, &mut sink);
+        deframer.gap(len, &mut self.conn.sink(dir, ts));
     }
 
     fn on_end(&mut self, dir: Direction, ts: Timestamp) {
@@ -530,12 +529,7 @@ impl<A: StreamAnalyzer> StreamAnalyzer for TunnelSession<A> {
                 inner.on_end(dir, ts);
             }
         }
-        let mut sink = Sink {
-            conn: &mut self.conn,
-            dir,
-            ts,
-        };
-        self.deframers[d].end(&mut sink);
+        self.deframers[d].end(&mut self.conn.sink(dir, ts));
         self.ended[d].get_or_insert(ts);
     }
 }
