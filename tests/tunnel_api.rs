@@ -4,8 +4,8 @@
 //! visitors whose tunnels arrive in the opposite order (the server pairs them freely).
 
 use tunscope::Timestamp;
-use tunscope::analyzers::tunnel::parser::encode_frame;
-use tunscope::analyzers::tunnel::{
+use tunscope::analyzers::nat_tunnel::parser::encode_frame;
+use tunscope::analyzers::nat_tunnel::{
     AuthOutcome, ByteOrder, ConnKind, ControlInput, CorrelateConfig, MsgId, SessionConfig,
     TunnelInput, TunnelSession, VisitorInput, correlate, detect, first_frame_kind, visitor_tap,
 };

@@ -10,7 +10,7 @@ use tunscope::Timestamp;
 use tunscope::analyzers::StreamAnalyzer;
 use tunscope::analyzers::app::{AppSession, MAX_CHAIN};
 use tunscope::analyzers::registry::AppProto;
-use tunscope::analyzers::tunnel::{SessionConfig, TunnelSession};
+use tunscope::analyzers::nat_tunnel::{SessionConfig, TunnelSession};
 use tunscope::flow::Direction;
 
 const PROTOS: [Option<AppProto>; 8] = [

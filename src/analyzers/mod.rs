@@ -19,6 +19,8 @@ pub mod fingerprints;
 #[allow(missing_docs)] // see lib.rs
 pub mod http;
 #[allow(missing_docs)] // see lib.rs
+pub mod nat_tunnel;
+#[allow(missing_docs)] // see lib.rs
 pub mod openvpn;
 #[allow(missing_docs)] // see lib.rs
 pub mod quic;
@@ -31,8 +33,6 @@ pub mod socks;
 pub mod ssh;
 #[allow(missing_docs)] // see lib.rs
 pub mod tls;
-#[allow(missing_docs)] // see lib.rs
-pub mod tunnel;
 pub mod udp;
 #[allow(missing_docs)] // see lib.rs
 pub mod wireguard;

@@ -10,8 +10,8 @@
 mod tcp;
 mod udp;
 
+use crate::analyzers::nat_tunnel::{CorrelateConfig, correlate};
 use crate::analyzers::quic::qtunnel::TcpStart;
-use crate::analyzers::tunnel::{CorrelateConfig, correlate};
 use crate::anomaly::Anomalies;
 use crate::assembly::{
     Assembler, AssemblerConfig, Chunk, CloseReason, ConnStatus, StreamStart, TcpConnRecord,
@@ -516,9 +516,9 @@ pub struct Snapshot<'a> {
     /// were.
     pub apps: &'a Recent<crate::analyzers::app::AppSummary>,
     /// Tunnel control connections, tunnel connections and visitors that have ended.
-    pub tunnel_controls: &'a [crate::analyzers::tunnel::ControlInput],
-    pub tunnel_conns: &'a [crate::analyzers::tunnel::TunnelInput],
-    pub tunnel_visitors: &'a [crate::analyzers::tunnel::VisitorInput],
+    pub tunnel_controls: &'a [crate::analyzers::nat_tunnel::ControlInput],
+    pub tunnel_conns: &'a [crate::analyzers::nat_tunnel::TunnelInput],
+    pub tunnel_visitors: &'a [crate::analyzers::nat_tunnel::VisitorInput],
     /// Ports that tunnel control sessions have exposed so far (open sessions included):
     /// visitors connect to these.
     pub exposed_ports: &'a std::collections::BTreeSet<u16>,

@@ -15,11 +15,10 @@
 use super::{StreamObserver, TcpConnMeta};
 use crate::analyzers::api::{Detection, StreamAnalyzer};
 use crate::analyzers::app::{AppSession, AppSummary};
-use crate::analyzers::registry::AppRecords;
-use crate::analyzers::tunnel::{
-    self, ConnKind, ControlInput, Ending, RelayTap, SessionConfig, TunnelInput, TunnelSession,
-    VisitorInput,
+use crate::analyzers::nat_tunnel::{
+    self, ConnKind, ControlInput, RelayTap, SessionConfig, TunnelInput, TunnelSession, VisitorInput,
 };
+use crate::analyzers::registry::AppRecords;
 use crate::assembly::{Chunk, CloseReason, OverlapConflict, StreamSink, StreamStart};
 use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, FlowId};
@@ -196,7 +195,7 @@ impl TcpStage {
         let visitor_tap = self
             .exposed_ports
             .contains(&meta.server.port)
-            .then(tunnel::visitor_tap);
+            .then(nat_tunnel::visitor_tap);
         let analysis = || {
             if self.analyzers {
                 Analysis::Probing(Probe::default())
@@ -232,7 +231,7 @@ impl TcpStage {
             c.analysis = Analysis::App(Box::default());
             return;
         };
-        let verdict = tunnel::detect(&probe.first_bytes, first_dir);
+        let verdict = nat_tunnel::detect(&probe.first_bytes, first_dir);
         let chosen = match verdict {
             Detection::Match | Detection::MatchReversed => {
                 Analysis::Tunnel(Box::new(TunnelSession::new(self.session_cfg)))
@@ -366,16 +365,6 @@ fn findings_of(s: &AppSummary, outer: &[&'static str]) -> AppChain {
     AppChain(chain)
 }
 
-fn ending(reason: CloseReason) -> Ending {
-    match reason {
-        CloseReason::Fin => Ending::Fin,
-        CloseReason::Rst => Ending::Rst,
-        CloseReason::IdleTimeout => Ending::IdleTimeout,
-        CloseReason::Evicted | CloseReason::PortReuse => Ending::Evicted,
-        CloseReason::EndOfCapture => Ending::EndOfCapture,
-    }
-}
-
 impl StreamSink for TcpStage {
     fn on_direction_start(
         &mut self,
@@ -428,7 +417,7 @@ impl StreamSink for TcpStage {
         match &mut c.analysis {
             Analysis::Off | Analysis::Probing(_) => {}
             Analysis::Tunnel(t) => {
-                t.note_close(dir, ending(reason));
+                t.note_close(dir, reason);
                 t.on_end(dir, ts);
             }
             Analysis::App(a) => a.on_end(dir, ts),

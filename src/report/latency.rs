@@ -352,7 +352,7 @@ fn each_value(s: &Summary, mut add: impl FnMut(&'static str, &str, Option<f64>))
         );
     }
     s.apps.visit_all(&mut LatencyOf(&mut add));
-    let mut steps = |server: &str, l: &crate::analyzers::tunnel::correlate::Latency| {
+    let mut steps = |server: &str, l: &crate::analyzers::nat_tunnel::correlate::Latency| {
         add(
             "tunnel_visitor_syn_to_new_connection",
             server,

@@ -18,9 +18,9 @@ pub mod throughput;
 
 use crate::analyzers::api::AppRecord;
 use crate::analyzers::app::AppSummary;
+use crate::analyzers::nat_tunnel::TunnelReport;
 pub use crate::analyzers::quic::QuicRecord;
 use crate::analyzers::registry::{AppRecords, app_tables};
-use crate::analyzers::tunnel::TunnelReport;
 use crate::anomaly::Anomalies;
 use crate::assembly::TcpConnRecord;
 use crate::capture::{FileInfo, LinkType};

@@ -5,9 +5,18 @@
 //!   orders, the message id table, `ClientConnInfo` and both `UserInfo` layouts.
 //! * [`detect`] (here) — content detection of a stream's first bytes, and
 //!   [`first_frame_kind`] to tell a control connection from a tunnel connection.
-//! * [`session`] — [`TunnelSession`], the per-connection [`StreamAnalyzer`](crate::analyzers::StreamAnalyzer): frames from
-//!   the reassembled stream (split or packed, gaps explicit), the control connection's
-//!   summary, and the hand-off of a tunnel connection's relayed bytes to an inner analyzer.
+//! * [`deframer`] — [`Deframer`](deframer::Deframer): one direction's reassembled bytes
+//!   and gaps to frame events (split or packed frames, both byte orders, gaps and
+//!   resynchronisation explicit), knowing nothing of what frames mean.
+//! * [`control`] — [`Control`](control::Control): the control connection's logic (auth
+//!   request and reply, `USER_INFORMATION`, keep-alives, `NEW_CONNECTION`s).
+//! * [`session`] — [`TunnelSession`], the per-connection
+//!   [`StreamAnalyzer`](crate::analyzers::StreamAnalyzer) wiring two deframers to the
+//!   control logic, or to the hand-off of a tunnel connection's relayed bytes to an inner
+//!   analyzer.
+//! * [`output`] — what a session tells: [`ControlSummary`], [`ConnSummary`], frame and
+//!   anomaly records, [`EndHow`] (how a connection ended, from the assembler's
+//!   [`CloseReason`](crate::assembly::CloseReason)s).
 //! * [`relay`] — [`RelayTap`]: counts, first-byte times and fingerprints of relayed bytes,
 //!   for tunnel connections and for candidate visitor connections alike.
 //! * [`correlate`](mod@correlate) — pairs visitors with the tunnel connections that carried them (by
@@ -31,7 +40,10 @@
 //! All of it is library code: no I/O, no clock (packet time is passed in), no panics on
 //! any input, every buffer bounded (see each module's docs).
 
+pub mod control;
 pub mod correlate;
+pub mod deframer;
+pub mod output;
 pub mod parser;
 pub mod relay;
 pub mod session;
@@ -42,11 +54,10 @@ mod tests;
 pub use correlate::{
     ControlInput, CorrelateConfig, TunnelInput, TunnelReport, VisitorInput, correlate,
 };
+pub use output::{AuthOutcome, ConnKind, ConnSummary, ControlSummary, EndHow};
 pub use parser::{ByteOrder, MsgId};
 pub use relay::{Fingerprint, RelayFacts, RelayTap};
-pub use session::{
-    AuthOutcome, ConnKind, ConnSummary, ControlSummary, Ending, SessionConfig, TunnelSession,
-};
+pub use session::{SessionConfig, TunnelSession};
 
 use crate::analyzers::Detection;
 use crate::flow::Direction;

@@ -1,14 +1,15 @@
 //! Cross-module tests of the tunnel analyzer: detection, sessions fed like the pipeline
 //! feeds them, property tests over split and garbled streams.
 
+use super::deframer::RESYNC_MAX_FRAME;
+use super::output::{AuthOutcome, ConnKind, EndHow};
 use super::parser::{
     ByteOrder, HEADER_LEN, MAX_DATA_LEN, MsgId, Parsed, encode_frame, parse_frame,
 };
-use super::session::{
-    AuthOutcome, ConnKind, EndHow, Ending, RESYNC_MAX_FRAME, SessionConfig, TunnelSession,
-};
+use super::session::{SessionConfig, TunnelSession};
 use super::{detect, first_frame_kind};
 use crate::analyzers::{Detection, StreamAnalyzer};
+use crate::assembly::CloseReason;
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use proptest::prelude::*;
@@ -271,9 +272,9 @@ fn control_auth_failed_then_closed() {
     let mut s = session();
     s.on_data(C2S, &auth_request(BE), t(0.0));
     s.on_data(S2C, &frame(BE, MsgId::AuthFail, b""), t(0.002));
-    s.note_close(S2C, Ending::Fin);
+    s.note_close(S2C, CloseReason::Fin);
     s.on_end(S2C, t(0.003));
-    s.note_close(C2S, Ending::Fin);
+    s.note_close(C2S, CloseReason::Fin);
     s.on_end(C2S, t(0.004));
     let c = s.control_summary().expect("control");
     assert_eq!(c.auth, AuthOutcome::Failed);
@@ -344,13 +345,13 @@ fn control_queued_for_a_port() {
 #[test]
 fn control_ending_reasons() {
     let mut s = control_ok(BE);
-    s.note_close(S2C, Ending::Rst);
+    s.note_close(S2C, CloseReason::Rst);
     s.on_end(S2C, t(9.0));
     s.on_end(C2S, t(9.0));
     assert_eq!(s.control_summary().expect("control").ended.how, EndHow::Rst);
     let mut s = control_ok(BE);
-    s.note_close(S2C, Ending::EndOfCapture);
-    s.note_close(C2S, Ending::EndOfCapture);
+    s.note_close(S2C, CloseReason::EndOfCapture);
+    s.note_close(C2S, CloseReason::EndOfCapture);
     s.on_end(S2C, t(9.0));
     s.on_end(C2S, t(9.0));
     let e = s.control_summary().expect("control").ended;
