@@ -19,8 +19,9 @@
 
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// The outcome of probing the first bytes of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,4 +159,28 @@ pub trait AppRecord: Serialize + DeserializeOwned + Clone {
 pub fn or_dash<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()
         .map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+/// The protocols of a connection, outermost first (`["socks5", "tls"]`,
+/// `["tunnel-data", "http"]`); the innermost is the connection's application. Empty when
+/// nothing was recognised; a layer whose bytes no analyzer claimed is `unknown`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AppChain(pub Vec<Cow<'static, str>>);
+
+impl AppChain {
+    /// A chain of one protocol.
+    pub fn one(name: &'static str) -> Self {
+        AppChain(vec![Cow::Borrowed(name)])
+    }
+
+    /// The innermost protocol, `None` when nothing was recognised.
+    pub fn app(&self) -> Option<&str> {
+        self.0.last().map(|a| a.as_ref())
+    }
+
+    /// The innermost protocol as reports print it: `unknown` when none.
+    pub fn label(&self) -> &str {
+        self.app().unwrap_or("unknown")
+    }
 }

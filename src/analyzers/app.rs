@@ -23,15 +23,15 @@
 //! - With `MatchReversed`, the analyzer is fed with directions swapped, so its records say
 //!   who really acted as client.
 
-use super::api::{Detection, Handoff, StreamAnalyzer};
+use super::api::{AppChain, Detection, Handoff, StreamAnalyzer};
+pub use super::detect::DETECT_BYTES;
+use super::detect::FirstBytes;
 use super::encrypted::{self, UnknownRecord};
 use super::registry::{AppProto, AppRecords, DynAnalyzer, detect_stream};
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use std::borrow::Cow;
 
-/// Bytes per direction a session holds while it looks for the protocol.
-pub const DETECT_BYTES: usize = 16 * 1024;
 /// Deepest analyzer chain (e.g. socks5 → http → tls is 3).
 pub const MAX_CHAIN: usize = 4;
 
@@ -50,40 +50,35 @@ pub struct AppSummary {
     pub roles_reversed: bool,
 }
 
+/// Detection in progress: the shared buffer and which directions ended.
 struct Detecting {
-    chunks: Vec<(Direction, Vec<u8>, Timestamp)>,
-    held: [usize; 2],
+    first: FirstBytes,
     ended: [bool; 2],
+}
+
+impl AppSummary {
+    /// Nothing was seen at all: no layer but an unknown one with no byte and no gap.
+    pub fn saw_nothing(&self) -> bool {
+        self.layers.iter().all(|l| match l {
+            AppRecords::Unknown(u) => u.bytes_c2s == 0 && u.bytes_s2c == 0 && u.gap_bytes == 0,
+            _ => false,
+        })
+    }
+
+    /// This connection's chain below the `outer` layers.
+    pub fn chain_under(&self, outer: &[&'static str]) -> AppChain {
+        let mut chain: Vec<Cow<'static, str>> = outer.iter().map(|o| Cow::Borrowed(*o)).collect();
+        chain.extend(self.app_chain.iter().cloned());
+        AppChain(chain)
+    }
 }
 
 impl Detecting {
     fn from_handoff(h: Handoff) -> Self {
-        let mut d = Detecting {
-            chunks: Vec::new(),
-            held: [0, 0],
+        Detecting {
+            first: FirstBytes::from_handoff(h),
             ended: [false, false],
-        };
-        let [c, s] = h.pending;
-        for (dir, bytes, ts) in [
-            (Direction::ClientToServer, c, h.ts[0]),
-            (Direction::ServerToClient, s, h.ts[1]),
-        ] {
-            if !bytes.is_empty() {
-                d.held[dir.index()] = bytes.len().min(DETECT_BYTES);
-                d.chunks.push((dir, bytes, ts));
-            }
         }
-        d
-    }
-
-    fn first_bytes(&self, dir: Direction) -> Vec<u8> {
-        let mut v = Vec::new();
-        for (d, b, _) in &self.chunks {
-            if *d == dir {
-                v.extend_from_slice(b);
-            }
-        }
-        v
     }
 }
 
@@ -137,7 +132,7 @@ impl AppSession {
         match &self.stage {
             Stage::Active { analyzer, .. } => v.push(analyzer.name()),
             Stage::Unknown(_) => v.push("unknown"),
-            Stage::Detecting(d) if d.chunks.is_empty() => {}
+            Stage::Detecting(d) if d.first.is_empty() => {}
             Stage::Detecting(_) => v.push("unknown"),
         }
         v
@@ -166,10 +161,10 @@ impl AppSession {
                 layers.push(analyzer.summarize());
             }
             Stage::Unknown(u) => layers.push(AppRecords::Unknown(u.clone())),
-            Stage::Detecting(d) if !d.chunks.is_empty() => {
+            Stage::Detecting(d) if !d.first.is_empty() => {
                 let mut u = UnknownRecord::default();
-                for (dir, b, _) in &d.chunks {
-                    u.count(*dir, b.len() as u64);
+                for (dir, b, _) in d.first.chunks() {
+                    u.count(dir, b.len() as u64);
                 }
                 layers.push(AppRecords::Unknown(u));
             }
@@ -192,9 +187,9 @@ impl AppSession {
         let Stage::Detecting(d) = &mut self.stage else {
             return;
         };
-        let c2s = d.first_bytes(Direction::ClientToServer);
-        let s2c = d.first_bytes(Direction::ServerToClient);
-        let full = d.held[0] >= DETECT_BYTES || d.held[1] >= DETECT_BYTES;
+        let c2s = d.first.bytes(Direction::ClientToServer);
+        let s2c = d.first.bytes(Direction::ServerToClient);
+        let full = d.first.is_full();
         let both_ended = d.ended[0] && d.ended[1];
         let found = detect_stream(&c2s, &s2c);
         let decided = match found {
@@ -210,21 +205,21 @@ impl AppSession {
             Some((_, Detection::NeedMore)) => return,
             _ => None,
         };
-        let chunks = std::mem::take(&mut d.chunks);
+        let first = std::mem::take(&mut d.first);
         match decided {
             Some((p, reversed)) => {
                 self.stage = Stage::Active {
                     analyzer: p.start(),
                     reversed,
                 };
-                for (dir, bytes, ts) in chunks {
-                    self.feed(dir, &bytes, ts);
+                for (dir, bytes, ts) in first.chunks() {
+                    self.feed(dir, bytes, ts);
                 }
             }
             None => {
                 let mut u = UnknownRecord::default();
-                for (dir, b, _) in &chunks {
-                    u.count(*dir, b.len() as u64);
+                for (dir, b, _) in first.chunks() {
+                    u.count(dir, b.len() as u64);
                 }
                 u.first_c2s_hex = encrypted::hex_prefix(&c2s);
                 u.first_s2c_hex = encrypted::hex_prefix(&s2c);
@@ -269,17 +264,11 @@ impl StreamAnalyzer for AppSession {
     fn on_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) {
         match &mut self.stage {
             Stage::Detecting(d) => {
-                let i = dir.index();
-                let room = DETECT_BYTES.saturating_sub(d.held[i]);
-                if room > 0 {
-                    let take = data.get(..room.min(data.len())).unwrap_or_default();
-                    d.held[i] += take.len();
-                    d.chunks.push((dir, take.to_vec(), ts));
-                }
-                if room < data.len() {
+                let held = d.first.hold(dir, data, ts);
+                if held < data.len() {
                     // Over the detection budget: decide now, then pass the rest on.
                     self.try_detect(true);
-                    let rest = data.get(room..).unwrap_or_default();
+                    let rest = data.get(held..).unwrap_or_default();
                     if !rest.is_empty() {
                         self.on_data(dir, rest, ts);
                     }

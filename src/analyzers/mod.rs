@@ -8,11 +8,15 @@
 //!   only place that names every protocol.
 //! * [`app`]: [`app::AppSession`], which drives one TCP connection through detection and
 //!   a chain of registered analyzers.
+//! * [`detect`]: the one detection buffer, the first bytes of a TCP connection.
+//! * [`tcp`]: what one TCP connection carries (the NAT tunnel probe first, then an
+//!   [`app::AppSession`]), decided and followed for the pipeline.
 //! * [`udp`]: the UDP classifier and per-flow state (QUIC, v2ray, WireGuard).
 //! * one folder per protocol.
 
 pub mod api;
 pub mod app;
+pub mod detect;
 #[allow(missing_docs)] // see lib.rs
 pub mod encrypted;
 pub mod fingerprints;
@@ -31,6 +35,7 @@ pub mod registry;
 pub mod socks;
 #[allow(missing_docs)] // see lib.rs
 pub mod ssh;
+pub mod tcp;
 #[allow(missing_docs)] // see lib.rs
 pub mod tls;
 pub mod udp;

@@ -10,7 +10,6 @@
 mod tcp;
 mod udp;
 
-use crate::analyzers::nat_tunnel::{CorrelateConfig, correlate};
 use crate::analyzers::quic::qtunnel::TcpStart;
 use crate::anomaly::Anomalies;
 use crate::assembly::{
@@ -218,10 +217,10 @@ impl Pipeline {
             ended_omitted: d.connections_omitted,
             quic: d.udp.finished_quic(),
             apps: &d.tcp.findings.apps,
-            tunnel_controls: &d.tcp.findings.controls,
-            tunnel_conns: &d.tcp.findings.tunnels,
-            tunnel_visitors: &d.tcp.findings.visitors,
-            exposed_ports: d.tcp.exposed_ports(),
+            tunnel_controls: &d.tcp.ctx.controls,
+            tunnel_conns: &d.tcp.ctx.tunnels,
+            tunnel_visitors: &d.tcp.ctx.visitors,
+            exposed_ports: d.tcp.ctx.exposed_ports(),
         }
     }
 
@@ -438,14 +437,8 @@ impl Downstream {
                     ts: c.first_ts,
                 })
         });
-        let findings = self.tcp.take_findings();
-        let tunnel = correlate(
-            &findings.controls,
-            &findings.tunnels,
-            &findings.visitors,
-            &CorrelateConfig::default(),
-        );
-        let mut apps = findings.tables;
+        let tunnel = self.tcp.ctx.tunnel_report();
+        let mut apps = self.tcp.take_tables();
         warnings.extend(apps.finish_writing());
         let throughput = self.throughput.finish(&mut warnings);
         let mut summary = Summary::new(

@@ -16,6 +16,7 @@ pub mod spool;
 pub mod text;
 pub mod throughput;
 
+pub use crate::analyzers::api::AppChain;
 use crate::analyzers::api::AppRecord;
 use crate::analyzers::app::AppSummary;
 use crate::analyzers::nat_tunnel::TunnelReport;
@@ -30,7 +31,6 @@ use crate::flow::{EndReason, Endpoint, Flow, L4, RoleRule};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use spool::RecordSpool;
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -238,30 +238,6 @@ pub struct FlowStats {
     pub udp: u64,
     pub evicted: u64,
     pub peak_live: u64,
-}
-
-/// The protocols of a connection, outermost first (`["socks5", "tls"]`,
-/// `["tunnel-data", "http"]`); the innermost is the connection's application. Empty when
-/// nothing was recognised; a layer whose bytes no analyzer claimed is `unknown`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AppChain(pub Vec<Cow<'static, str>>);
-
-impl AppChain {
-    /// A chain of one protocol.
-    pub fn one(name: &'static str) -> Self {
-        AppChain(vec![Cow::Borrowed(name)])
-    }
-
-    /// The innermost protocol, `None` when nothing was recognised.
-    pub fn app(&self) -> Option<&str> {
-        self.0.last().map(|a| a.as_ref())
-    }
-
-    /// The innermost protocol as reports print it: `unknown` when none.
-    pub fn label(&self) -> &str {
-        self.app().unwrap_or("unknown")
-    }
 }
 
 /// One connection or UDP flow. `Serialize` is written out (below) only so that `tcp` is

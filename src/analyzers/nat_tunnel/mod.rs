@@ -61,7 +61,8 @@ pub use session::{SessionConfig, TunnelSession};
 
 use crate::analyzers::Detection;
 use crate::flow::Direction;
-use parser::{HEADER_LEN, Header, could_begin_header, payload_is_plausible, sniff_order};
+pub use parser::HEADER_LEN;
+use parser::{Header, could_begin_header, payload_is_plausible, sniff_order};
 
 /// Content detection on the first bytes of one direction of a stream.
 ///
