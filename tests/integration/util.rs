@@ -20,8 +20,14 @@ pub(crate) fn corpus_present() -> bool {
         std::env::var_os("TUNSCOPE_REQUIRE_CORPUS").is_none(),
         "../shared/corpus/MANIFEST.md must exist beside the checkout"
     );
+    // Written to the process's stderr, not through `eprintln!`, which the test harness
+    // captures (and hides) for passing tests.
     SAID.call_once(|| {
-        eprintln!("corpus tests skipped: ../shared/corpus is not beside the checkout");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "corpus tests skipped: ../shared/corpus is not beside the checkout"
+        );
     });
     false
 }

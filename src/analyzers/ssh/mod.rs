@@ -16,7 +16,7 @@ pub mod parser;
 mod report;
 
 use crate::analyzers::api::{AppAnalyzer, Detection, StreamAnalyzer, TcpProtocol};
-use crate::analyzers::fingerprints::md5_hex;
+use crate::analyzers::fingerprints::hassh;
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
 use parser::{KexInit, Parsed, negotiate};
@@ -128,7 +128,7 @@ impl SshStream {
     fn on_kexinit(&mut self, dir: Direction, k: KexInit) {
         let hassh = |k: &KexInit, c2s: bool| {
             let (e, m, c) = if c2s { (2, 4, 6) } else { (3, 5, 7) };
-            md5_hex(format!("{};{};{};{}", k.raw[0], k.raw[e], k.raw[m], k.raw[c]).as_bytes())
+            hassh(&k.raw[0], &k.raw[e], &k.raw[m], &k.raw[c])
         };
         match dir {
             Direction::ClientToServer => {

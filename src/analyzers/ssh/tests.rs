@@ -1,4 +1,5 @@
 use super::*;
+use crate::analyzers::fingerprints::md5_hex;
 use proptest::prelude::*;
 
 const C: Direction = Direction::ClientToServer;

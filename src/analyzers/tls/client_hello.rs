@@ -30,8 +30,7 @@
 //! [`ClientHello::ja4_o`] the unsorted variant (`JA4_o`, original order, SNI/ALPN kept).
 
 use super::{
-    HANDSHAKE_CLIENT_HELLO, Reader, TlsError, first_handshake_message, handshake_from_records, hex,
-    is_grease,
+    HANDSHAKE_CLIENT_HELLO, Reader, TlsError, first_handshake_message, handshake_from_records,
 };
 use serde::Serialize;
 
@@ -70,13 +69,8 @@ pub struct ClientHello {
     pub quic_transport_parameters_len: Option<usize>,
 }
 
-/// Where the ClientHello travelled, for JA4's first character.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ja4Transport {
-    Quic,
-    Tcp,
-    Dtls,
-}
+use crate::analyzers::fingerprints::ja4;
+pub use crate::analyzers::fingerprints::ja4::{Ja4Hello, Ja4Transport};
 
 /// Parse a bare handshake message holding a ClientHello (bytes after it are ignored).
 pub fn parse_client_hello(msg: &[u8]) -> Result<ClientHello, TlsError> {
@@ -166,148 +160,32 @@ impl ClientHello {
         Ok(())
     }
 
-    /// JA4 version: highest non-GREASE supported_version, else the legacy version.
-    fn ja4_version(&self) -> &'static str {
-        let v = if self.extensions.contains(&EXT_SUPPORTED_VERSIONS) {
-            self.supported_versions
-                .iter()
-                .copied()
-                .filter(|v| !is_grease(*v))
-                .max()
-        } else {
-            Some(self.legacy_version)
-        };
-        match v {
-            Some(0x0304) => "13",
-            Some(0x0303) => "12",
-            Some(0x0302) => "11",
-            Some(0x0301) => "10",
-            Some(0x0300) => "s3",
-            Some(0x0002) => "s2",
-            Some(0xfeff) => "d1",
-            Some(0xfefd) => "d2",
-            Some(0xfefc) => "d3",
-            _ => "00",
+    /// What JA4 reads of this ClientHello.
+    fn ja4_hello(&self) -> Ja4Hello<'_> {
+        Ja4Hello {
+            legacy_version: self.legacy_version,
+            supported_versions: &self.supported_versions,
+            extensions: &self.extensions,
+            cipher_suites: &self.cipher_suites,
+            signature_algorithms: &self.signature_algorithms,
+            alpn_first: self.alpn_first_raw.as_deref(),
         }
     }
 
-    fn ja4_alpn(&self) -> String {
-        let Some(p) = self.alpn_first_raw.as_deref() else {
-            return "00".into();
-        };
-        let (Some(&f), Some(&l)) = (p.first(), p.last()) else {
-            return "00".into();
-        };
-        if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
-            return format!("{}{}", f as char, l as char);
-        }
-        let h = hex(p);
-        let mut cs = h.chars();
-        match (cs.next(), h.chars().last()) {
-            (Some(a), Some(b)) => format!("{a}{b}"),
-            _ => "00".into(),
-        }
-    }
-
-    fn ja4_a(&self, t: Ja4Transport) -> String {
-        let t = match t {
-            Ja4Transport::Quic => 'q',
-            Ja4Transport::Tcp => 't',
-            Ja4Transport::Dtls => 'd',
-        };
-        let sni = if self.extensions.contains(&EXT_SERVER_NAME) {
-            'd'
-        } else {
-            'i'
-        };
-        let nc = self
-            .cipher_suites
-            .iter()
-            .filter(|c| !is_grease(**c))
-            .count()
-            .min(99);
-        let ne = self
-            .extensions
-            .iter()
-            .filter(|e| !is_grease(**e))
-            .count()
-            .min(99);
-        format!(
-            "{t}{}{sni}{nc:02}{ne:02}{}",
-            self.ja4_version(),
-            self.ja4_alpn()
-        )
-    }
-
-    /// `(b input, c input)` of JA4 as clear text; `original` keeps wire order and SNI/ALPN.
-    fn ja4_lists(&self, original: bool) -> (String, String) {
-        let mut ciphers: Vec<u16> = self
-            .cipher_suites
-            .iter()
-            .copied()
-            .filter(|c| !is_grease(*c))
-            .collect();
-        let mut exts: Vec<u16> = self
-            .extensions
-            .iter()
-            .copied()
-            .filter(|e| !is_grease(*e) && (original || (*e != EXT_SERVER_NAME && *e != EXT_ALPN)))
-            .collect();
-        if !original {
-            ciphers.sort_unstable();
-            exts.sort_unstable();
-        }
-        let join = |v: &[u16]| {
-            v.iter()
-                .map(|x| format!("{x:04x}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let sigs: Vec<u16> = self
-            .signature_algorithms
-            .iter()
-            .copied()
-            .filter(|s| !is_grease(*s))
-            .collect();
-        let mut c = join(&exts);
-        if !exts.is_empty() && !sigs.is_empty() {
-            c.push('_');
-            c.push_str(&join(&sigs));
-        }
-        (join(&ciphers), c)
-    }
-
-    fn ja4_with(&self, t: Ja4Transport, original: bool) -> String {
-        let (b, c) = self.ja4_lists(original);
-        format!("{}_{}_{}", self.ja4_a(t), sha256_12(&b), sha256_12(&c))
-    }
-
-    /// The JA4 fingerprint (see the module doc for the exact string).
+    /// The JA4 fingerprint (see `crate::analyzers::fingerprints::ja4`).
     pub fn ja4(&self, t: Ja4Transport) -> String {
-        self.ja4_with(t, false)
+        ja4::ja4(&self.ja4_hello(), t)
     }
 
     /// JA4_o: like JA4 with lists in wire order and SNI/ALPN kept in the extension list.
     pub fn ja4_o(&self, t: Ja4Transport) -> String {
-        self.ja4_with(t, true)
+        ja4::ja4_o(&self.ja4_hello(), t)
     }
 
     /// JA4_r: the sorted lists in clear instead of hashes.
     pub fn ja4_r(&self, t: Ja4Transport) -> String {
-        let (b, c) = self.ja4_lists(false);
-        format!("{}_{}_{}", self.ja4_a(t), b, c)
+        ja4::ja4_r(&self.ja4_hello(), t)
     }
-}
-
-/// First 12 lower-case hex chars of SHA-256, or twelve zeros for an empty list.
-fn sha256_12(s: &str) -> String {
-    if s.is_empty() {
-        return "000000000000".into();
-    }
-    let d = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
-    let mut h = hex(d.as_ref());
-    h.truncate(12);
-    h
 }
 
 #[cfg(test)]
@@ -409,10 +287,10 @@ mod tests {
     fn ja4_hash_without_signature_algorithms() {
         // FoxIO JA4.md: the extension list alone hashes to 6d807ffa2a79.
         assert_eq!(
-            sha256_12("0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01"),
+            ja4::sha256_12("0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01"),
             "6d807ffa2a79"
         );
-        assert_eq!(sha256_12(""), "000000000000");
+        assert_eq!(ja4::sha256_12(""), "000000000000");
     }
 
     #[test]
@@ -428,12 +306,12 @@ mod tests {
         ];
         for (raw, want) in cases {
             ch.alpn_first_raw = Some(raw.to_vec());
-            assert_eq!(ch.ja4_alpn(), want, "{raw:02x?}");
+            assert_eq!(ja4::alpn(ch.alpn_first_raw.as_deref()), want, "{raw:02x?}");
         }
         ch.alpn_first_raw = Some(b"h".to_vec());
-        assert_eq!(ch.ja4_alpn(), "hh");
+        assert_eq!(ja4::alpn(ch.alpn_first_raw.as_deref()), "hh");
         ch.alpn_first_raw = Some(vec![]);
-        assert_eq!(ch.ja4_alpn(), "00");
+        assert_eq!(ja4::alpn(ch.alpn_first_raw.as_deref()), "00");
     }
 
     #[test]

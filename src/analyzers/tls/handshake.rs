@@ -27,10 +27,7 @@ pub enum TlsError {
     TooLong,
 }
 
-/// GREASE values (RFC 8701): 0x0a0a, 0x1a1a, ..., 0xfafa.
-pub fn is_grease(v: u16) -> bool {
-    v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
-}
+pub use crate::analyzers::fingerprints::grease::is_grease;
 
 /// The first handshake message in `buf`: `(type, body, total length incl. 4-byte header)`.
 pub fn first_handshake_message(buf: &[u8]) -> Result<(u8, &[u8], usize), TlsError> {

@@ -5,7 +5,8 @@
 //! [`parse_record`] distinguishes a complete record from "incomplete, this many bytes
 //! needed" and from bytes that cannot be TLS; no read indexes past its input.
 
-use crate::analyzers::tls::{ClientHello, Reader, ServerHello, TlsError, is_grease};
+use crate::analyzers::fingerprints::ja3;
+use crate::analyzers::tls::{ClientHello, Reader, ServerHello, TlsError};
 
 pub const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
 pub const CONTENT_ALERT: u8 = 21;
@@ -183,32 +184,20 @@ pub fn ec_point_formats(msg: &[u8]) -> Result<Vec<u8>, TlsError> {
     Ok(Vec::new())
 }
 
-fn dash<T: ToString>(items: impl Iterator<Item = T>) -> String {
-    items.map(|x| x.to_string()).collect::<Vec<_>>().join("-")
-}
-
-/// The JA3 string (Salesforce): `version,ciphers,extensions,groups,point_formats`, values
-/// in decimal and wire order, dash-joined, GREASE (RFC 8701) removed.
+/// The JA3 string of a ClientHello (see `crate::analyzers::fingerprints::ja3`).
 pub fn ja3_string(ch: &ClientHello, point_formats: &[u8]) -> String {
-    let ng = |v: &&u16| !is_grease(**v);
-    format!(
-        "{},{},{},{},{}",
+    ja3::ja3_string(
         ch.legacy_version,
-        dash(ch.cipher_suites.iter().filter(ng)),
-        dash(ch.extensions.iter().filter(ng)),
-        dash(ch.supported_groups.iter().filter(ng)),
-        dash(point_formats.iter()),
+        &ch.cipher_suites,
+        &ch.extensions,
+        &ch.supported_groups,
+        point_formats,
     )
 }
 
-/// The JA3S string: `version,cipher,extensions` of the ServerHello.
+/// The JA3S string of a ServerHello.
 pub fn ja3s_string(sh: &ServerHello) -> String {
-    format!(
-        "{},{},{}",
-        sh.legacy_version,
-        sh.cipher_suite,
-        dash(sh.extensions.iter().filter(|v| !is_grease(**v)))
-    )
+    ja3::ja3s_string(sh.legacy_version, sh.cipher_suite, &sh.extensions)
 }
 
 /// `TLSv12`-style names as Zeek's ssl.log prints them.
