@@ -175,7 +175,19 @@ pub struct FlowTable {
     pub created: u64,
     pub evicted: u64,
     pub peak_live: usize,
+    /// The table's clock: packet time, a lone outlier excepted (see [`FlowTable::expire`]).
+    clock: Option<Timestamp>,
+    /// A forward jump past [`TIME_OUTLIER_NS`] not yet confirmed by a second packet.
+    pending_jump: Option<Timestamp>,
+    /// The last packet given to `expire` was a time outlier.
+    outlier: bool,
+    /// Packets taken as time outliers.
+    pub time_outliers: u64,
 }
+
+/// A packet stamped this far (a day) from the table's clock is a time outlier unless the
+/// next packet confirms the jump (a capture resumed after a pause).
+pub const TIME_OUTLIER_NS: i64 = 86_400_000_000_000;
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
@@ -195,6 +207,10 @@ impl FlowTable {
             created: 0,
             evicted: 0,
             peak_live: 0,
+            clock: None,
+            pending_jump: None,
+            outlier: false,
+            time_outliers: 0,
         }
     }
 
@@ -263,7 +279,9 @@ impl FlowTable {
             };
         };
         let dir = flow.direction_of(p.src);
-        flow.last_ts = flow.last_ts.max(p.ts);
+        if !self.outlier {
+            flow.last_ts = flow.last_ts.max(p.ts);
+        }
         let c = &mut flow.dirs[dir.index()];
         c.packets += 1;
         c.bytes += u64::from(p.frame_len);
@@ -285,7 +303,44 @@ impl FlowTable {
     }
 
     /// Ends every flow idle for longer than its protocol's timeout at `now`.
+    ///
+    /// Time outliers: a packet stamped more than [`TIME_OUTLIER_NS`] from the clock (the
+    /// latest packet time so far), ahead or behind, moves the clock only when the next
+    /// packet is within that distance of it too (a capture that really resumed later); a
+    /// lone one (a clock glitch decades ahead) is an outlier: it expires
+    /// nothing and does not extend its flow's `last_ts`, so it neither ends every flow
+    /// nor splits its own; [`FlowTable::was_time_outlier`] says so for the anomaly.
     pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, EndReason)>) {
+        self.outlier = match self.clock {
+            None => {
+                self.clock = Some(now);
+                false
+            }
+            Some(c) if now.nanos_since(c).unsigned_abs() > TIME_OUTLIER_NS as u64 => {
+                if self
+                    .pending_jump
+                    .is_some_and(|j| now.nanos_since(j).unsigned_abs() <= TIME_OUTLIER_NS as u64)
+                {
+                    // Two packets in a row agree: the clock itself jumped (or was the
+                    // outlier, when the capture's first packet was).
+                    self.pending_jump = None;
+                    self.clock = Some(now);
+                    false
+                } else {
+                    self.pending_jump = Some(now);
+                    true
+                }
+            }
+            Some(c) => {
+                self.pending_jump = None;
+                self.clock = Some(c.max(now));
+                false
+            }
+        };
+        if self.outlier {
+            self.time_outliers += 1;
+            return;
+        }
         for (class, timeout) in [
             (CLASS_TCP, self.cfg.tcp_idle_ns),
             (CLASS_UDP, self.cfg.udp_idle_ns),
@@ -307,6 +362,11 @@ impl FlowTable {
                 }
             }
         }
+    }
+
+    /// Whether the packet last given to [`FlowTable::expire`] was a time outlier.
+    pub fn was_time_outlier(&self) -> bool {
+        self.outlier
     }
 
     /// Ends every remaining flow (end of capture), oldest activity first.
@@ -565,6 +625,39 @@ mod tests {
         );
         assert_eq!(back.id, p.id);
         assert_eq!(back.dir, Direction::ClientToServer);
+    }
+
+    /// One packet stamped 30 years ahead in the middle of a connection (a clock glitch):
+    /// it neither ends the connection nor becomes its last time; two packets that agree
+    /// on a later time (a capture resumed after a pause) move the clock and expire it.
+    #[test]
+    fn a_lone_packet_far_ahead_in_time_is_an_outlier() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut ended = Vec::new();
+        let sec = 1_000_000_000i64;
+        let far = 30 * 365 * 86_400 * sec;
+        let (a, b) = (ep(1, 40000), ep(2, 80));
+        let mut ids = Vec::new();
+        for (i, ts) in [0, sec, far, 2 * sec, 3 * sec].into_iter().enumerate() {
+            t.expire(Timestamp(ts), &mut ended);
+            assert_eq!(t.was_time_outlier(), i == 2, "packet {i}");
+            let (s, d) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            ids.push(
+                t.lookup(&facts(s, d, ts, Some((TcpFlags::ACK, 1))), &mut ended)
+                    .id,
+            );
+        }
+        assert!(ended.is_empty());
+        assert!(ids.iter().all(|id| *id == ids[0]));
+        assert_eq!(t.get(ids[0]).unwrap().last_ts, Timestamp(3 * sec));
+        assert_eq!(t.time_outliers, 1);
+        // A real jump: the second packet confirms it and the idle connection ends.
+        let later = 10 * 86_400 * sec;
+        t.expire(Timestamp(later), &mut ended);
+        assert!(t.was_time_outlier() && ended.is_empty());
+        t.expire(Timestamp(later + sec), &mut ended);
+        assert!(!t.was_time_outlier());
+        assert_eq!(ended.len(), 1);
     }
 
     #[test]

@@ -283,6 +283,14 @@ impl Downstream {
         }
 
         self.table.expire(pkt.ts, &mut self.ended);
+        if self.table.was_time_outlier() {
+            self.anomalies.record(pkt.index, "timestamp_outlier", || {
+                format!(
+                    "stamped {}, more than a day from the packets around it",
+                    pkt.ts
+                )
+            });
+        }
         self.flush_ended();
     }
 

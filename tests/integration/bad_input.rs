@@ -73,13 +73,38 @@ fn record_longer_than_snap_length_or_file() {
     let snaplen = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let mut beyond_snap = bytes.clone();
+    // A file header whose snap length (64) is below what its records hold: TShark 4.0.17
+    // and capinfos read all 15 packets whole (frame.cap_len 1294 for the first). So does
+    // tunscope, with one warning, and the same findings as the original file.
+    let mut small_snap = bytes.clone();
+    small_snap[16..20].copy_from_slice(&64u32.to_le_bytes());
+    let run = json_of(&write(&dir, "snap64.pcap", &small_snap));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["capture"]["packets"], 15);
+    assert_eq!(doc["capture"]["complete"], true);
+    let warnings = doc["capture"]["warnings"].as_array().expect("warnings");
+    let snap: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.as_str().is_some_and(|w| w.contains("snap length")))
+        .collect();
+    assert_eq!(snap.len(), 1, "{warnings:?}");
+    let orig = json_of(&corpus_dir().join(QUIC29)).json();
+    assert_eq!(doc["quic"], orig["quic"]);
+    assert_eq!(doc["capture"]["bytes"], orig["capture"]["bytes"]);
+
+    // A captured length past any real packet (16 MiB) is a corrupt header: exit 2.
+    let mut beyond_any = bytes.clone();
     let at = offs[3] + 8;
-    beyond_snap[at..at + 4].copy_from_slice(&(snaplen + 100_000).to_le_bytes());
-    let run = json_of(&write(&dir, "snap.pcap", &beyond_snap));
+    beyond_any[at..at + 4].copy_from_slice(&(64u32 << 20).to_le_bytes());
+    let run = json_of(&write(&dir, "corrupt.pcap", &beyond_any));
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("record 3"), "{}", run.stderr);
-    assert!(run.stderr.contains("snap length"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("corrupt record header"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.json()["capture"]["packets"], 3);
 
     // The last record claims more bytes than the file has left (but fits the snap length).
