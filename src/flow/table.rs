@@ -179,9 +179,11 @@ pub struct FlowTable {
     clock: Option<Timestamp>,
     /// A forward jump past [`TIME_OUTLIER_NS`] not yet confirmed by a second packet.
     pending_jump: Option<Timestamp>,
-    /// The last packet given to `expire` was a time outlier.
+    /// The last packet given to `expire` is held as a possible time outlier.
     outlier: bool,
-    /// Packets taken as time outliers.
+    /// The packet before the last one turned out a time outlier (its time), once.
+    confirmed_outlier: Option<Timestamp>,
+    /// Packets found to be time outliers.
     pub time_outliers: u64,
 }
 
@@ -210,6 +212,7 @@ impl FlowTable {
             clock: None,
             pending_jump: None,
             outlier: false,
+            confirmed_outlier: None,
             time_outliers: 0,
         }
     }
@@ -307,10 +310,15 @@ impl FlowTable {
     /// Time outliers: a packet stamped more than [`TIME_OUTLIER_NS`] from the clock (the
     /// latest packet time so far), ahead or behind, moves the clock only when the next
     /// packet is within that distance of it too (a capture that really resumed later); a
-    /// lone one (a clock glitch decades ahead) is an outlier: it expires
-    /// nothing and does not extend its flow's `last_ts`, so it neither ends every flow
-    /// nor splits its own; [`FlowTable::was_time_outlier`] says so for the anomaly.
+    /// lone one (a clock glitch decades ahead: the next packet is back near the clock) is
+    /// an outlier; one whose next packet is far from both is let go unnamed (a capture
+    /// stitched from several days). Until the next packet tells, such a packet expires
+    /// nothing and does not extend its flow's `last_ts`, so
+    /// a lone one neither ends every flow nor splits its own;
+    /// [`FlowTable::take_time_outlier`] names it once the next packet has not confirmed it.
     pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, EndReason)>) {
+        let held = self.pending_jump;
+        let mut jumped = false;
         self.outlier = match self.clock {
             None => {
                 self.clock = Some(now);
@@ -325,6 +333,7 @@ impl FlowTable {
                     // outlier, when the capture's first packet was).
                     self.pending_jump = None;
                     self.clock = Some(now);
+                    jumped = true;
                     false
                 } else {
                     self.pending_jump = Some(now);
@@ -337,8 +346,15 @@ impl FlowTable {
                 false
             }
         };
-        if self.outlier {
+        if let Some(j) = held
+            && !self.outlier
+            && !jumped
+        {
+            // Out and back: the packet after the held one is near the clock again.
             self.time_outliers += 1;
+            self.confirmed_outlier = Some(j);
+        }
+        if self.outlier {
             return;
         }
         for (class, timeout) in [
@@ -364,9 +380,16 @@ impl FlowTable {
         }
     }
 
-    /// Whether the packet last given to [`FlowTable::expire`] was a time outlier.
+    /// Whether the packet last given to [`FlowTable::expire`] is held as a possible time
+    /// outlier (the next packet decides).
     pub fn was_time_outlier(&self) -> bool {
         self.outlier
+    }
+
+    /// The time of the packet before the last one, when it turned out a lone time
+    /// outlier; answered once.
+    pub fn take_time_outlier(&mut self) -> Option<Timestamp> {
+        self.confirmed_outlier.take()
     }
 
     /// Ends every remaining flow (end of capture), oldest activity first.
@@ -651,13 +674,24 @@ mod tests {
         assert!(ids.iter().all(|id| *id == ids[0]));
         assert_eq!(t.get(ids[0]).unwrap().last_ts, Timestamp(3 * sec));
         assert_eq!(t.time_outliers, 1);
-        // A real jump: the second packet confirms it and the idle connection ends.
+        assert_eq!(t.take_time_outlier(), Some(Timestamp(far)));
+        assert_eq!(t.take_time_outlier(), None);
+        // A real jump: the second packet confirms it, the idle connection ends, and no
+        // outlier is named.
         let later = 10 * 86_400 * sec;
         t.expire(Timestamp(later), &mut ended);
         assert!(t.was_time_outlier() && ended.is_empty());
         t.expire(Timestamp(later + sec), &mut ended);
         assert!(!t.was_time_outlier());
         assert_eq!(ended.len(), 1);
+        assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
+        // A capture stitched from several days (nDPI's gtp_false_positive.pcapng: its last
+        // two packets 9 and 11 days apart): no packet comes back, none is named.
+        let day = 86_400 * sec;
+        for ts in [later + 9 * day, later + 20 * day] {
+            t.expire(Timestamp(ts), &mut ended);
+        }
+        assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
     }
 
     #[test]

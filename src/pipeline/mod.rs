@@ -283,13 +283,12 @@ impl Downstream {
         }
 
         self.table.expire(pkt.ts, &mut self.ended);
-        if self.table.was_time_outlier() {
-            self.anomalies.record(pkt.index, "timestamp_outlier", || {
-                format!(
-                    "stamped {}, more than a day from the packets around it",
-                    pkt.ts
-                )
-            });
+        if let Some(ts) = self.table.take_time_outlier() {
+            // The packet before this one.
+            self.anomalies
+                .record(pkt.index.saturating_sub(1), "timestamp_outlier", || {
+                    format!("stamped {ts}, more than a day from the packets around it")
+                });
         }
         self.flush_ended();
     }
