@@ -872,8 +872,9 @@ impl StreamAnalyzer for HttpStream {
                 self.resp_first_ts = Some(ts);
             }
         }
+        // (Bodies are counted and resync drains all but a start line: neither piles up.)
         if self.buf[i].len() + data.len() > parser::MAX_HEAD + MAX_HANDOFF_BYTES
-            && !matches!(self.state[i], State::Body(_))
+            && !matches!(self.state[i], State::Body(_) | State::Resync { .. })
         {
             self.anomaly(format!("{}: buffer limit reached", dir.short()));
             self.buf[i].clear();

@@ -512,3 +512,47 @@ fn message_starts() {
     let long = [b"GET /".as_slice(), &[b'a'; parser::MAX_START_LINE]].concat();
     assert!(matches!(message_start(&long, true), Parsed::Error(_)));
 }
+
+/// Resync drains what it skips: a large delivery while skipping neither piles up in the
+/// buffer nor trips the buffer limit, and the response after it is found.
+#[test]
+fn resync_over_a_large_delivery() {
+    let mut h = HttpStream::new();
+    h.on_data(C, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", ms(0));
+    h.on_data(
+        S,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ms(1),
+    );
+    h.on_gap(S, 100, ms(2));
+    let big = vec![b'x'; 300_000];
+    h.on_data(S, &big, ms(3));
+    assert!(h.buf[1].is_empty());
+    h.on_data(S, b"HTTP/1.1 304 Not Modified\r\n\r\n", ms(4));
+    h.on_end(S, ms(5));
+    let AppRecords::Http(r) = h.summarize() else {
+        panic!()
+    };
+    assert_eq!(r.transactions[1].status, Some(304));
+    assert_eq!(r.skipped_bytes, 300_000);
+    assert!(
+        !r.anomalies.iter().any(|a| a.contains("buffer limit")),
+        "{:?}",
+        r.anomalies
+    );
+}
+
+/// The whole registry, not only HTTP's detector, gives a stream that begins with a stray
+/// byte to HTTP (and waits on the lone byte rather than calling it unknown).
+#[test]
+fn registry_gives_a_stray_byte_stream_to_http() {
+    use crate::analyzers::app::{AppProto, detect_stream};
+    assert_eq!(
+        detect_stream(b"\x00GET / HTTP/1.1\r\nHost: h\r\n\r\n", b""),
+        Some((AppProto::Http, Detection::Match))
+    );
+    assert!(matches!(
+        detect_stream(b"\x00", b""),
+        Some((_, Detection::NeedMore))
+    ));
+}
