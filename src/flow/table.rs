@@ -19,6 +19,12 @@
 //!   a 4-tuple whose connection has closed (port reuse); or the capture ends
 //!   ([`FlowTable::drain`]). A [`FlowId`] is never reused for another flow: slots carry
 //!   a generation.
+//! - A late SYN: when a TCP connection that had closed (FIN or RST seen) and whose client
+//!   ISN was known leaves the table, its 4-tuple, client and ISN are remembered for the
+//!   TCP idle timeout (at most [`MAX_FINISHED`] connections, oldest forgotten first). A
+//!   pure SYN from that client with that ISN arriving after the connection left is a
+//!   retransmission of its SYN, not a new connection: [`Placement::late_syn`] is set, no
+//!   flow is made, and the caller counts the packet as an anomaly only.
 
 use super::{Direction, Endpoint, FlowId, FlowKey, L4};
 use crate::decode::TcpFlags;
@@ -145,7 +151,13 @@ pub struct Placement {
     pub id: FlowId,
     pub dir: Direction,
     pub created: bool,
+    /// The packet repeats the SYN of a connection that already left the table (see the
+    /// module doc): `id` names no live flow, the packet belongs to no flow.
+    pub late_syn: bool,
 }
+
+/// Finished connections remembered for late SYNs, at most.
+pub const MAX_FINISHED: usize = 65_536;
 
 /// The packet facts the table needs.
 #[derive(Clone, Copy, Debug)]
@@ -185,6 +197,12 @@ pub struct FlowTable {
     confirmed_outlier: Option<Timestamp>,
     /// Packets found to be time outliers.
     pub time_outliers: u64,
+    /// Closed connections that left the table: 4-tuple -> (client, client ISN, when it
+    /// left, its id); `finished_order` holds them oldest first.
+    finished: HashMap<FlowKey, (Endpoint, u32, Timestamp, FlowId), foldhash::fast::RandomState>,
+    finished_order: std::collections::VecDeque<(FlowKey, Timestamp)>,
+    /// Late SYNs taken as retransmissions.
+    pub late_syns: u64,
 }
 
 /// A packet stamped this far (a day) from the table's clock is a time outlier unless the
@@ -214,6 +232,9 @@ impl FlowTable {
             outlier: false,
             confirmed_outlier: None,
             time_outliers: 0,
+            finished: HashMap::default(),
+            finished_order: std::collections::VecDeque::new(),
+            late_syns: 0,
         }
     }
 
@@ -257,8 +278,18 @@ impl FlowTable {
             }
             Some(slot) => slot,
             None => {
+                let key = FlowKey::canonical(p.l4, p.src, p.dst).0;
+                if let Some(id) = self.late_syn(&key, p) {
+                    self.late_syns += 1;
+                    return Placement {
+                        id,
+                        dir: Direction::ClientToServer,
+                        created: false,
+                        late_syn: true,
+                    };
+                }
                 created = true;
-                self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
+                self.insert(key, p, ended)
             }
         };
         self.last = Some(LastLookup {
@@ -279,6 +310,7 @@ impl FlowTable {
                 id: FlowId { slot, generation },
                 dir: Direction::ClientToServer,
                 created,
+                late_syn: false,
             };
         };
         let dir = flow.direction_of(p.src);
@@ -302,6 +334,7 @@ impl FlowTable {
             id: FlowId { slot, generation },
             dir,
             created,
+            late_syn: false,
         }
     }
 
@@ -374,6 +407,7 @@ impl FlowTable {
                     break;
                 }
                 if let Some(f) = self.remove(head) {
+                    self.remember_finished(&f, now);
                     ended.push((f, EndReason::IdleTimeout));
                 }
             }
@@ -403,6 +437,40 @@ impl FlowTable {
                 }
             }
         }
+    }
+
+    /// A pure SYN repeating the ISN of a closed connection on this 4-tuple that left the
+    /// table within the TCP idle timeout: that connection's id.
+    fn late_syn(&self, key: &FlowKey, p: &PacketFacts) -> Option<FlowId> {
+        let (flags, seq) = p.tcp?;
+        if !flags.syn() || flags.ack() {
+            return None;
+        }
+        let (client, isn, left, id) = *self.finished.get(key)?;
+        (client == p.src && isn == seq && p.ts.nanos_since(left) <= self.cfg.tcp_idle_ns)
+            .then_some(id)
+    }
+
+    /// Remembers a closed connection leaving the table (for late SYNs).
+    fn remember_finished(&mut self, f: &Flow, now: Timestamp) {
+        let (Some(isn), true) = (f.client_isn, f.closing) else {
+            return;
+        };
+        if f.key.l4 != L4::Tcp {
+            return;
+        }
+        while let Some(&(k, t)) = self.finished_order.front() {
+            let stale = now.nanos_since(t) > self.cfg.tcp_idle_ns;
+            if !stale && self.finished_order.len() < MAX_FINISHED {
+                break;
+            }
+            self.finished_order.pop_front();
+            if self.finished.get(&k).is_some_and(|e| e.2 == t) {
+                self.finished.remove(&k);
+            }
+        }
+        self.finished.insert(f.key, (f.client, isn, now, f.id));
+        self.finished_order.push_back((f.key, now));
     }
 
     fn is_port_reuse(&self, slot: u32, p: &PacketFacts) -> bool {
@@ -692,6 +760,74 @@ mod tests {
             t.expire(Timestamp(ts), &mut ended);
         }
         assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
+    }
+
+    /// A connection closes and leaves the table (5 s after its last packet); its SYN
+    /// arrives again later (a retransmission held up in the network, same ISN): no new
+    /// flow. A SYN with another ISN is a new connection, as is the same ISN after the idle
+    /// timeout.
+    #[test]
+    fn a_late_syn_repeating_a_finished_connections_isn_is_no_new_connection() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut ended = Vec::new();
+        let sec = 1_000_000_000i64;
+        let (c, s) = (ep(1, 40000), ep(2, 80));
+        let step = |t: &mut FlowTable, ended: &mut Vec<_>, src, dst, ts, f, seq| {
+            t.expire(Timestamp(ts), ended);
+            t.lookup(&facts(src, dst, ts, Some((f, seq))), ended)
+        };
+        let syn = step(&mut t, &mut ended, c, s, 0, TcpFlags::SYN, 1000);
+        step(
+            &mut t,
+            &mut ended,
+            s,
+            c,
+            1,
+            TcpFlags::SYN | TcpFlags::ACK,
+            5000,
+        );
+        step(
+            &mut t,
+            &mut ended,
+            c,
+            s,
+            2,
+            TcpFlags::FIN | TcpFlags::ACK,
+            1001,
+        );
+        t.mark_finished(syn.id);
+        step(
+            &mut t,
+            &mut ended,
+            ep(3, 1),
+            ep(4, 2),
+            10 * sec,
+            TcpFlags::ACK,
+            1,
+        );
+        assert_eq!(ended.len(), 1, "the closed connection left the table");
+        let late = step(&mut t, &mut ended, c, s, 20 * sec, TcpFlags::SYN, 1000);
+        assert!(late.late_syn && !late.created);
+        assert_eq!(late.id, syn.id);
+        assert!(t.get(late.id).is_none());
+        assert_eq!(t.late_syns, 1);
+        let other = step(&mut t, &mut ended, c, s, 21 * sec, TcpFlags::SYN, 7777);
+        assert!(other.created && !other.late_syn);
+        let mut t2 = FlowTable::new(FlowConfig::default());
+        let id = step(&mut t2, &mut ended, c, s, 0, TcpFlags::SYN, 1000).id;
+        step(&mut t2, &mut ended, c, s, 1, TcpFlags::RST, 1001);
+        t2.mark_finished(id);
+        step(
+            &mut t2,
+            &mut ended,
+            ep(3, 1),
+            ep(4, 2),
+            10 * sec,
+            TcpFlags::ACK,
+            1,
+        );
+        let much_later = step(&mut t2, &mut ended, c, s, 400 * sec, TcpFlags::SYN, 1000);
+        assert!(much_later.created && !much_later.late_syn);
     }
 
     #[test]

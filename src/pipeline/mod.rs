@@ -350,6 +350,17 @@ impl Downstream {
         // Flows ended to make room (eviction, port reuse) are finished before this packet
         // is given to the new flow's analyzers.
         self.flush_ended();
+        if placement.late_syn {
+            // A retransmitted SYN of a connection already reported: not a new one.
+            self.anomalies
+                .record(pkt.index, "late_syn_retransmission", || {
+                    format!(
+                        "SYN {} -> {} repeats the ISN of a connection that has ended",
+                        facts.src, facts.dst
+                    )
+                });
+            return;
+        }
         match facts.l4 {
             L4::Tcp => {
                 if placement.created {
