@@ -286,3 +286,49 @@ fn a_pipe_whose_writer_dies_mid_record() {
     );
     assert_eq!(run.json()["capture"]["packets"], 4);
 }
+
+/// Clock trouble on Zeek's `http/get.pcap` (one connection, 14 packets, SYN first; Zeek's
+/// conn.log has one row for it): the same bytes with one mid-connection packet stamped 30
+/// years ahead, and with the first SYN repeated 20 s after the last packet. Each is still
+/// one connection, with one anomaly naming what happened.
+#[test]
+fn clock_trouble_neither_splits_nor_duplicates_a_connection() {
+    const GET: &str = "zeek/Traces/http/get.pcap";
+    let bytes = corpus_bytes(GET);
+    let offs = record_offsets(&bytes);
+    assert_eq!(offs.len(), 14);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secs = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+
+    let mut ahead = bytes.clone();
+    let at = offs[6];
+    let t = secs(&ahead, at) + 30 * 365 * 86_400;
+    ahead[at..at + 4].copy_from_slice(&t.to_le_bytes());
+
+    let mut late_syn = bytes.clone();
+    let first = bytes[offs[0]..offs[1]].to_vec();
+    let mut again = first.clone();
+    let t = secs(&bytes, *offs.last().expect("records")) + 20;
+    again[..4].copy_from_slice(&t.to_le_bytes());
+    late_syn.extend_from_slice(&again);
+
+    for (name, file, kind) in [
+        ("ahead.pcap", &ahead, "timestamp_outlier"),
+        ("late-syn.pcap", &late_syn, "late_syn_retransmission"),
+    ] {
+        let run = json_of(&write(&dir, name, file));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let doc = run.json();
+        let conns = doc["connections"].as_array().expect("connections");
+        assert_eq!(conns.len(), 1, "{name}");
+        assert_eq!(conns[0]["packets_c2s"], 7, "{name}");
+        let a = &doc["capture"]["anomalies"];
+        assert_eq!(a["total"], 1, "{name}: {a}");
+        assert_eq!(a["by_kind"][kind], 1, "{name}: {a}");
+        // The connection's time span is the capture's real one, not decades.
+        assert!(
+            conns[0]["duration_s"].as_f64().expect("duration") < 1.0,
+            "{name}"
+        );
+    }
+}
