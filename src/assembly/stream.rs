@@ -433,8 +433,11 @@ impl HalfStream {
             .on_chunk(ctx.conn, ctx.dir, Chunk::Gap { len, cause }, ts);
     }
 
-    /// Declares `next .. to` missing: the part the peer acknowledged as capture loss, the
-    /// rest with `cause`.
+    /// Declares `next .. to` missing as one gap: one hole is one gap with one cause.
+    /// When the peer acknowledged any of it, the cause is capture loss
+    /// ([`GapCause::AckedNotCaptured`]): the bytes after the acknowledged part lie in the
+    /// same hole, before bytes that were captured or before the stream's end, so they
+    /// were sent too. Otherwise the hole has `cause`.
     fn declare_hole<S: StreamSink + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, S>,
@@ -445,14 +448,13 @@ impl HalfStream {
         if to <= self.next {
             return;
         }
-        if let Some(acked) = self.acked_offset()
-            && acked > self.next
-        {
-            let len = acked.min(to) - self.next;
-            self.emit_gap(ctx, len, GapCause::AckedNotCaptured, ts);
-        }
-        let rest = to - self.next;
-        self.emit_gap(ctx, rest, cause, ts);
+        let acked = self.acked_offset().is_some_and(|a| a > self.next);
+        let cause = if acked {
+            GapCause::AckedNotCaptured
+        } else {
+            cause
+        };
+        self.emit_gap(ctx, to - self.next, cause, ts);
     }
 
     /// Skips to the first buffered page, declaring the hole before it, and delivers it and

@@ -15,14 +15,17 @@ pub(super) struct PcapHeader {
     pub record_header_len: usize,
     pub snaplen: u32,
     pub link: LinkType,
-    /// The largest captured length a record may claim (see `snap_limit`).
+    /// The largest captured length a record may claim without being flagged (see
+    /// `snap_limit`).
     pub max_caplen: usize,
 }
 
-/// The largest captured length a record may claim before it is called corrupt. Some
-/// writers record a snap length smaller than what they then store for link-layer headers
-/// added afterwards; allow 256 bytes of slack, as a record that far past the snap length
-/// cannot be a real packet. A snap length of 0 means none: the format's limit applies.
+/// The largest captured length a record may claim before it is flagged as longer than
+/// the snap length. Some writers record a snap length smaller than what they then store
+/// for link-layer headers added afterwards; allow 256 bytes of slack. A record longer
+/// still is read whole all the same, as tshark does (libpcap cuts it to the snap length;
+/// both read the file to the end), and counted ([`Record::over_snaplen`]); only a length
+/// past [`MAX_RECORD_LEN`] means a corrupt header. A snap length of 0 means none.
 fn snap_limit(snaplen: u32) -> usize {
     if snaplen == 0 {
         MAX_RECORD_LEN
@@ -67,6 +70,8 @@ pub(super) struct Record {
     pub orig_len: u32,
     /// Bytes to consume to reach the next record.
     pub record_len: usize,
+    /// The captured length is past the file's snap length (pcap only; see `snap_limit`).
+    pub over_snaplen: bool,
 }
 
 /// Reads the next record header and makes sure the whole record is available.
@@ -98,9 +103,9 @@ pub(super) fn next_record(h: &PcapHeader, input: &mut Input) -> Result<Option<Re
         words.map(u32::from_le_bytes)
     };
     let caplen = caplen as usize;
-    if caplen > h.max_caplen {
+    if caplen > MAX_RECORD_LEN {
         return Err(format!(
-            "captured length {caplen} exceeds the file's snap length {} (corrupt record header)",
+            "captured length {caplen} is past any real packet ({MAX_RECORD_LEN} bytes; the file's snap length is {}): corrupt record header",
             h.snaplen
         ));
     }
@@ -126,6 +131,7 @@ pub(super) fn next_record(h: &PcapHeader, input: &mut Input) -> Result<Option<Re
         caplen,
         orig_len,
         record_len,
+        over_snaplen: caplen > h.max_caplen,
     }))
 }
 

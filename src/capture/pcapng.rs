@@ -193,6 +193,7 @@ impl PcapngState {
             caplen,
             orig_len,
             record_len: 0,
+            over_snaplen: false,
         })
     }
 
@@ -212,6 +213,7 @@ impl PcapngState {
             caplen,
             orig_len,
             record_len: 0,
+            over_snaplen: false,
         })
     }
 }

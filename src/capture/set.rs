@@ -55,6 +55,11 @@ struct OpenFile {
     /// Bytes of the record handed out last, consumed at the next call.
     pending: usize,
     packet_records: u64,
+    /// Records longer than the file's snap length (read whole; one warning per file).
+    over_snaplen: u64,
+    /// Packet times outside what nanoseconds in an `i64` hold (before 1678, after 2262),
+    /// held at the limit (one warning per file).
+    saturated_ts: u64,
 }
 
 /// Reads a list of files in order as one capture.
@@ -184,6 +189,8 @@ impl CaptureSet {
             path: shown,
             pending: 0,
             packet_records: 0,
+            over_snaplen: 0,
+            saturated_ts: 0,
         });
         Ok(true)
     }
@@ -197,6 +204,28 @@ impl CaptureSet {
     }
 
     fn finish_current(&mut self) {
+        if let Some(f) = self.current.as_ref()
+            && f.over_snaplen > 0
+        {
+            let snaplen = match &f.format {
+                FormatState::Pcap(h) => h.snaplen,
+                FormatState::Pcapng(_) => 0,
+            };
+            self.warnings.push(format!(
+                "{}: {} record(s) longer than the file's snap length {snaplen}, read whole (as tshark reads them)",
+                f.path.display(),
+                f.over_snaplen
+            ));
+        }
+        if let Some(f) = self.current.as_ref()
+            && f.saturated_ts > 0
+        {
+            self.warnings.push(format!(
+                "{}: {} packet time(s) outside the years 1678-2262 (nanoseconds in 64 bits), held at the nearest limit",
+                f.path.display(),
+                f.saturated_ts
+            ));
+        }
         self.current = None;
         if let Some(info) = self.files.last()
             && let Some(ts) = info.last_ts
@@ -251,6 +280,9 @@ impl CaptureSet {
             file.pending = record.record_len;
             file.input.prefetch(record.record_len);
             file.packet_records += 1;
+            file.over_snaplen += u64::from(record.over_snaplen);
+            file.saturated_ts +=
+                u64::from(record.ts == Timestamp(i64::MAX) || record.ts == Timestamp(i64::MIN));
             if let Some(info) = self.files.last_mut() {
                 if info.packets == 0 {
                     info.first_ts = Some(record.ts);

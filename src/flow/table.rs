@@ -19,6 +19,12 @@
 //!   a 4-tuple whose connection has closed (port reuse); or the capture ends
 //!   ([`FlowTable::drain`]). A [`FlowId`] is never reused for another flow: slots carry
 //!   a generation.
+//! - A late SYN: when a TCP connection that had closed (FIN or RST seen) and whose client
+//!   ISN was known leaves the table, its 4-tuple, client and ISN are remembered for the
+//!   TCP idle timeout (at most [`MAX_FINISHED`] connections, oldest forgotten first). A
+//!   pure SYN from that client with that ISN arriving after the connection left is a
+//!   retransmission of its SYN, not a new connection: [`Placement::late_syn`] is set, no
+//!   flow is made, and the caller counts the packet as an anomaly only.
 
 use super::{Direction, Endpoint, FlowId, FlowKey, L4};
 use crate::decode::TcpFlags;
@@ -145,7 +151,13 @@ pub struct Placement {
     pub id: FlowId,
     pub dir: Direction,
     pub created: bool,
+    /// The packet repeats the SYN of a connection that already left the table (see the
+    /// module doc): `id` names no live flow, the packet belongs to no flow.
+    pub late_syn: bool,
 }
+
+/// Finished connections remembered for late SYNs, at most.
+pub const MAX_FINISHED: usize = 65_536;
 
 /// The packet facts the table needs.
 #[derive(Clone, Copy, Debug)]
@@ -175,7 +187,27 @@ pub struct FlowTable {
     pub created: u64,
     pub evicted: u64,
     pub peak_live: usize,
+    /// The table's clock: packet time, a lone outlier excepted (see [`FlowTable::expire`]).
+    clock: Option<Timestamp>,
+    /// A forward jump past [`TIME_OUTLIER_NS`] not yet confirmed by a second packet.
+    pending_jump: Option<Timestamp>,
+    /// The last packet given to `expire` is held as a possible time outlier.
+    outlier: bool,
+    /// The packet before the last one turned out a time outlier (its time), once.
+    confirmed_outlier: Option<Timestamp>,
+    /// Packets found to be time outliers.
+    pub time_outliers: u64,
+    /// Closed connections that left the table: 4-tuple -> (client, client ISN, when it
+    /// left, its id); `finished_order` holds them oldest first.
+    finished: HashMap<FlowKey, (Endpoint, u32, Timestamp, FlowId), foldhash::fast::RandomState>,
+    finished_order: std::collections::VecDeque<(FlowKey, Timestamp)>,
+    /// Late SYNs taken as retransmissions.
+    pub late_syns: u64,
 }
+
+/// A packet stamped this far (a day) from the table's clock is a time outlier unless the
+/// next packet confirms the jump (a capture resumed after a pause).
+pub const TIME_OUTLIER_NS: i64 = 86_400_000_000_000;
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
@@ -195,6 +227,14 @@ impl FlowTable {
             created: 0,
             evicted: 0,
             peak_live: 0,
+            clock: None,
+            pending_jump: None,
+            outlier: false,
+            confirmed_outlier: None,
+            time_outliers: 0,
+            finished: HashMap::default(),
+            finished_order: std::collections::VecDeque::new(),
+            late_syns: 0,
         }
     }
 
@@ -238,8 +278,18 @@ impl FlowTable {
             }
             Some(slot) => slot,
             None => {
+                let key = FlowKey::canonical(p.l4, p.src, p.dst).0;
+                if let Some(id) = self.late_syn(&key, p) {
+                    self.late_syns += 1;
+                    return Placement {
+                        id,
+                        dir: Direction::ClientToServer,
+                        created: false,
+                        late_syn: true,
+                    };
+                }
                 created = true;
-                self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
+                self.insert(key, p, ended)
             }
         };
         self.last = Some(LastLookup {
@@ -260,10 +310,13 @@ impl FlowTable {
                 id: FlowId { slot, generation },
                 dir: Direction::ClientToServer,
                 created,
+                late_syn: false,
             };
         };
         let dir = flow.direction_of(p.src);
-        flow.last_ts = flow.last_ts.max(p.ts);
+        if !self.outlier {
+            flow.last_ts = flow.last_ts.max(p.ts);
+        }
         let c = &mut flow.dirs[dir.index()];
         c.packets += 1;
         c.bytes += u64::from(p.frame_len);
@@ -281,11 +334,62 @@ impl FlowTable {
             id: FlowId { slot, generation },
             dir,
             created,
+            late_syn: false,
         }
     }
 
     /// Ends every flow idle for longer than its protocol's timeout at `now`.
+    ///
+    /// Time outliers: a packet stamped more than [`TIME_OUTLIER_NS`] from the clock (the
+    /// latest packet time so far), ahead or behind, moves the clock only when the next
+    /// packet is within that distance of it too (a capture that really resumed later); a
+    /// lone one (a clock glitch decades ahead: the next packet is back near the clock) is
+    /// an outlier; one whose next packet is far from both is let go unnamed (a capture
+    /// stitched from several days). Until the next packet tells, such a packet expires
+    /// nothing and does not extend its flow's `last_ts`, so
+    /// a lone one neither ends every flow nor splits its own;
+    /// [`FlowTable::take_time_outlier`] names it once the next packet has not confirmed it.
     pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, EndReason)>) {
+        let held = self.pending_jump;
+        let mut jumped = false;
+        self.outlier = match self.clock {
+            None => {
+                self.clock = Some(now);
+                false
+            }
+            Some(c) if now.nanos_since(c).unsigned_abs() > TIME_OUTLIER_NS as u64 => {
+                if self
+                    .pending_jump
+                    .is_some_and(|j| now.nanos_since(j).unsigned_abs() <= TIME_OUTLIER_NS as u64)
+                {
+                    // Two packets in a row agree: the clock itself jumped (or was the
+                    // outlier, when the capture's first packet was).
+                    self.pending_jump = None;
+                    self.clock = Some(now);
+                    jumped = true;
+                    false
+                } else {
+                    self.pending_jump = Some(now);
+                    true
+                }
+            }
+            Some(c) => {
+                self.pending_jump = None;
+                self.clock = Some(c.max(now));
+                false
+            }
+        };
+        if let Some(j) = held
+            && !self.outlier
+            && !jumped
+        {
+            // Out and back: the packet after the held one is near the clock again.
+            self.time_outliers += 1;
+            self.confirmed_outlier = Some(j);
+        }
+        if self.outlier {
+            return;
+        }
         for (class, timeout) in [
             (CLASS_TCP, self.cfg.tcp_idle_ns),
             (CLASS_UDP, self.cfg.udp_idle_ns),
@@ -303,10 +407,23 @@ impl FlowTable {
                     break;
                 }
                 if let Some(f) = self.remove(head) {
+                    self.remember_finished(&f, now);
                     ended.push((f, EndReason::IdleTimeout));
                 }
             }
         }
+    }
+
+    /// Whether the packet last given to [`FlowTable::expire`] is held as a possible time
+    /// outlier (the next packet decides).
+    pub fn was_time_outlier(&self) -> bool {
+        self.outlier
+    }
+
+    /// The time of the packet before the last one, when it turned out a lone time
+    /// outlier; answered once.
+    pub fn take_time_outlier(&mut self) -> Option<Timestamp> {
+        self.confirmed_outlier.take()
     }
 
     /// Ends every remaining flow (end of capture), oldest activity first.
@@ -320,6 +437,40 @@ impl FlowTable {
                 }
             }
         }
+    }
+
+    /// A pure SYN repeating the ISN of a closed connection on this 4-tuple that left the
+    /// table within the TCP idle timeout: that connection's id.
+    fn late_syn(&self, key: &FlowKey, p: &PacketFacts) -> Option<FlowId> {
+        let (flags, seq) = p.tcp?;
+        if !flags.syn() || flags.ack() {
+            return None;
+        }
+        let (client, isn, left, id) = *self.finished.get(key)?;
+        (client == p.src && isn == seq && p.ts.nanos_since(left) <= self.cfg.tcp_idle_ns)
+            .then_some(id)
+    }
+
+    /// Remembers a closed connection leaving the table (for late SYNs).
+    fn remember_finished(&mut self, f: &Flow, now: Timestamp) {
+        let (Some(isn), true) = (f.client_isn, f.closing) else {
+            return;
+        };
+        if f.key.l4 != L4::Tcp {
+            return;
+        }
+        while let Some(&(k, t)) = self.finished_order.front() {
+            let stale = now.nanos_since(t) > self.cfg.tcp_idle_ns;
+            if !stale && self.finished_order.len() < MAX_FINISHED {
+                break;
+            }
+            self.finished_order.pop_front();
+            if self.finished.get(&k).is_some_and(|e| e.2 == t) {
+                self.finished.remove(&k);
+            }
+        }
+        self.finished.insert(f.key, (f.client, isn, now, f.id));
+        self.finished_order.push_back((f.key, now));
     }
 
     fn is_port_reuse(&self, slot: u32, p: &PacketFacts) -> bool {
@@ -565,6 +716,118 @@ mod tests {
         );
         assert_eq!(back.id, p.id);
         assert_eq!(back.dir, Direction::ClientToServer);
+    }
+
+    /// One packet stamped 30 years ahead in the middle of a connection (a clock glitch):
+    /// it neither ends the connection nor becomes its last time; two packets that agree
+    /// on a later time (a capture resumed after a pause) move the clock and expire it.
+    #[test]
+    fn a_lone_packet_far_ahead_in_time_is_an_outlier() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut ended = Vec::new();
+        let sec = 1_000_000_000i64;
+        let far = 30 * 365 * 86_400 * sec;
+        let (a, b) = (ep(1, 40000), ep(2, 80));
+        let mut ids = Vec::new();
+        for (i, ts) in [0, sec, far, 2 * sec, 3 * sec].into_iter().enumerate() {
+            t.expire(Timestamp(ts), &mut ended);
+            assert_eq!(t.was_time_outlier(), i == 2, "packet {i}");
+            let (s, d) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            ids.push(
+                t.lookup(&facts(s, d, ts, Some((TcpFlags::ACK, 1))), &mut ended)
+                    .id,
+            );
+        }
+        assert!(ended.is_empty());
+        assert!(ids.iter().all(|id| *id == ids[0]));
+        assert_eq!(t.get(ids[0]).unwrap().last_ts, Timestamp(3 * sec));
+        assert_eq!(t.time_outliers, 1);
+        assert_eq!(t.take_time_outlier(), Some(Timestamp(far)));
+        assert_eq!(t.take_time_outlier(), None);
+        // A real jump: the second packet confirms it, the idle connection ends, and no
+        // outlier is named.
+        let later = 10 * 86_400 * sec;
+        t.expire(Timestamp(later), &mut ended);
+        assert!(t.was_time_outlier() && ended.is_empty());
+        t.expire(Timestamp(later + sec), &mut ended);
+        assert!(!t.was_time_outlier());
+        assert_eq!(ended.len(), 1);
+        assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
+        // A capture stitched from several days (nDPI's gtp_false_positive.pcapng: its last
+        // two packets 9 and 11 days apart): no packet comes back, none is named.
+        let day = 86_400 * sec;
+        for ts in [later + 9 * day, later + 20 * day] {
+            t.expire(Timestamp(ts), &mut ended);
+        }
+        assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
+    }
+
+    /// A connection closes and leaves the table (5 s after its last packet); its SYN
+    /// arrives again later (a retransmission held up in the network, same ISN): no new
+    /// flow. A SYN with another ISN is a new connection, as is the same ISN after the idle
+    /// timeout.
+    #[test]
+    fn a_late_syn_repeating_a_finished_connections_isn_is_no_new_connection() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut ended = Vec::new();
+        let sec = 1_000_000_000i64;
+        let (c, s) = (ep(1, 40000), ep(2, 80));
+        let step = |t: &mut FlowTable, ended: &mut Vec<_>, src, dst, ts, f, seq| {
+            t.expire(Timestamp(ts), ended);
+            t.lookup(&facts(src, dst, ts, Some((f, seq))), ended)
+        };
+        let syn = step(&mut t, &mut ended, c, s, 0, TcpFlags::SYN, 1000);
+        step(
+            &mut t,
+            &mut ended,
+            s,
+            c,
+            1,
+            TcpFlags::SYN | TcpFlags::ACK,
+            5000,
+        );
+        step(
+            &mut t,
+            &mut ended,
+            c,
+            s,
+            2,
+            TcpFlags::FIN | TcpFlags::ACK,
+            1001,
+        );
+        t.mark_finished(syn.id);
+        step(
+            &mut t,
+            &mut ended,
+            ep(3, 1),
+            ep(4, 2),
+            10 * sec,
+            TcpFlags::ACK,
+            1,
+        );
+        assert_eq!(ended.len(), 1, "the closed connection left the table");
+        let late = step(&mut t, &mut ended, c, s, 20 * sec, TcpFlags::SYN, 1000);
+        assert!(late.late_syn && !late.created);
+        assert_eq!(late.id, syn.id);
+        assert!(t.get(late.id).is_none());
+        assert_eq!(t.late_syns, 1);
+        let other = step(&mut t, &mut ended, c, s, 21 * sec, TcpFlags::SYN, 7777);
+        assert!(other.created && !other.late_syn);
+        let mut t2 = FlowTable::new(FlowConfig::default());
+        let id = step(&mut t2, &mut ended, c, s, 0, TcpFlags::SYN, 1000).id;
+        step(&mut t2, &mut ended, c, s, 1, TcpFlags::RST, 1001);
+        t2.mark_finished(id);
+        step(
+            &mut t2,
+            &mut ended,
+            ep(3, 1),
+            ep(4, 2),
+            10 * sec,
+            TcpFlags::ACK,
+            1,
+        );
+        let much_later = step(&mut t2, &mut ended, c, s, 400 * sec, TcpFlags::SYN, 1000);
+        assert!(much_later.created && !much_later.late_syn);
     }
 
     #[test]

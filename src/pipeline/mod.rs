@@ -253,6 +253,13 @@ impl Downstream {
         }
 
         self.table.expire(pkt.ts, &mut self.ended);
+        if let Some(ts) = self.table.take_time_outlier() {
+            // The packet before this one.
+            self.anomalies
+                .record(pkt.index.saturating_sub(1), "timestamp_outlier", || {
+                    format!("stamped {ts}, more than a day from the packets around it")
+                });
+        }
         self.flush_ended();
     }
 
@@ -313,6 +320,17 @@ impl Downstream {
         // Flows ended to make room (eviction, port reuse) are finished before this packet
         // is given to the new flow's analyzers.
         self.flush_ended();
+        if placement.late_syn {
+            // A retransmitted SYN of a connection already reported: not a new one.
+            self.anomalies
+                .record(pkt.index, "late_syn_retransmission", || {
+                    format!(
+                        "SYN {} -> {} repeats the ISN of a connection that has ended",
+                        facts.src, facts.dst
+                    )
+                });
+            return;
+        }
         match facts.l4 {
             L4::Tcp => {
                 if placement.created {

@@ -419,3 +419,82 @@ fn ssh_banners_and_kexinit_match_the_truth() {
     );
     assert!(list(&x["anomalies"]).is_empty(), "{x}");
 }
+
+/// A capture hole inside a chunked response (issue 17): the real `app-http1` exchange with
+/// the segment carrying `/chunked/b.js`'s response cut to its first 150 payload bytes (as
+/// a short snap length would). The response after it begins the next segment; it is read
+/// with the status and body length the generator wrote (tunscope used to give it
+/// `status: null`).
+#[test]
+fn http_resyncs_after_a_hole_in_a_chunked_response() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps");
+    let truth: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("app-http1.truth.json")).expect("truth file"),
+    )
+    .expect("truth JSON");
+    let bytes = std::fs::read(dir.join("app-http1.pcap")).expect("fixture");
+    // Classic little-endian pcap (the generator's tcpdump): walk the records.
+    let mut out = bytes[..24].to_vec();
+    let mut pos = 24;
+    let mut cut = 0;
+    while pos + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4")) as usize;
+        let data = &bytes[pos + 16..pos + 16 + caplen];
+        let head = data.windows(12).position(|w| w == b"HTTP/1.1 200");
+        let chunked = data.windows(26).any(|w| w == b"Transfer-Encoding: chunked");
+        let keep = match head {
+            Some(h) if chunked && cut == 0 && h + 150 < data.len() => {
+                cut += 1;
+                h + 150
+            }
+            _ => data.len(),
+        };
+        out.extend_from_slice(&bytes[pos..pos + 8]);
+        out.extend_from_slice(&(keep as u32).to_le_bytes());
+        out.extend_from_slice(&bytes[pos + 12..pos + 16]);
+        out.extend_from_slice(&data[..keep]);
+        pos += 16 + caplen;
+    }
+    assert_eq!(cut, 1, "the fixture has a chunked response to cut");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("cut.pcap");
+    std::fs::write(&path, &out).expect("write");
+    let run = run_analyze([path.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    // The connection whose exchanges include the first chunked response.
+    let conn = list(&truth["http"])
+        .iter()
+        .find(|c| list(&c["exchanges"]).iter().any(|x| x["chunked"] == true))
+        .expect("a chunked exchange");
+    let client = list(&truth["connections"])
+        .iter()
+        .find(|c| c["id"] == conn["conn"])
+        .and_then(|c| c["client"].as_str())
+        .expect("client");
+    let rec = list(&doc["http"])
+        .iter()
+        .find(|r| r["client"] == client)
+        .expect("http record");
+    let want = list(&conn["exchanges"]);
+    let got = list(&rec["transactions"]);
+    assert_eq!(got.len(), want.len());
+    let cut_at = want
+        .iter()
+        .position(|x| x["chunked"] == true)
+        .expect("chunked");
+    assert_eq!(got[cut_at]["body_incomplete"], true);
+    for (i, (t, x)) in got.iter().zip(want).enumerate() {
+        assert_eq!(t["target"], x["path"], "{i}");
+        assert_eq!(t["status"], x["status"], "{i}");
+        if i != cut_at {
+            assert_eq!(t["response_body_len"], x["body_len"], "{i}");
+        }
+    }
+    assert!(cut_at + 1 < got.len(), "a response follows the hole");
+    assert_eq!(rec["resyncs"], 1);
+    assert_eq!(
+        rec["anomalies"][0],
+        "s2c: resynchronised after a gap, 0 bytes skipped"
+    );
+}

@@ -75,13 +75,38 @@ fn record_longer_than_snap_length_or_file() {
     let snaplen = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let mut beyond_snap = bytes.clone();
+    // A file header whose snap length (64) is below what its records hold: TShark 4.0.17
+    // and capinfos read all 15 packets whole (frame.cap_len 1294 for the first). So does
+    // tunscope, with one warning, and the same findings as the original file.
+    let mut small_snap = bytes.clone();
+    small_snap[16..20].copy_from_slice(&64u32.to_le_bytes());
+    let run = json_of(&write(&dir, "snap64.pcap", &small_snap));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["capture"]["packets"], 15);
+    assert_eq!(doc["capture"]["complete"], true);
+    let warnings = doc["capture"]["warnings"].as_array().expect("warnings");
+    let snap: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.as_str().is_some_and(|w| w.contains("snap length")))
+        .collect();
+    assert_eq!(snap.len(), 1, "{warnings:?}");
+    let orig = json_of(&corpus_dir().join(QUIC29)).json();
+    assert_eq!(doc["quic"], orig["quic"]);
+    assert_eq!(doc["capture"]["bytes"], orig["capture"]["bytes"]);
+
+    // A captured length past any real packet (16 MiB) is a corrupt header: exit 2.
+    let mut beyond_any = bytes.clone();
     let at = offs[3] + 8;
-    beyond_snap[at..at + 4].copy_from_slice(&(snaplen + 100_000).to_le_bytes());
-    let run = json_of(&write(&dir, "snap.pcap", &beyond_snap));
+    beyond_any[at..at + 4].copy_from_slice(&(64u32 << 20).to_le_bytes());
+    let run = json_of(&write(&dir, "corrupt.pcap", &beyond_any));
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("record 3"), "{}", run.stderr);
-    assert!(run.stderr.contains("snap length"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("corrupt record header"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.json()["capture"]["packets"], 3);
 
     // The last record claims more bytes than the file has left (but fits the snap length).
@@ -266,4 +291,50 @@ fn a_pipe_whose_writer_dies_mid_record() {
         run.stderr
     );
     assert_eq!(run.json()["capture"]["packets"], 4);
+}
+
+/// Clock trouble on Zeek's `http/get.pcap` (one connection, 14 packets, SYN first; Zeek's
+/// conn.log has one row for it): the same bytes with one mid-connection packet stamped 30
+/// years ahead, and with the first SYN repeated 20 s after the last packet. Each is still
+/// one connection, with one anomaly naming what happened.
+#[test]
+fn clock_trouble_neither_splits_nor_duplicates_a_connection() {
+    const GET: &str = "zeek/Traces/http/get.pcap";
+    let bytes = corpus_bytes(GET);
+    let offs = record_offsets(&bytes);
+    assert_eq!(offs.len(), 14);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secs = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+
+    let mut ahead = bytes.clone();
+    let at = offs[6];
+    let t = secs(&ahead, at) + 30 * 365 * 86_400;
+    ahead[at..at + 4].copy_from_slice(&t.to_le_bytes());
+
+    let mut late_syn = bytes.clone();
+    let first = bytes[offs[0]..offs[1]].to_vec();
+    let mut again = first.clone();
+    let t = secs(&bytes, *offs.last().expect("records")) + 20;
+    again[..4].copy_from_slice(&t.to_le_bytes());
+    late_syn.extend_from_slice(&again);
+
+    for (name, file, kind) in [
+        ("ahead.pcap", &ahead, "timestamp_outlier"),
+        ("late-syn.pcap", &late_syn, "late_syn_retransmission"),
+    ] {
+        let run = json_of(&write(&dir, name, file));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let doc = run.json();
+        let conns = doc["connections"].as_array().expect("connections");
+        assert_eq!(conns.len(), 1, "{name}");
+        assert_eq!(conns[0]["packets_c2s"], 7, "{name}");
+        let a = &doc["capture"]["anomalies"];
+        assert_eq!(a["total"], 1, "{name}: {a}");
+        assert_eq!(a["by_kind"][kind], 1, "{name}: {a}");
+        // The connection's time span is the capture's real one, not decades.
+        assert!(
+            conns[0]["duration_s"].as_f64().expect("duration") < 1.0,
+            "{name}"
+        );
+    }
 }

@@ -272,3 +272,30 @@ fn standard_input_is_read_as_a_stream() {
     assert_eq!(doc["capture"]["files"][0]["path"], "<stdin>");
     assert_eq!(doc["flows"]["udp"], 6);
 }
+
+/// pcapng holds 64-bit ticks: at nanosecond resolution 2^63 ns is the year 2262, so a
+/// packet stamped in 2300 (pcapng allows it) cannot be held; it is kept at the limit with
+/// one warning for the file, never silently.
+#[test]
+fn pcapng_times_past_2262_are_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut f = shb(false);
+    f.extend(idb(false, 1, Some(9)));
+    let y2300_ns: u64 = 10_413_792_000 * 1_000_000_000; // 2300-01-01T00:00:00Z
+    f.extend(epb(false, 0, 1_000_000_000, &[0u8; 60]));
+    f.extend(epb(false, 0, y2300_ns, &[0u8; 60]));
+    f.extend(epb(false, 0, y2300_ns + 1, &[0u8; 60]));
+    let path = write_temp(&dir, "y2300.pcapng", &f);
+    let mut set = CaptureSet::new(vec![path]);
+    let mut times = Vec::new();
+    while let Some(p) = set.next_packet().expect("readable") {
+        times.push(p.ts.as_nanos());
+    }
+    assert_eq!(times, [1_000_000_000, i64::MAX, i64::MAX]);
+    assert_eq!(set.warnings.len(), 1, "{:?}", set.warnings);
+    assert!(
+        set.warnings[0].contains("2 packet time(s)"),
+        "{:?}",
+        set.warnings
+    );
+}

@@ -23,9 +23,21 @@
 //!   binary bytes are handed off (usually to the fully-encrypted fallback).
 //! - A gap inside a body of known length (Content-Length, a chunk's data) or one that runs
 //!   until close is counted in the body (`body_incomplete` is set) and parsing resumes where
-//!   the body ends; any other gap ends parsing in that direction (heads are not resynced).
+//!   the body ends.
+//! - Resynchronisation: any other gap, and a head or chunk line that does not parse, make
+//!   that direction skip bytes until the next message start ([`parser::message_start`]: a
+//!   request line with a [`parser::KNOWN_METHODS`] method, or `HTTP/d.d NNN`) at the start
+//!   of a segment or of a line; before the first message of a direction (a capture picked
+//!   up mid-stream, a stray keep-alive byte) also at any of the first [`MAX_STRAY`] bytes.
+//!   Each resync is counted (`resyncs`, `skipped_bytes`) with an anomaly naming its cause
+//!   and the bytes skipped. Responses keep pairing with requests in order: a hole that
+//!   swallowed a whole message shifts the pairs after it.
+//! - Leniencies ([`parser::Lenient`]) are counted per message head in `leniencies`.
 //! - Empty lines before a request or status line are skipped (RFC 9112 §2.2) and counted
 //!   on the previous message (`*_trailing_bytes`).
+//! - Limits: text fields (method, host, target, version, user agent, reason, upgrade) are
+//!   cut to [`MAX_FIELD`] bytes (lossy UTF-8); at most [`MAX_ANOMALIES`] anomaly strings
+//!   are kept per connection; a head longer than [`parser::MAX_HEAD`] is an error.
 
 pub mod parser;
 mod report;
@@ -38,6 +50,7 @@ use crate::timestamp::Timestamp;
 use parser::{Parsed, header, parse_chunk_size, parse_request_head, parse_response_head};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// The registration (see `crate::analyzers::registry`).
 pub static PROTOCOL: TcpProtocol<HttpStream> = TcpProtocol {
@@ -47,11 +60,44 @@ pub static PROTOCOL: TcpProtocol<HttpStream> = TcpProtocol {
 };
 
 pub const MAX_TRANSACTIONS: usize = 4096;
-const MAX_ANOMALIES: usize = 16;
-const MAX_FIELD: usize = 512;
+pub const MAX_ANOMALIES: usize = 16;
+/// Text fields are cut to this many bytes.
+pub const MAX_FIELD: usize = 512;
+/// Stray bytes skipped at most before a direction's first message (and accepted by
+/// [`detect`] before a request line).
+pub const MAX_STRAY: usize = 4;
 
 /// Probe the first bytes of both directions.
 pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
+    let d = detect_at(c2s, s2c);
+    if d != Detection::NotMine || c2s.is_empty() {
+        return d;
+    }
+    // A few stray bytes before the first request (a keep-alive probe's byte on a
+    // connection picked up mid-stream), while the server has not answered otherwise.
+    if !s2c.is_empty() && !s2c.starts_with(b"HTTP/1.") {
+        return Detection::NotMine;
+    }
+    // One byte alone may be the probe's: wait for what follows it.
+    let mut need_more = c2s.len() == 1;
+    for k in 1..=MAX_STRAY.min(c2s.len()) {
+        let rest = c2s.get(k..).unwrap_or_default();
+        for m in parser::KNOWN_METHODS {
+            let with_sp = [m, b" "].concat();
+            if rest.len() >= with_sp.len() && rest.starts_with(&with_sp) {
+                return Detection::Match;
+            }
+            need_more |= !rest.is_empty() && with_sp.starts_with(rest);
+        }
+    }
+    if need_more {
+        Detection::NeedMore
+    } else {
+        Detection::NotMine
+    }
+}
+
+fn detect_at(c2s: &[u8], s2c: &[u8]) -> Detection {
     if !c2s.is_empty() {
         for m in parser::KNOWN_METHODS {
             let with_sp = [m, b" "].concat();
@@ -122,6 +168,16 @@ pub struct HttpRecord {
     pub transactions_dropped: u64,
     pub interim_responses: u64,
     pub gap_bytes: u64,
+    /// Times a direction resynchronised on a message start after a gap or an error.
+    #[serde(default)]
+    pub resyncs: u64,
+    /// Bytes skipped while resynchronising (gap bytes not included).
+    #[serde(default)]
+    pub skipped_bytes: u64,
+    /// Message heads that needed a leniency, by leniency (`space_before_colon`,
+    /// `obs_fold`, `bare_lf`, `no_reason_phrase`, `duplicate_content_length`).
+    #[serde(default)]
+    pub leniencies: BTreeMap<String, u64>,
     pub anomalies: Vec<String>,
 }
 
@@ -168,8 +224,15 @@ enum State {
     Body(Body),
     /// Bytes are held unparsed (after CONNECT/Upgrade until the answer, or a disguise).
     Hold,
-    /// Parsing ended (tunnel, upgrade, error, gap); bytes are counted only.
+    /// Parsing ended (tunnel, upgrade); bytes are counted only.
     Stopped,
+    /// Skipping to the next message start (see the module doc).
+    Resync {
+        cause: &'static str,
+        skipped: u64,
+        /// The first byte at hand is where the failed message began: not a candidate.
+        past_start: bool,
+    },
 }
 
 /// Per-connection HTTP state.
@@ -192,6 +255,8 @@ pub struct HttpStream {
     /// A refused CONNECT/Upgrade released held client bytes: parse them before any
     /// further response, so responses still pair with requests in order.
     release_held: bool,
+    /// A message head has been read in that direction.
+    seen_message: [bool; 2],
 }
 
 impl Default for HttpStream {
@@ -226,6 +291,7 @@ impl HttpStream {
             handoff: None,
             handed_off: false,
             release_held: false,
+            seen_message: [false; 2],
         }
     }
 
@@ -248,8 +314,168 @@ impl HttpStream {
         Some(self.rec.transactions.len() - 1)
     }
 
-    /// Parse as much of direction `i`'s buffer as possible.
-    fn process(&mut self, dir: Direction, ts: Timestamp) {
+    fn lenient(&mut self, l: parser::Lenient) {
+        for name in l.names() {
+            *self.rec.leniencies.entry(name.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Why a head failed: its parse error, or, before the first message of a direction
+    /// when `rest` does not even begin like one, the bytes in front of it.
+    fn error_cause(&self, dir: Direction, rest: &[u8], e: &'static str) -> &'static str {
+        let request = dir == Direction::ClientToServer;
+        if self.seen_message[dir.index()]
+            || matches!(parser::message_start(rest, request), Parsed::Done(..))
+        {
+            e
+        } else {
+            "bytes before the first message"
+        }
+    }
+
+    /// The start line of a head whose fields failed, alone (bounded by the line).
+    fn start_line(rest: &[u8]) -> Vec<u8> {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        [line, b"\r\n\r\n"].concat()
+    }
+
+    /// A request whose head failed after a sound request line: kept as a transaction
+    /// (method, target, version) so responses keep pairing in order.
+    fn failed_request(&mut self, rest: &[u8], ts: Timestamp) {
+        let line = Self::start_line(rest);
+        if let Parsed::Done(h, _) = parse_request_head(&line) {
+            let t = HttpTransaction {
+                method: Some(text(h.method)),
+                target: Some(text(h.target)),
+                version: Some(text(h.version.get(5..).unwrap_or_default())),
+                request_ts: Some(ts),
+                ..Default::default()
+            };
+            self.seen_message[0] = true;
+            self.req_idx = self.push_tx(t);
+        }
+    }
+
+    /// The same for a response: its status is noted on the transaction it answers.
+    fn failed_response(&mut self, rest: &[u8]) {
+        let line = Self::start_line(rest);
+        let Parsed::Done(h, _) = parse_response_head(&line) else {
+            return;
+        };
+        self.seen_message[1] = true;
+        if (100..200).contains(&h.status) {
+            return;
+        }
+        let idx = if self.resp_idx < self.rec.transactions.len() {
+            Some(self.resp_idx)
+        } else {
+            self.push_tx(HttpTransaction::default())
+        };
+        let first = self.resp_first_ts.take();
+        let req_ts = idx
+            .and_then(|i| self.rec.transactions.get(i))
+            .and_then(|t| t.request_ts);
+        if let Some(t) = idx.and_then(|i| self.tx(i)) {
+            t.status = Some(h.status);
+            t.reason = Some(text(h.reason));
+            t.response_version = Some(text(h.version.get(5..).unwrap_or_default()));
+            if let (Some(f), Some(r)) = (first, req_ts) {
+                t.latency_ms = Some(f.millis_since(r));
+            }
+        }
+        self.resp_idx = idx.map_or(self.resp_idx, |i| i + 1);
+        self.resp_body_idx = idx;
+    }
+
+    /// Start skipping to the next message start in `dir`.
+    fn start_resync(&mut self, dir: Direction, cause: &'static str, past_start: bool) {
+        let i = dir.index();
+        if matches!(self.state[i], State::Body(_)) {
+            self.mark_incomplete(dir);
+        }
+        self.state[i] = match self.state[i] {
+            // Already skipping: the first cause stays.
+            State::Resync { cause, skipped, .. } => State::Resync {
+                cause,
+                skipped,
+                past_start,
+            },
+            _ => State::Resync {
+                cause,
+                skipped: 0,
+                past_start,
+            },
+        };
+    }
+
+    /// Resync state: skip to the first message start in `rest` (`seg`: where the newest
+    /// segment begins in it, if it does).
+    fn resync(
+        &mut self,
+        dir: Direction,
+        rest: &[u8],
+        seg: Option<usize>,
+        ts: Timestamp,
+    ) -> Option<usize> {
+        let i = dir.index();
+        let State::Resync {
+            cause,
+            skipped,
+            past_start,
+        } = self.state[i]
+        else {
+            return Some(0);
+        };
+        let request = dir == Direction::ClientToServer;
+        let first = !self.seen_message[i];
+        for p in 0..rest.len() {
+            let candidate = if p == 0 {
+                !past_start
+            } else {
+                seg == Some(p) || rest.get(p - 1) == Some(&b'\n') || (first && p <= MAX_STRAY)
+            };
+            if !candidate {
+                continue;
+            }
+            match parser::message_start(rest.get(p..).unwrap_or_default(), request) {
+                Parsed::Done(..) => {
+                    let skipped = skipped + p as u64;
+                    self.rec.resyncs += 1;
+                    self.rec.skipped_bytes += skipped;
+                    self.anomaly(format!(
+                        "{}: resynchronised after {cause}, {skipped} bytes skipped",
+                        dir.short()
+                    ));
+                    self.state[i] = State::Head;
+                    if !request {
+                        self.resp_first_ts = Some(ts);
+                    }
+                    return Some(p);
+                }
+                Parsed::Incomplete if p == 0 => return None,
+                Parsed::Incomplete => {
+                    self.state[i] = State::Resync {
+                        cause,
+                        skipped: skipped + p as u64,
+                        past_start: false,
+                    };
+                    return Some(p);
+                }
+                Parsed::Error(_) => {}
+            }
+        }
+        self.state[i] = State::Resync {
+            cause,
+            skipped: skipped + rest.len() as u64,
+            past_start: false,
+        };
+        Some(rest.len())
+    }
+
+    /// Parse as much of direction `i`'s buffer as possible; `seg` is where the bytes
+    /// just received begin in it.
+    fn process(&mut self, dir: Direction, ts: Timestamp, seg: usize) {
         let i = dir.index();
         let buf = std::mem::take(&mut self.buf[i]);
         let mut off = 0;
@@ -258,6 +484,7 @@ impl HttpStream {
             let used = match self.state[i] {
                 State::Stopped => Some(rest.len()),
                 State::Hold => break,
+                State::Resync { .. } => self.resync(dir, rest, seg.checked_sub(off), ts),
                 State::Head => match parser::leading_empty_lines(rest) {
                     Parsed::Incomplete => None,
                     Parsed::Done((), n) if n > 0 => {
@@ -304,12 +531,29 @@ impl HttpStream {
                     self.state[0] = State::Hold;
                     None
                 } else {
-                    self.anomaly(format!("c2s: {e}"));
-                    self.state[0] = State::Stopped;
-                    Some(rest.len())
+                    let cause = self.error_cause(Direction::ClientToServer, rest, e);
+                    if cause == e {
+                        self.failed_request(rest, ts);
+                    }
+                    self.start_resync(Direction::ClientToServer, cause, true);
+                    Some(0)
                 }
             }
+            Parsed::Done(h, _)
+                if !self.seen_message[0] && !parser::KNOWN_METHODS.contains(&h.method) =>
+            {
+                // Detection saw a known method within the first bytes: what precedes it is
+                // stray, not part of the method.
+                self.start_resync(
+                    Direction::ClientToServer,
+                    "bytes before the first message",
+                    true,
+                );
+                Some(0)
+            }
             Parsed::Done(h, n) => {
+                self.seen_message[0] = true;
+                self.lenient(h.lenient);
                 let method = text(h.method);
                 let connect = h.method.eq_ignore_ascii_case(b"CONNECT");
                 let upgrade = header(&h.headers, "upgrade").is_some()
@@ -318,7 +562,14 @@ impl HttpStream {
                 let chunked = header(&h.headers, "transfer-encoding")
                     .is_some_and(|v| parser::has_token(v, "chunked"));
                 let cl = match parser::content_length(&h.headers) {
-                    Ok(v) => v,
+                    Ok((v, repeated)) => {
+                        if repeated {
+                            self.lenient(parser::Lenient(
+                                parser::Lenient::DUPLICATE_CONTENT_LENGTH,
+                            ));
+                        }
+                        v
+                    }
                     Err(e) => {
                         self.anomaly(format!("c2s: {e}"));
                         None
@@ -413,13 +664,20 @@ impl HttpStream {
                     self.state[1] = State::Hold;
                     return None;
                 }
-                self.anomaly(format!("s2c: {e}"));
-                self.state[1] = State::Stopped;
-                return Some(rest.len());
+                let cause = self.error_cause(Direction::ServerToClient, rest, e);
+                if cause == e {
+                    // The status line is sound, the fields are not: the response still
+                    // answers its request, so later responses keep their pairs.
+                    self.failed_response(rest);
+                }
+                self.start_resync(Direction::ServerToClient, cause, true);
+                return Some(0);
             }
             Parsed::Done(h, n) => (h, n),
         };
         let (h, n) = h;
+        self.seen_message[1] = true;
+        self.lenient(h.lenient);
         let first = self.resp_first_ts.take().unwrap_or(ts);
         let idx = if self.resp_idx < self.rec.transactions.len() {
             Some(self.resp_idx)
@@ -449,7 +707,15 @@ impl HttpStream {
             .is_some_and(|m| m.eq_ignore_ascii_case("HEAD"));
         let chunked = header(&h.headers, "transfer-encoding")
             .is_some_and(|v| parser::has_token(v, "chunked"));
-        let cl = parser::content_length(&h.headers).ok().flatten();
+        let cl = match parser::content_length(&h.headers) {
+            Ok((cl, repeated)) => {
+                if repeated {
+                    self.lenient(parser::Lenient(parser::Lenient::DUPLICATE_CONTENT_LENGTH));
+                }
+                cl
+            }
+            Err(_) => None,
+        };
         let upgrade = header(&h.headers, "upgrade").map(text);
         if let Some(t) = idx.and_then(|i| self.tx(i)) {
             t.status = Some(status);
@@ -577,9 +843,8 @@ impl HttpStream {
                         self.state[1] = State::Hold;
                         return None;
                     }
-                    self.anomaly(format!("{}: {e}", dir.short()));
-                    self.state[i] = State::Stopped;
-                    Some(rest.len())
+                    self.start_resync(dir, e, true);
+                    Some(0)
                 }
             },
             Body::Chunked(Chunk::DataEnd) => {
@@ -592,9 +857,8 @@ impl HttpStream {
                 } else if rest == b"\r" {
                     None
                 } else {
-                    self.anomaly(format!("{}: chunk data not followed by CRLF", dir.short()));
-                    self.state[i] = State::Stopped;
-                    Some(rest.len())
+                    self.start_resync(dir, "chunk data not followed by CRLF", true);
+                    Some(0)
                 }
             }
             Body::Chunked(Chunk::Trailer) => {
@@ -618,14 +882,16 @@ impl StreamAnalyzer for HttpStream {
         if self.state[i] == State::Stopped {
             return;
         }
+        let seg = self.buf[i].len();
         if self.buf[i].is_empty() {
             self.buf_ts[i] = ts;
             if dir == Direction::ServerToClient && self.state[1] == State::Head {
                 self.resp_first_ts = Some(ts);
             }
         }
+        // (Bodies are counted and resync drains all but a start line: neither piles up.)
         if self.buf[i].len() + data.len() > parser::MAX_HEAD + MAX_HANDOFF_BYTES
-            && !matches!(self.state[i], State::Body(_))
+            && !matches!(self.state[i], State::Body(_) | State::Resync { .. })
         {
             self.anomaly(format!("{}: buffer limit reached", dir.short()));
             self.buf[i].clear();
@@ -633,11 +899,11 @@ impl StreamAnalyzer for HttpStream {
             return;
         }
         self.buf[i].extend_from_slice(data);
-        self.process(dir, ts);
+        self.process(dir, ts, seg);
         while self.release_held {
             self.release_held = false;
-            self.process(Direction::ClientToServer, ts);
-            self.process(Direction::ServerToClient, ts);
+            self.process(Direction::ClientToServer, ts, usize::MAX);
+            self.process(Direction::ServerToClient, ts, usize::MAX);
         }
     }
 
@@ -670,15 +936,33 @@ impl StreamAnalyzer for HttpStream {
             self.state[i] = next;
             return;
         }
-        if matches!(self.state[i], State::Body(_)) {
-            self.mark_incomplete(dir);
+        if matches!(self.state[i], State::Stopped | State::Hold) {
+            self.buf[i].clear();
+            return;
         }
-        self.state[i] = State::Stopped;
+        // Bytes held before the hole (an unfinished head or line) are skipped too.
+        let held = self.buf[i].len() as u64;
         self.buf[i].clear();
+        self.start_resync(dir, "a gap", false);
+        if let State::Resync { skipped, .. } = &mut self.state[i] {
+            *skipped += held;
+        }
     }
 
     fn on_end(&mut self, dir: Direction, _ts: Timestamp) {
         let i = dir.index();
+        if let State::Resync { cause, skipped, .. } = self.state[i] {
+            let skipped = skipped + self.buf[i].len() as u64;
+            if skipped > 0 {
+                self.rec.skipped_bytes += skipped;
+                self.anomaly(format!(
+                    "{}: {cause}, then no message start: {skipped} bytes skipped to the end",
+                    dir.short()
+                ));
+            }
+            self.buf[i].clear();
+            self.state[i] = State::Stopped;
+        }
         if matches!(
             self.state[i],
             State::Body(Body::Length(_)) | State::Body(Body::Chunked(_))

@@ -6,21 +6,62 @@
 //! (or line) has not ended yet, or [`Parsed::Error`]. Heads longer than [`MAX_HEAD`] are
 //! errors, so a caller never buffers more than that. Lines may end in CRLF or a bare LF
 //! (RFC 9112 §2.2 lets recipients accept it). At most [`MAX_HEADERS`] fields are kept.
+//!
+//! Leniencies: what browsers, curl and Zeek accept is accepted too and flagged in the
+//! head's `lenient` set ([`Lenient`]): whitespace between a field name and its colon
+//! (RFC 9112 §5.1 tells servers to reject it, a passive observer reads it), obsolete line
+//! folding (§5.2: the continuation joins the previous value with one space), bare LF line
+//! ends (§2.2), a status line without a reason phrase (`HTTP/1.1 200`, §4), and repeated
+//! Content-Length values that agree (RFC 9110 §8.6).
+//!
+//! [`message_start`] recognises the first bytes of a request line (a [`KNOWN_METHODS`]
+//! method) or of a status line, for resynchronising a stream after a gap or an error.
 
 pub const MAX_HEAD: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 128;
 
 pub use crate::analyzers::Parsed;
+use std::borrow::Cow;
 
-/// Header fields as `(name, value)` slices of the head, in wire order.
-pub type Headers<'a> = Vec<(&'a [u8], &'a [u8])>;
+/// Header fields as `(name, value)` of the head, in wire order; a value is borrowed unless
+/// obsolete line folding joined lines into it.
+pub type Headers<'a> = Vec<(&'a [u8], Cow<'a, [u8]>)>;
+
+/// The leniencies a head needed, as bits (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lenient(pub u8);
+
+impl Lenient {
+    pub const SPACE_BEFORE_COLON: u8 = 1;
+    pub const OBS_FOLD: u8 = 2;
+    pub const BARE_LF: u8 = 4;
+    pub const NO_REASON_PHRASE: u8 = 8;
+    pub const DUPLICATE_CONTENT_LENGTH: u8 = 16;
+    /// Every flag with the name it is reported under.
+    pub const NAMES: [(u8, &'static str); 5] = [
+        (Self::SPACE_BEFORE_COLON, "space_before_colon"),
+        (Self::OBS_FOLD, "obs_fold"),
+        (Self::BARE_LF, "bare_lf"),
+        (Self::NO_REASON_PHRASE, "no_reason_phrase"),
+        (Self::DUPLICATE_CONTENT_LENGTH, "duplicate_content_length"),
+    ];
+
+    /// The names of the flags set.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(move |(b, _)| self.0 & b != 0)
+            .map(|(_, n)| n)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead<'a> {
     pub method: &'a [u8],
     pub target: &'a [u8],
     pub version: &'a [u8],
-    pub headers: Vec<(&'a [u8], &'a [u8])>,
+    pub headers: Headers<'a>,
+    pub lenient: Lenient,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +69,8 @@ pub struct ResponseHead<'a> {
     pub version: &'a [u8],
     pub status: u16,
     pub reason: &'a [u8],
-    pub headers: Vec<(&'a [u8], &'a [u8])>,
+    pub headers: Headers<'a>,
+    pub lenient: Lenient,
 }
 
 /// Methods the detector accepts at a stream start (the parser accepts any token).
@@ -105,31 +147,63 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-fn headers<'a>(mut it: impl Iterator<Item = &'a [u8]>) -> Result<Headers<'a>, &'static str> {
-    let mut out = Vec::new();
+fn headers<'a>(
+    mut it: impl Iterator<Item = &'a [u8]>,
+    lenient: &mut Lenient,
+) -> Result<Headers<'a>, &'static str> {
+    let mut out: Headers<'a> = Vec::new();
     for line in it.by_ref() {
         if line.is_empty() {
             break;
         }
         if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-            continue; // obsolete line folding: ignored
+            // Obsolete line folding (RFC 9112 §5.2): the continuation joins the previous
+            // value with one space. Before any field (right after the start line) it is
+            // dropped.
+            lenient.0 |= Lenient::OBS_FOLD;
+            if let Some((_, v)) = out.last_mut() {
+                let more = trim(line);
+                if !more.is_empty() && v.len() + more.len() < MAX_HEAD {
+                    let mut joined = std::mem::take(v).into_owned();
+                    if !joined.is_empty() {
+                        joined.push(b' ');
+                    }
+                    joined.extend_from_slice(more);
+                    *v = Cow::Owned(joined);
+                }
+            }
+            continue;
         }
         let colon = line
             .iter()
             .position(|&b| b == b':')
             .ok_or("header line without a colon")?;
-        let (name, value) = (
+        let (raw_name, value) = (
             line.get(..colon).unwrap_or_default(),
             line.get(colon + 1..).unwrap_or_default(),
         );
+        let name = trim(raw_name);
+        if name.len() != raw_name.len() {
+            if raw_name.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                return Err("bad header name");
+            }
+            lenient.0 |= Lenient::SPACE_BEFORE_COLON;
+        }
         if name.is_empty() || !name.iter().all(|b| is_tchar(*b)) {
             return Err("bad header name");
         }
         if out.len() < MAX_HEADERS {
-            out.push((name, trim(value)));
+            out.push((name, Cow::Borrowed(trim(value))));
         }
     }
     Ok(out)
+}
+
+/// Whether a line of `head` ends in a bare LF (no CR before it).
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head.get(i - 1) != Some(&b'\r')))
 }
 
 fn head_bytes(buf: &[u8]) -> Parsed<usize> {
@@ -185,13 +259,19 @@ pub fn parse_request_head(buf: &[u8]) -> Parsed<RequestHead<'_>> {
     if !method.iter().all(|b| is_tchar(*b)) || !is_version(version) {
         return Parsed::Error("bad method or version");
     }
-    match headers(it) {
+    let mut lenient = Lenient(if has_bare_lf(head) {
+        Lenient::BARE_LF
+    } else {
+        0
+    });
+    match headers(it, &mut lenient) {
         Ok(headers) => Parsed::Done(
             RequestHead {
                 method,
                 target,
                 version,
                 headers,
+                lenient,
             },
             n,
         ),
@@ -224,13 +304,23 @@ pub fn parse_response_head(buf: &[u8]) -> Parsed<ResponseHead<'_>> {
         return Parsed::Error("bad version or status code");
     }
     let status = code.iter().fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
-    match headers(it) {
+    let mut lenient = Lenient(if has_bare_lf(head) {
+        Lenient::BARE_LF
+    } else {
+        0
+    });
+    if reason.is_empty() && line.len() == version.len() + 1 + code.len() {
+        // `HTTP/1.1 200` with no space after the code (RFC 9112 §4 wants `SP [reason]`).
+        lenient.0 |= Lenient::NO_REASON_PHRASE;
+    }
+    match headers(it, &mut lenient) {
         Ok(headers) => Parsed::Done(
             ResponseHead {
                 version,
                 status,
                 reason,
                 headers,
+                lenient,
             },
             n,
         ),
@@ -269,11 +359,11 @@ pub fn parse_chunk_size(buf: &[u8]) -> Parsed<u64> {
 }
 
 /// The value of the first header named `name` (case-insensitive).
-pub fn header<'a>(headers: &[(&'a [u8], &'a [u8])], name: &str) -> Option<&'a [u8]> {
+pub fn header<'h>(headers: &'h [(&[u8], Cow<'_, [u8]>)], name: &str) -> Option<&'h [u8]> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| *v)
+        .map(|(_, v)| v.as_ref())
 }
 
 /// Whether a comma-separated header value contains `token` (case-insensitive).
@@ -283,9 +373,13 @@ pub fn has_token(value: &[u8], token: &str) -> bool {
         .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
 }
 
-/// Content-Length as a number; several differing values or garbage are `Err`.
-pub fn content_length(headers: &[(&[u8], &[u8])]) -> Result<Option<u64>, &'static str> {
+/// Content-Length as a number, and whether it was given more than once (in several
+/// fields or as a list) with one value; differing values or garbage are `Err`.
+pub fn content_length(
+    headers: &[(&[u8], Cow<'_, [u8]>)],
+) -> Result<(Option<u64>, bool), &'static str> {
     let mut found: Option<u64> = None;
+    let mut repeated = false;
     for (n, v) in headers {
         if !n.eq_ignore_ascii_case(b"content-length") {
             continue;
@@ -299,10 +393,83 @@ pub fn content_length(headers: &[(&[u8], &[u8])]) -> Result<Option<u64>, &'stati
             if found.is_some_and(|f| f != x) {
                 return Err("conflicting Content-Length");
             }
+            repeated |= found.is_some();
             found = Some(x);
         }
     }
-    Ok(found)
+    Ok((found, repeated))
+}
+
+/// The longest start line [`message_start`] waits for.
+pub const MAX_START_LINE: usize = 8 * 1024;
+
+/// Whether `buf` begins a request line with a [`KNOWN_METHODS`] method (`request`), or a
+/// status line (`HTTP/d.d NNN` then SP, CR or LF): `Done((), 0)` yes, `Error` no,
+/// `Incomplete` when `buf` ends before it can tell (never past [`MAX_START_LINE`]).
+pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
+    let short = |ok: bool| {
+        if ok && buf.len() < MAX_START_LINE {
+            Parsed::Incomplete
+        } else {
+            Parsed::Error("no message start")
+        }
+    };
+    if !request {
+        let want = b"HTTP/1.1 200";
+        let n = buf.len().min(want.len());
+        let shape = buf.iter().take(n).zip(want).all(|(b, w)| {
+            if w.is_ascii_digit() {
+                b.is_ascii_digit()
+            } else {
+                b == w
+            }
+        });
+        if !shape {
+            return Parsed::Error("no message start");
+        }
+        return match buf.get(want.len()) {
+            None => short(true),
+            Some(b' ' | b'\r' | b'\n') => Parsed::Done((), 0),
+            Some(_) => Parsed::Error("no message start"),
+        };
+    }
+    let sp = buf.iter().take(12).position(|&b| b == b' ');
+    let Some(sp) = sp else {
+        let m = buf.get(..buf.len().min(12)).unwrap_or_default();
+        return short(KNOWN_METHODS.iter().any(|k| k.starts_with(m)) && buf.len() < 12);
+    };
+    let method = buf.get(..sp).unwrap_or_default();
+    if !KNOWN_METHODS.contains(&method) {
+        return Parsed::Error("no message start");
+    }
+    let rest = buf.get(sp + 1..).unwrap_or_default();
+    let Some(sp2) = rest
+        .iter()
+        .position(|&b| b == b' ' || b < 0x21 || b == 0x7f)
+    else {
+        return short(true);
+    };
+    if sp2 == 0 || rest.get(sp2) != Some(&b' ') {
+        return Parsed::Error("no message start");
+    }
+    let ver = rest.get(sp2 + 1..).unwrap_or_default();
+    let want = b"HTTP/1.1";
+    let n = ver.len().min(want.len());
+    let shape = ver.iter().take(n).zip(want).all(|(b, w)| {
+        if w.is_ascii_digit() {
+            b.is_ascii_digit()
+        } else {
+            b == w
+        }
+    });
+    if !shape {
+        return Parsed::Error("no message start");
+    }
+    match ver.get(want.len()) {
+        None => short(true),
+        Some(b'\r' | b'\n') => Parsed::Done((), 0),
+        Some(_) => Parsed::Error("no message start"),
+    }
 }
 
 #[cfg(test)]
@@ -387,9 +554,14 @@ mod tests {
             parse_chunk_size(b"ffffffffffffffff\r\n"),
             Parsed::Error(_)
         ));
-        let h: Vec<(&[u8], &[u8])> = vec![(b"Content-Length", b"12"), (b"content-length", b"12")];
-        assert_eq!(content_length(&h), Ok(Some(12)));
-        let h: Vec<(&[u8], &[u8])> = vec![(b"Content-Length", b"12, 13")];
+        let f = |v: &'static [u8]| Cow::Borrowed(v);
+        let h: Headers = vec![(b"Content-Length", f(b"12")), (b"content-length", f(b"12"))];
+        assert_eq!(content_length(&h), Ok((Some(12), true)));
+        let h: Headers = vec![(b"Content-Length", f(b"12"))];
+        assert_eq!(content_length(&h), Ok((Some(12), false)));
+        let h: Headers = vec![(b"Content-Length", f(b"12, 12"))];
+        assert_eq!(content_length(&h), Ok((Some(12), true)));
+        let h: Headers = vec![(b"Content-Length", f(b"12, 13"))];
         assert!(content_length(&h).is_err());
         assert!(has_token(b"keep-alive, Upgrade", "upgrade"));
     }

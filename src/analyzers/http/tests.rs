@@ -207,7 +207,7 @@ fn gap_inside_chunk_data_keeps_the_chunk_framing() {
 }
 
 #[test]
-fn gap_past_the_body_end_stops_that_direction() {
+fn gap_past_the_body_end_resyncs_on_the_next_status_line() {
     let mut h = HttpStream::new();
     h.on_data(C, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", ms(0));
     h.on_data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", ms(1));
@@ -217,7 +217,12 @@ fn gap_past_the_body_end_stops_that_direction() {
         panic!()
     };
     assert!(r.transactions[0].body_incomplete);
-    assert_eq!(r.transactions[1].status, None);
+    assert_eq!(r.transactions[1].status, Some(200));
+    assert_eq!((r.resyncs, r.skipped_bytes), (1, 0));
+    assert_eq!(
+        r.anomalies,
+        ["s2c: resynchronised after a gap, 0 bytes skipped"]
+    );
 }
 
 #[test]
@@ -263,6 +268,18 @@ fn detection() {
     assert_eq!(detect(b"HTTP/1.1 200 OK", b""), Detection::MatchReversed);
     assert_eq!(detect(b"", b"HTTP/1.1 200 OK"), Detection::Match);
     assert_eq!(detect(b"\x16\x03\x01", b""), Detection::NotMine);
+    // A stray byte (a keep-alive probe's) before the first request line.
+    assert_eq!(detect(b"\x00", b""), Detection::NeedMore);
+    assert_eq!(detect(b"\x00GE", b""), Detection::NeedMore);
+    assert_eq!(detect(b"\x00GET / HTTP/1.1", b""), Detection::Match);
+    assert_eq!(
+        detect(b"\x00\x00\x00\x00\x00GET / HTTP/1.1", b""),
+        Detection::NotMine
+    );
+    assert_eq!(
+        detect(b"\x00GET / HTTP/1.1", b"SSH-2.0"),
+        Detection::NotMine
+    );
 }
 
 proptest! {
@@ -301,4 +318,241 @@ proptest! {
         let HttpLayer::Http(r) = h.summarize() else { panic!() };
         prop_assert_eq!(r, whole);
     }
+}
+
+/// A capture hole inside a chunked response (its size lines lost): the next responses,
+/// each at the start of a segment, are still read (issue 17: later responses were lost
+/// with `status: null`).
+#[test]
+fn gap_in_a_chunked_body_resyncs_on_the_next_response() {
+    let mut h = HttpStream::new();
+    h.on_data(
+        C,
+        b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n",
+        ms(0),
+    );
+    h.on_data(
+        S,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n",
+        ms(1),
+    );
+    h.on_gap(S, 500, ms(2));
+    // The rest of the lost chunk's tail arrives first, then the next responses.
+    h.on_data(S, b"tail of the chunk\r\n0\r\n\r\n", ms(3));
+    h.on_data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ms(4));
+    h.on_data(
+        S,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        ms(5),
+    );
+    h.on_end(C, ms(6));
+    h.on_end(S, ms(6));
+    let HttpLayer::Http(r) = h.summarize() else {
+        panic!()
+    };
+    let st: Vec<_> = r.transactions.iter().map(|t| t.status).collect();
+    assert_eq!(st, [Some(200), Some(200), Some(404)]);
+    assert!(r.transactions[0].body_incomplete);
+    assert_eq!(r.transactions[1].response_body_len, 2);
+    assert_eq!(r.transactions[1].latency_ms, Some(4.0));
+    assert_eq!((r.resyncs, r.skipped_bytes), (1, 24));
+    assert_eq!(
+        r.anomalies,
+        ["s2c: resynchronised after a gap, 24 bytes skipped"]
+    );
+}
+
+/// A hole inside a request head: the next request line at a segment start is found, and
+/// a line start inside the skipped bytes counts too.
+#[test]
+fn gap_in_a_request_head_resyncs_on_a_request_line() {
+    let mut h = HttpStream::new();
+    h.on_data(
+        C,
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHo",
+        ms(0),
+    );
+    h.on_gap(C, 40, ms(1));
+    h.on_data(C, b"dy bytes\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n", ms(2));
+    h.on_end(C, ms(3));
+    let HttpLayer::Http(r) = h.summarize() else {
+        panic!()
+    };
+    let t: Vec<_> = r.transactions.iter().map(|t| t.target.clone()).collect();
+    assert_eq!(t, [Some("/1".to_string()), Some("/3".to_string())]);
+    // "POST /2 HTTP/1.1\r\nHo" (20, held when the hole came) + "dy bytes\r\n" (10).
+    assert_eq!(r.skipped_bytes, 30);
+}
+
+/// A connection picked up mid-stream whose first client byte is a keep-alive probe's
+/// (Windows sends one garbage byte, RFC 9293 §3.8.4): the requests after it are read.
+#[test]
+fn stray_byte_before_the_first_request() {
+    assert_eq!(detect(b"\x00", b""), Detection::NeedMore);
+    let (r, _) = run(&[
+        (C, b"\x00", 0),
+        (C, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", 1),
+        (S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2),
+    ]);
+    assert_eq!(r.transactions.len(), 1);
+    assert_eq!(r.transactions[0].method.as_deref(), Some("GET"));
+    assert_eq!(r.transactions[0].status, Some(200));
+    assert_eq!(r.skipped_bytes, 1);
+    assert_eq!(
+        r.anomalies,
+        ["c2s: resynchronised after bytes before the first message, 1 bytes skipped"]
+    );
+    // A printable stray byte would otherwise read as part of the method ("XGET").
+    let (r, _) = run(&[(C, b"XGET /a HTTP/1.1\r\n\r\n", 0)]);
+    assert_eq!(r.transactions[0].method.as_deref(), Some("GET"));
+}
+
+/// A head that does not parse: the next message after it is read, the failed one counted.
+#[test]
+fn bad_head_resyncs_on_the_next_message() {
+    let (r, _) = run(&[
+        (C, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", 0),
+        (
+            S,
+            b"HTTP/1.1 200 OK\r\nbroken line\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 204 No Content\r\n\r\n",
+            1,
+        ),
+        (S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2),
+    ]);
+    let st: Vec<_> = r.transactions.iter().map(|t| t.status).collect();
+    // The failed response keeps its status (its status line is sound); the 204 is glued
+    // to its body (not at a line or segment start), so it is skipped with it; the next
+    // segment's response is read and pairs with /2.
+    assert_eq!(st, [Some(200), Some(200)]);
+    assert_eq!(r.resyncs, 1);
+    assert!(
+        r.anomalies[0].starts_with("s2c: resynchronised after header line without a colon"),
+        "{:?}",
+        r.anomalies
+    );
+}
+
+/// Leniencies browsers, curl and Zeek accept, each counted. Hand-made bytes (no server
+/// in the lab sends these): the space before the colon is the field the issue quotes from
+/// a real server (`Access-Control-Allow-Credentials : true`); obs-fold as RFC 9112 §5.2
+/// describes it; bare LF line ends as `printf 'GET / HTTP/1.1\n...' | nc` sends them; a
+/// status line without reason phrase (RFC 9112 §4 makes the reason optional, not the SP);
+/// Content-Length twice with one value (RFC 9110 §8.6).
+#[test]
+fn leniencies_are_accepted_and_counted() {
+    let (r, _) = run(&[
+        (
+            C,
+            b"GET /a HTTP/1.1\nHost: h\nUser-Agent: x\n  y\n\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nokGET /c HTTP/1.1\r\n\r\n",
+            0,
+        ),
+        (
+            S,
+            b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Credentials : true\r\nContent-Length : 3\r\n\r\nabcHTTP/1.1 200\r\nContent-Length: 1\r\n\r\nzHTTP/1.1 204 No Content\r\nX-Long: a\r\n\tb\r\n\r\n",
+            1,
+        ),
+    ]);
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    let t = &r.transactions;
+    assert_eq!(t.len(), 3);
+    assert_eq!(t[0].user_agent.as_deref(), Some("x y"));
+    assert_eq!((t[0].status, t[0].response_body_len), (Some(200), 3));
+    assert_eq!(t[1].request_body_len, 2);
+    assert_eq!((t[1].status, t[1].reason.as_deref()), (Some(200), Some("")));
+    assert_eq!(t[1].response_body_len, 1);
+    assert_eq!(t[2].status, Some(204));
+    let l: Vec<_> = r.leniencies.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        l,
+        [
+            ("bare_lf", 1),
+            ("duplicate_content_length", 1),
+            ("no_reason_phrase", 1),
+            ("obs_fold", 2),
+            ("space_before_colon", 1),
+        ]
+    );
+}
+
+#[test]
+fn message_starts() {
+    use parser::message_start;
+    assert_eq!(
+        message_start(b"GET / HTTP/1.1\r\n", true),
+        Parsed::Done((), 0)
+    );
+    assert_eq!(message_start(b"GET / HTTP/1.", true), Parsed::Incomplete);
+    assert_eq!(message_start(b"GE", true), Parsed::Incomplete);
+    assert!(matches!(
+        message_start(b"GET /\r\n", true),
+        Parsed::Error(_)
+    ));
+    assert!(matches!(
+        message_start(b"FOO / HTTP/1.1\r\n", true),
+        Parsed::Error(_)
+    ));
+    assert!(matches!(
+        message_start(b"GET / HTTP/1.1x", true),
+        Parsed::Error(_)
+    ));
+    assert_eq!(
+        message_start(b"HTTP/1.1 200 OK", false),
+        Parsed::Done((), 0)
+    );
+    assert_eq!(
+        message_start(b"HTTP/1.0 404\r\n", false),
+        Parsed::Done((), 0)
+    );
+    assert_eq!(message_start(b"HTTP/1.1 2", false), Parsed::Incomplete);
+    assert!(matches!(
+        message_start(b"HTTP/1.1 2000", false),
+        Parsed::Error(_)
+    ));
+    assert!(matches!(message_start(b"HTTPS", false), Parsed::Error(_)));
+    let long = [b"GET /".as_slice(), &[b'a'; parser::MAX_START_LINE]].concat();
+    assert!(matches!(message_start(&long, true), Parsed::Error(_)));
+}
+
+/// Resync drains what it skips: a large delivery while skipping neither piles up in the
+/// buffer nor trips the buffer limit, and the response after it is found.
+#[test]
+fn resync_over_a_large_delivery() {
+    let mut h = HttpStream::new();
+    h.on_data(C, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", ms(0));
+    h.on_data(
+        S,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ms(1),
+    );
+    h.on_gap(S, 100, ms(2));
+    let big = vec![b'x'; 300_000];
+    h.on_data(S, &big, ms(3));
+    assert!(h.buf[1].is_empty());
+    h.on_data(S, b"HTTP/1.1 304 Not Modified\r\n\r\n", ms(4));
+    h.on_end(S, ms(5));
+    let HttpLayer::Http(r) = h.summarize() else {
+        panic!()
+    };
+    assert_eq!(r.transactions[1].status, Some(304));
+    assert_eq!(r.skipped_bytes, 300_000);
+    assert!(
+        !r.anomalies.iter().any(|a| a.contains("buffer limit")),
+        "{:?}",
+        r.anomalies
+    );
+}
+
+/// The whole registry, not only HTTP's detector, gives a stream that begins with a stray
+/// byte to HTTP (and waits on the lone byte rather than calling it unknown).
+#[test]
+fn registry_gives_a_stray_byte_stream_to_http() {
+    use crate::analyzers::registry::{AppProto, detect_stream};
+    assert_eq!(
+        detect_stream(b"\x00GET / HTTP/1.1\r\nHost: h\r\n\r\n", b""),
+        Some((AppProto::Http, Detection::Match))
+    );
+    assert!(matches!(
+        detect_stream(b"\x00", b""),
+        Some((_, Detection::NeedMore))
+    ));
 }

@@ -91,6 +91,48 @@ pub struct QuicFlow {
     cids_dirty: bool,
     /// The flow's roles are the reverse of the caller's (learned from a joined CID).
     reversed: bool,
+    /// SNI from a legacy Google QUIC (Q0xx before Q050) plaintext CHLO.
+    gquic_sni: Option<String>,
+}
+
+/// The version of a legacy Google QUIC client packet (Q001-Q049: the public header of
+/// Q043 and earlier, or the Q046-Q049 long header), as the first-datagram detector knows
+/// them; Q050 and later use IETF-style encrypted Initials and are parsed as those.
+fn legacy_gquic_version(d: &[u8]) -> Option<Version> {
+    let v = super::header::detect_version(d)?;
+    matches!(v.kind(), VersionKind::GoogleQ(n) if n < 50).then_some(v)
+}
+
+/// Most tag entries read from a CHLO (gQUIC's `kMaxEntries` is 128).
+const MAX_CHLO_TAGS: usize = 128;
+
+/// The `SNI` tag of the first plaintext CHLO in a legacy gQUIC datagram: the message
+/// (`CHLO`, u16 LE tag count, u16 padding, then per tag its 4-byte name and u32 LE end
+/// offset, then the values) is found by its tag, bounds-checked throughout. An SNI that is
+/// empty, longer than 255 bytes or not printable ASCII is not taken.
+fn gquic_chlo_sni(d: &[u8]) -> Option<String> {
+    let at = d.windows(4).position(|w| w == b"CHLO")?;
+    let m = d.get(at..)?;
+    let n = usize::from(u16::from_le_bytes([*m.get(4)?, *m.get(5)?]));
+    if n == 0 || n > MAX_CHLO_TAGS {
+        return None;
+    }
+    let values = m.get(8 + 8 * n..)?;
+    let mut start = 0usize;
+    for i in 0..n {
+        let e = m.get(8 + 8 * i..16 + 8 * i)?;
+        let end = u32::from_le_bytes([*e.get(4)?, *e.get(5)?, *e.get(6)?, *e.get(7)?]) as usize;
+        if end < start {
+            return None;
+        }
+        if e.get(..4)? == b"SNI\0" {
+            let v = values.get(start..end)?;
+            let ok = !v.is_empty() && v.len() <= 255 && v.iter().all(u8::is_ascii_graphic);
+            return ok.then(|| String::from_utf8_lossy(v).into_owned());
+        }
+        start = end;
+    }
+    None
 }
 
 fn hexo(v: &Option<Vec<u8>>) -> Option<String> {
@@ -226,6 +268,24 @@ impl QuicFlow {
             Direction::ClientToServer => self.server_scid.as_ref().map(Vec::len),
             Direction::ServerToClient => self.client_scid.as_ref().map(Vec::len),
         };
+        if dir == Direction::ClientToServer
+            && self.gquic_sni.is_none()
+            && let Some(v) = legacy_gquic_version(payload)
+        {
+            // Legacy Google QUIC: its headers are not IETF QUIC's, and the CHLO is plaintext.
+            self.version.get_or_insert(v);
+            self.gquic_sni = gquic_chlo_sni(payload);
+            if self.client_dcid.is_none() {
+                self.t_client_initial.get_or_insert(ts);
+            }
+            return;
+        }
+        if self
+            .version
+            .is_some_and(|v| matches!(v.kind(), VersionKind::GoogleQ(n) if n < 50))
+        {
+            return; // later legacy gQUIC packets: counted, not parsed
+        }
         let mut it = packets(payload, short_len);
         for r in &mut it {
             match r {
@@ -456,7 +516,9 @@ impl QuicFlow {
             client_scid: hexo(&self.client_scid),
             server_scid: hexo(&self.server_scid),
             retry_dcid: hexo(&self.retry_dcid),
-            sni: ch.and_then(|c| c.sni.clone()),
+            sni: ch
+                .and_then(|c| c.sni.clone())
+                .or_else(|| self.gquic_sni.clone()),
             alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
             ja4: ch.map(|c| c.ja4(Ja4Transport::Quic)),
             handshake_ms: ms(self.t_client_short),

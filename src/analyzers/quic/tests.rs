@@ -778,3 +778,39 @@ const D29_RETRY: &str = "ffff00001d0008f067a5502a4262b5746f6b656ed16926d81f6f9ca
 /// Python `cryptography` (see `v2ray.rs`).
 pub(super) const V2RAY_WECHAT_AES_SHA256: &str =
     "ed3e584005da2aabfc82e55f598b3cee21ddff5672bcb3f793c61e58a9bd4fec";
+
+/// Legacy Google QUIC client hellos (plaintext CHLO in a STREAM frame on stream 1, padded
+/// to 1350 bytes with zeros): a Q043 public header and a Q046 long header. Hand-built;
+/// TShark 4.0.17 (`-d udp.port==443,gquic -T fields -e gquic.version -e gquic.tag.sni`)
+/// reads them as `Q043 www.example.org` and `Q046 q46.example.net`.
+const Q043_CHLO: &str = "0901020304050607085130343301000000000000000000000000a001004743484c4f030000005041440014000000534e49002300000056455200270000002d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d7777772e6578616d706c652e6f726751303433";
+const Q046_CHLO: &str = "c35130343650111213141516171800000001000000000000000000000000a001004743484c4f030000005041440014000000534e49002300000056455200270000002d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d7134362e6578616d706c652e6e657451303436";
+
+#[test]
+fn legacy_gquic_version_and_sni_from_the_chlo() {
+    for (hex, version, sni) in [
+        (Q043_CHLO, "Q043", "www.example.org"),
+        (Q046_CHLO, "Q046", "q46.example.net"),
+    ] {
+        let mut d = h(hex);
+        d.resize(1350, 0);
+        let mut f = QuicFlow::new();
+        f.on_datagram(Direction::ClientToServer, &d, ts(0));
+        // A later (encrypted) packet of the connection: counted, no anomaly.
+        f.on_datagram(Direction::ServerToClient, &[0x08; 200], ts(5));
+        let s = f.summarize();
+        assert_eq!(s.version.as_deref(), Some(version));
+        assert_eq!(s.sni.as_deref(), Some(sni));
+        assert_eq!(s.anomalies, 0, "{:?}", s.anomaly_reasons);
+        assert_eq!((s.packets_c2s, s.packets_s2c), (1, 1));
+        // Every cut of the CHLO is read without a panic, and never yields a wrong name.
+        for k in 0..d.len().min(120) {
+            let mut f = QuicFlow::new();
+            let mut cut = d[..k].to_vec();
+            cut.resize(1350, 0xff);
+            f.on_datagram(Direction::ClientToServer, &cut, ts(0));
+            let s = f.summarize();
+            assert!(s.sni.is_none() || s.sni.as_deref() == Some(sni), "cut {k}");
+        }
+    }
+}

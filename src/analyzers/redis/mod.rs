@@ -5,7 +5,9 @@
 //!
 //! - Detection: the client's first bytes are a RESP array of bulk strings
 //!   (`*N\r\n$M\r\n...`), or an inline command line starting with a common command
-//!   (`PING\r\n`) answered, if at all yet, with a RESP type byte. Servers never speak
+//!   (`PING\r\n`, `PUBLISH Foo "Hi there :)"\r\n`) answered, if at all yet, with a RESP
+//!   type byte. Inline arguments are split as the server splits them
+//!   ([`parser::split_inline`]: quotes and escapes). Servers never speak
 //!   first, so server bytes alone are not enough.
 //! - Commands are the client's top-level values; replies the server's, RESP3 push
 //!   messages (`>`) excepted. The n-th reply answers the n-th command (Redis processes a
@@ -44,9 +46,51 @@ pub const MAX_ARGS: usize = 8;
 /// Commands accepted as an inline first line (`PING\r\n`), the way redis-cli and
 /// telnet users talk; servers never speak first, so this is safe from server-first
 /// protocols that share reply syntax (POP3's `+OK`).
-const INLINE_FIRST: [&str; 14] = [
-    "PING", "AUTH", "HELLO", "SELECT", "INFO", "ECHO", "GET", "SET", "DEL", "EXISTS", "KEYS",
-    "CLIENT", "COMMAND", "DBSIZE",
+const INLINE_FIRST: [&str; 44] = [
+    "PING",
+    "AUTH",
+    "HELLO",
+    "SELECT",
+    "INFO",
+    "ECHO",
+    "GET",
+    "SET",
+    "DEL",
+    "EXISTS",
+    "KEYS",
+    "CLIENT",
+    "COMMAND",
+    "DBSIZE",
+    "PUBLISH",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "MONITOR",
+    "INCR",
+    "DECR",
+    "INCRBY",
+    "MGET",
+    "MSET",
+    "SETEX",
+    "SETNX",
+    "APPEND",
+    "EXPIRE",
+    "TTL",
+    "TYPE",
+    "SCAN",
+    "HGET",
+    "HSET",
+    "HGETALL",
+    "LPUSH",
+    "RPUSH",
+    "LPOP",
+    "RPOP",
+    "LRANGE",
+    "SADD",
+    "SMEMBERS",
+    "ZADD",
+    "ZRANGE",
+    "CONFIG",
+    "FLUSHALL",
 ];
 
 fn detect_inline(c2s: &[u8], s2c: &[u8]) -> Detection {
@@ -60,12 +104,20 @@ fn detect_inline(c2s: &[u8], s2c: &[u8]) -> Detection {
     let Some(line) = c2s.get(..nl).and_then(|l| l.strip_suffix(b"\r")) else {
         return Detection::NotMine;
     };
-    let word = line.split(|&b| b == b' ').next().unwrap_or_default();
+    let word = line
+        .split(|&b| b == b' ' || b == b'\t')
+        .find(|w| !w.is_empty())
+        .unwrap_or_default();
     let known = INLINE_FIRST
         .iter()
         .any(|w| w.as_bytes().eq_ignore_ascii_case(word));
     let reply_ok = s2c.first().is_none_or(|b| b"+-:$*_%>~".contains(b));
-    if known && reply_ok && line.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+    if known
+        && reply_ok
+        && line
+            .iter()
+            .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\t')
+    {
         Detection::Match
     } else {
         Detection::NotMine

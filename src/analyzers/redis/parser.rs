@@ -68,6 +68,100 @@ fn cut(b: &[u8]) -> String {
     String::from_utf8_lossy(b.get(..MAX_ITEM_BYTES.min(b.len())).unwrap_or_default()).into_owned()
 }
 
+/// Splits an inline command line (CR LF already removed) into its arguments the way
+/// Redis does (`sdssplitargs` in `src/sds.c`, used by `processInlineBuffer`): blanks
+/// (`isspace`) separate arguments; `"..."` takes `\xHH`, `\n`, `\r`, `\t`, `\b`, `\a`
+/// and `\` + any byte (that byte); `'...'` takes `\'` only; a quote may open inside an
+/// argument (`a"b c"` is `ab c`), a closing quote must be followed by a blank or the end.
+/// Each argument is passed to `arg` (its bytes, never more than a line); returns the
+/// count, or the error the server answers (`unbalanced quotes`, after which it closes
+/// the connection). A NUL byte is an error too: the server stops looking for the line's
+/// end there and waits.
+pub fn split_inline(line: &[u8], mut arg: impl FnMut(&[u8])) -> Result<u64, &'static str> {
+    const UNBALANCED: &str = "unbalanced quotes in an inline command";
+    if line.contains(&0) {
+        return Err("NUL byte in an inline command");
+    }
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut n = 0u64;
+    let mut p = 0usize;
+    let at = |i: usize| line.get(i).copied();
+    let mut cur = Vec::new();
+    loop {
+        while at(p).is_some_and(space) {
+            p += 1;
+        }
+        if at(p).is_none() {
+            return Ok(n);
+        }
+        cur.clear();
+        let (mut inq, mut insq) = (false, false);
+        loop {
+            let c = at(p);
+            if inq {
+                match (
+                    c,
+                    at(p + 1),
+                    at(p + 2).and_then(hex),
+                    at(p + 3).and_then(hex),
+                ) {
+                    (Some(b'\\'), Some(b'x'), Some(h), Some(l)) => {
+                        cur.push((h * 16 + l) as u8);
+                        p += 3;
+                    }
+                    (Some(b'\\'), Some(e), _, _) => {
+                        cur.push(match e {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 0x08,
+                            b'a' => 0x07,
+                            other => other,
+                        });
+                        p += 1;
+                    }
+                    (Some(b'"'), next, _, _) => {
+                        if next.is_some_and(|b| !space(b)) {
+                            return Err(UNBALANCED);
+                        }
+                        p += 1;
+                        break;
+                    }
+                    (None, ..) => return Err(UNBALANCED),
+                    (Some(b), ..) => cur.push(b),
+                }
+            } else if insq {
+                match (c, at(p + 1)) {
+                    (Some(b'\\'), Some(b'\'')) => {
+                        cur.push(b'\'');
+                        p += 1;
+                    }
+                    (Some(b'\''), next) => {
+                        if next.is_some_and(|b| !space(b)) {
+                            return Err(UNBALANCED);
+                        }
+                        p += 1;
+                        break;
+                    }
+                    (None, _) => return Err(UNBALANCED),
+                    (Some(b), _) => cur.push(b),
+                }
+            } else {
+                match c {
+                    None | Some(b' ' | b'\n' | b'\r' | b'\t') => break,
+                    Some(b'"') => inq = true,
+                    Some(b'\'') => insq = true,
+                    Some(b) => cur.push(b),
+                }
+            }
+            p += 1;
+        }
+        n += 1;
+        arg(&cur);
+    }
+}
+
 impl RespReader {
     pub fn new() -> Self {
         RespReader::default()
@@ -194,15 +288,28 @@ impl RespReader {
                 }
             }
             _ if self.stack.is_empty() => {
-                // Inline command: words separated by spaces.
+                // Inline command, split as the server splits it.
+                let mut items = Vec::new();
+                let leaves = match split_inline(line, |w| {
+                    if items.len() < MAX_ITEMS {
+                        items.push(cut(w));
+                    }
+                }) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.broken = Some(e);
+                        return;
+                    }
+                };
+                if leaves == 0 {
+                    // Blanks only: Redis ignores the line.
+                    self.cur = None;
+                    return;
+                }
                 if let Some(v) = self.cur.as_mut() {
                     v.kind = "inline";
-                    for w in line.split(|b| *b == b' ').filter(|w| !w.is_empty()) {
-                        v.leaves += 1;
-                        if v.items.len() < MAX_ITEMS {
-                            v.items.push(cut(w));
-                        }
-                    }
+                    v.leaves = leaves;
+                    v.items = items;
                 }
                 self.complete(events);
             }
@@ -331,6 +438,50 @@ mod tests {
         assert!(r.broken().is_some());
         let mut r = RespReader::new();
         r.feed(b"$2\r\nabXY");
+        assert!(r.broken().is_some());
+    }
+
+    /// Inline commands as telnet users type them, with the arguments redis-server 7.0.15
+    /// (Debian 12) took from them: each line was sent to a real server on loopback with
+    /// `ECHO`, and the value below is the bulk string it echoed (`SET`/`PUBLISH` parse
+    /// the same way). The error lines got `-ERR Protocol error: unbalanced quotes in
+    /// request` and the connection was closed.
+    #[test]
+    fn inline_commands_split_as_redis_server_does() {
+        let args = |line: &[u8]| {
+            let mut v: Vec<Vec<u8>> = Vec::new();
+            split_inline(line, |a| v.push(a.to_vec())).map(|_| v)
+        };
+        let ok = |line: &[u8], want: &[&[u8]]| {
+            let got = args(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(line));
+        };
+        ok(
+            br#"PUBLISH Foo "Hi there :)""#,
+            &[b"PUBLISH", b"Foo", b"Hi there :)"],
+        );
+        ok(br#"ECHO "a\x41\n b\q""#, &[b"ECHO", b"aA\n bq"]);
+        ok(br"ECHO 'it\'s \n'", &[b"ECHO", br"it's \n"]);
+        ok(br#"ECHO a"b c""#, &[b"ECHO", b"ab c"]);
+        ok(br#"ECHO """#, &[b"ECHO", b""]);
+        ok(b"ECHO  \t x\x0by ", &[b"ECHO", b"x\x0by"]);
+        ok(br#"ECHO "\x4g""#, &[b"ECHO", b"x4g"]);
+        ok(br"ECHO a\nb", &[b"ECHO", br"a\nb"]);
+        assert_eq!(args(b"   "), Ok(vec![]));
+        for bad in [
+            &br#"ECHO a"b c"d"#[..],
+            br#"ECHO "a"b"#,
+            br#"ECHO "unbalanced"#,
+        ] {
+            assert!(args(bad).is_err(), "{bad:?}");
+        }
+        // Through the reader: the command and its arguments, then PING.
+        let v = done(RespReader::new().feed(b"PUBLISH Foo \"Hi there :)\"\r\nPING\r\n"));
+        assert_eq!(v[0].items, ["PUBLISH", "Foo", "Hi there :)"]);
+        assert_eq!((v[0].kind, v[0].leaves), ("inline", 3));
+        assert_eq!(v[1].items, ["PING"]);
+        let mut r = RespReader::new();
+        assert!(done(r.feed(b"ECHO \"unbalanced\r\n")).is_empty());
         assert!(r.broken().is_some());
     }
 

@@ -136,3 +136,38 @@ proptest! {
         prop_assert_eq!(run(&cuts), whole);
     }
 }
+
+/// A telnet-style session against redis-server 7.0.15 on loopback: the client bytes as
+/// typed, the server bytes as it answered them (recorded with a socket client).
+#[test]
+fn inline_session_from_a_real_server() {
+    let c: &[u8] = b"PUBLISH Foo \"Hi there :)\"\r\nECHO \"a\\x41\\n b\\q\"\r\nECHO a\"b c\"\r\n";
+    let s: &[u8] = b":0\r\n$6\r\naA\n bq\r\n$4\r\nab c\r\n";
+    assert_eq!(detect(c, b""), Detection::Match);
+    assert_eq!(detect(c, s), Detection::Match);
+    let mut r = RedisStream::new();
+    r.on_data(C, c, Timestamp(1_000_000));
+    r.on_data(S, s, Timestamp(2_000_000));
+    let rec = r.summarize();
+    let got: Vec<_> = rec
+        .commands
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.args.clone(),
+                c.reply.as_ref().and_then(|r| r.value.clone()),
+            )
+        })
+        .collect();
+    let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        [
+            ("PUBLISH", v(&["Foo", "Hi there :)"]), Some("0".to_string())),
+            ("ECHO", v(&["aA\n bq"]), Some("aA\n bq".to_string())),
+            ("ECHO", v(&["ab c"]), Some("ab c".to_string())),
+        ]
+    );
+    assert!(rec.anomalies.is_empty(), "{:?}", rec.anomalies);
+}

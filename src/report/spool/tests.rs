@@ -207,6 +207,9 @@ fn every_app_record() -> Vec<AppRecords> {
             transactions_dropped: 1,
             interim_responses: 2,
             gap_bytes: 3,
+            resyncs: 4,
+            skipped_bytes: 5,
+            leniencies: [(s("bare_lf"), 6)].into_iter().collect(),
             anomalies: vec![s("x")],
         }),
         AppRecords::HttpDisguise(DisguiseRecord {
