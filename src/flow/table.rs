@@ -344,8 +344,9 @@ impl FlowTable {
     /// latest packet time so far), ahead or behind, moves the clock only when the next
     /// packet is within that distance of it too (a capture that really resumed later); a
     /// lone one (a clock glitch decades ahead: the next packet is back near the clock) is
-    /// an outlier; one whose next packet is far from both is let go unnamed (a capture
-    /// stitched from several days). Until the next packet tells, such a packet expires
+    /// an outlier; one followed by a packet later still moves the clock there (a sparse
+    /// capture, days between packets); one whose next packet is far from both otherwise
+    /// is let go unnamed. Until the next packet tells, such a packet expires
     /// nothing and does not extend its flow's `last_ts`, so
     /// a lone one neither ends every flow nor splits its own;
     /// [`FlowTable::take_time_outlier`] names it once the next packet has not confirmed it.
@@ -358,12 +359,14 @@ impl FlowTable {
                 false
             }
             Some(c) if now.nanos_since(c).unsigned_abs() > TIME_OUTLIER_NS as u64 => {
-                if self
-                    .pending_jump
-                    .is_some_and(|j| now.nanos_since(j).unsigned_abs() <= TIME_OUTLIER_NS as u64)
-                {
-                    // Two packets in a row agree: the clock itself jumped (or was the
-                    // outlier, when the capture's first packet was).
+                if self.pending_jump.is_some_and(|j| {
+                    now.nanos_since(j).unsigned_abs() <= TIME_OUTLIER_NS as u64
+                        || (j > c && now >= j)
+                }) {
+                    // Two packets in a row agree (the clock itself jumped, or was the
+                    // outlier, when the capture's first packet was), or time kept going
+                    // forward past the held packet: a sparse capture, days between
+                    // packets, whose flows really were idle.
                     self.pending_jump = None;
                     self.clock = Some(now);
                     jumped = true;
@@ -755,11 +758,23 @@ mod tests {
         assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
         // A capture stitched from several days (nDPI's gtp_false_positive.pcapng: its last
         // two packets 9 and 11 days apart): no packet comes back, none is named.
+        // Its flows were idle for days: the packet 11 days on still ends the one it
+        // finds (the clock follows time that keeps going forward).
         let day = 86_400 * sec;
+        let id = t
+            .lookup(
+                &facts(a, b, later + sec, Some((TcpFlags::ACK, 1))),
+                &mut ended,
+            )
+            .id;
+        ended.clear();
         for ts in [later + 9 * day, later + 20 * day] {
             t.expire(Timestamp(ts), &mut ended);
         }
         assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].0.id, id);
+        assert_eq!(ended[0].1, EndReason::IdleTimeout);
     }
 
     /// A connection closes and leaves the table (5 s after its last packet); its SYN
