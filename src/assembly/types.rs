@@ -57,23 +57,7 @@ pub enum StreamStart {
     Midstream,
 }
 
-/// Why a direction or a connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    /// A FIN, once every byte before it was delivered or declared a gap.
-    Fin,
-    /// An RST: everything buffered was forced out with gaps for the holes.
-    Rst,
-    /// The flow table saw no packet for too long.
-    IdleTimeout,
-    /// The flow table needed the room (too many live connections).
-    Evicted,
-    /// The capture ended.
-    EndOfCapture,
-    /// A new connection (a SYN with another ISN) took the same 4-tuple.
-    PortReuse,
-}
+pub use crate::flow::CloseReason;
 
 /// A retransmission whose bytes differ from the copy seen first. The first copy is the one
 /// delivered; this records the disagreement.

@@ -16,4 +16,4 @@ pub struct FlowId {
 
 pub mod slots;
 pub mod table;
-pub use table::{EndReason, Flow, FlowConfig, FlowTable, PacketFacts, Placement, RoleRule};
+pub use table::{CloseReason, Flow, FlowConfig, FlowTable, PacketFacts, Placement, RoleRule};

@@ -11,7 +11,7 @@
 //!   the server ([`RoleRule::WellKnownPort`]); else the lower port is the server's
 //!   ([`RoleRule::LowerPort`]); on equal ports the sender of the first packet is the client
 //!   ([`RoleRule::FirstPacket`]).
-//! - Flows end, and are pushed to the caller's `ended` list with their [`EndReason`], when:
+//! - Flows end, and are pushed to the caller's `ended` list with their [`CloseReason`], when:
 //!   idle longer than the idle timeout of their protocol in packet time
 //!   ([`FlowTable::expire`], cheap enough to call for every packet: it looks at the
 //!   least-recently-used end of each list only); the table is full and a new flow needs
@@ -45,14 +45,24 @@ pub enum RoleRule {
     FirstPacket,
 }
 
-/// Why a flow left the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a direction, a connection or a flow ended: one vocabulary from the flow table
+/// (which ends flows for the last four reasons) through the assembler (which adds
+/// `Fin` and `Rst`) to the analyzers' summaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EndReason {
+pub enum CloseReason {
+    /// A FIN, once every byte before it was delivered or declared a gap.
+    Fin,
+    /// An RST: everything buffered was forced out with gaps for the holes.
+    Rst,
+    /// The flow table saw no packet for too long.
     IdleTimeout,
+    /// The flow table needed the room (too many live connections).
     Evicted,
-    PortReuse,
+    /// The capture ended.
     EndOfCapture,
+    /// A new connection (a SYN with another ISN) took the same 4-tuple.
+    PortReuse,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -252,7 +262,7 @@ impl FlowTable {
 
     /// Finds or creates the flow of a packet and counts the packet in it. Flows ended to
     /// make room (eviction, port reuse) are appended to `ended`.
-    pub fn lookup(&mut self, p: &PacketFacts, ended: &mut Vec<(Flow, EndReason)>) -> Placement {
+    pub fn lookup(&mut self, p: &PacketFacts, ended: &mut Vec<(Flow, CloseReason)>) -> Placement {
         let mut created = false;
         // The same two endpoints as the last packet, either way round: the same flow.
         let found = match self.last {
@@ -271,7 +281,7 @@ impl FlowTable {
         let slot = match found {
             Some(slot) if self.is_port_reuse(slot, p) => {
                 if let Some(f) = self.remove(slot) {
-                    ended.push((f, EndReason::PortReuse));
+                    ended.push((f, CloseReason::PortReuse));
                 }
                 created = true;
                 self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
@@ -350,7 +360,7 @@ impl FlowTable {
     /// nothing and does not extend its flow's `last_ts`, so
     /// a lone one neither ends every flow nor splits its own;
     /// [`FlowTable::take_time_outlier`] names it once the next packet has not confirmed it.
-    pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, EndReason)>) {
+    pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, CloseReason)>) {
         let held = self.pending_jump;
         let mut jumped = false;
         self.outlier = match self.clock {
@@ -411,7 +421,7 @@ impl FlowTable {
                 }
                 if let Some(f) = self.remove(head) {
                     self.remember_finished(&f, now);
-                    ended.push((f, EndReason::IdleTimeout));
+                    ended.push((f, CloseReason::IdleTimeout));
                 }
             }
         }
@@ -430,12 +440,12 @@ impl FlowTable {
     }
 
     /// Ends every remaining flow (end of capture), oldest activity first.
-    pub fn drain(&mut self, ended: &mut Vec<(Flow, EndReason)>) {
+    pub fn drain(&mut self, ended: &mut Vec<(Flow, CloseReason)>) {
         for class in 0..self.lru.len() {
             while self.lru[class].head != NIL {
                 let head = self.lru[class].head;
                 match self.remove(head) {
-                    Some(f) => ended.push((f, EndReason::EndOfCapture)),
+                    Some(f) => ended.push((f, CloseReason::EndOfCapture)),
                     None => break,
                 }
             }
@@ -489,13 +499,18 @@ impl FlowTable {
         }
     }
 
-    fn insert(&mut self, key: FlowKey, p: &PacketFacts, ended: &mut Vec<(Flow, EndReason)>) -> u32 {
+    fn insert(
+        &mut self,
+        key: FlowKey,
+        p: &PacketFacts,
+        ended: &mut Vec<(Flow, CloseReason)>,
+    ) -> u32 {
         while self.map.len() >= self.cfg.max_flows {
             let victim = self.least_recent();
             match victim.and_then(|v| self.remove(v)) {
                 Some(f) => {
                     self.evicted += 1;
-                    ended.push((f, EndReason::Evicted));
+                    ended.push((f, CloseReason::Evicted));
                 }
                 None => break,
             }
@@ -774,7 +789,7 @@ mod tests {
         assert_eq!((t.take_time_outlier(), t.time_outliers), (None, 1));
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].0.id, id);
-        assert_eq!(ended[0].1, EndReason::IdleTimeout);
+        assert_eq!(ended[0].1, CloseReason::IdleTimeout);
     }
 
     /// A connection closes and leaves the table (5 s after its last packet); its SYN
@@ -869,7 +884,7 @@ mod tests {
         assert!(ended.is_empty());
         t.expire(Timestamp(11), &mut ended);
         assert_eq!(ended.len(), 1);
-        assert_eq!(ended[0].1, EndReason::IdleTimeout);
+        assert_eq!(ended[0].1, CloseReason::IdleTimeout);
         let b = t.lookup(&facts(ep(1, 1000), ep(2, 2000), 20, None), &mut ended);
         assert_eq!(a.id.slot, b.id.slot);
         assert_ne!(a.id, b.id);
@@ -894,7 +909,7 @@ mod tests {
         t.lookup(&facts(ep(1, 2000), ep(2, 53), 11, None), &mut ended);
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].0.client, ep(1, 1001));
-        assert_eq!(ended[0].1, EndReason::Evicted);
+        assert_eq!(ended[0].1, CloseReason::Evicted);
         assert_eq!(t.live(), 3);
     }
 
@@ -948,6 +963,6 @@ mod tests {
         assert_ne!(a.id, b.id);
         assert!(b.created);
         assert_eq!(ended.len(), 1);
-        assert_eq!(ended[0].1, EndReason::PortReuse);
+        assert_eq!(ended[0].1, CloseReason::PortReuse);
     }
 }

@@ -18,9 +18,7 @@ use crate::assembly::{
 use crate::capture::{CaptureError, LinkType, PacketSource, RawPacket};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{Decoded, Decoder};
-use crate::flow::{
-    Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
-};
+use crate::flow::{Direction, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts};
 use crate::report::spool::{self, Recent, RecordSpool};
 use crate::report::throughput::ThroughputAccumulator;
 use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, Summary};
@@ -113,15 +111,6 @@ pub trait StreamObserver {
     }
 }
 
-fn close_reason(end: EndReason) -> CloseReason {
-    match end {
-        EndReason::IdleTimeout => CloseReason::IdleTimeout,
-        EndReason::Evicted => CloseReason::Evicted,
-        EndReason::PortReuse => CloseReason::PortReuse,
-        EndReason::EndOfCapture => CloseReason::EndOfCapture,
-    }
-}
-
 /// Connection and application records a [`Snapshot`] can see (the latest ones).
 pub const RECENT_RECORDS: usize = 256;
 
@@ -138,7 +127,7 @@ struct Downstream {
     tcp: TcpStage,
     udp: UdpStage,
     table: FlowTable,
-    ended: Vec<(Flow, EndReason)>,
+    ended: Vec<(Flow, CloseReason)>,
     anomalies: Anomalies,
     /// The latest connection records (for snapshots); older ones move on to `connections`.
     recent: Recent<ConnectionRecord>,
@@ -400,12 +389,9 @@ impl Downstream {
             let mut tcp = None;
             let mut findings = None;
             if flow.key.l4 == L4::Tcp {
-                tcp = self.assembler.close(
-                    flow.id,
-                    close_reason(reason),
-                    flow.last_ts,
-                    &mut self.tcp,
-                );
+                tcp = self
+                    .assembler
+                    .close(flow.id, reason, flow.last_ts, &mut self.tcp);
                 let meta = self.tcp.conns.get(flow.id).map(|c| c.meta);
                 if let (Some(meta), Some(obs), Some(record)) =
                     (meta, self.tcp.observer_mut(), tcp.as_ref())

@@ -27,7 +27,7 @@ use crate::assembly::TcpConnRecord;
 use crate::capture::{FileInfo, LinkType};
 use crate::decode::ProtocolCounts;
 use crate::decode::defrag::DefragStats;
-use crate::flow::{EndReason, Endpoint, Flow, L4, RoleRule};
+use crate::flow::{CloseReason, Endpoint, Flow, L4, RoleRule};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use spool::RecordSpool;
@@ -264,7 +264,7 @@ pub struct ConnectionRecord {
     pub payload_bytes_c2s: u64,
     pub payload_bytes_s2c: u64,
     /// Why the flow left the table.
-    pub end: EndReason,
+    pub end: CloseReason,
     /// 0-based index of the flow's first packet in the capture.
     pub first_packet: u64,
     /// Protocols found by content, outermost first; JSON also has `app`, the innermost
@@ -343,7 +343,7 @@ impl Serialize for ConnectionRecord {
 impl ConnectionRecord {
     pub fn from_flow(
         f: &Flow,
-        end: EndReason,
+        end: CloseReason,
         tcp: Option<TcpConnRecord>,
         app_chain: AppChain,
     ) -> Self {

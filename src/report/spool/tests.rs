@@ -12,7 +12,7 @@ use crate::assembly::{
     CloseReason, ConnState, DirectionRecord, DirectionStats, GapStats, GapTally, Handshake,
     OverlapConflict, StreamStart, TcpConnRecord,
 };
-use crate::flow::{Direction, EndReason, Endpoint, FlowId, L4, RoleRule};
+use crate::flow::{Direction, Endpoint, FlowId, L4, RoleRule};
 use crate::report::AppChain;
 use crate::report::ConnectionRecord;
 use crate::report::throughput::ConnThroughput;
@@ -92,7 +92,7 @@ fn connection(n: u64) -> ConnectionRecord {
         ip_bytes_s2c: 6,
         payload_bytes_c2s: 7,
         payload_bytes_s2c: u64::MAX,
-        end: EndReason::PortReuse,
+        end: CloseReason::PortReuse,
         first_packet: n,
         app_chain: AppChain(vec!["socks5".into(), Cow::Owned(s("tls"))]),
         tcp: Some(TcpConnRecord {
