@@ -37,17 +37,22 @@ pub enum Detection {
     NotMine,
 }
 
-/// The result of a pure parser over the bytes at hand (Suricata's convention): a value
-/// and how many input bytes it used, a need for more bytes, or an error naming what was
-/// wrong. Parsers never consume input on `Incomplete` or `Error`.
+/// The result of every pure parser over the bytes at hand (Suricata's convention): a
+/// value and how many input bytes it used, a need for more bytes, or why the bytes are
+/// not this value (`E`: the protocol's error type, a fixed reason by default). Parsers
+/// never consume input on `Incomplete` or `Invalid`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Parsed<T> {
+pub enum Parsed<T, E = &'static str> {
     /// A value, and the bytes of input it used.
     Done(T, usize),
-    /// The input ends before the value does.
-    Incomplete,
+    /// The input ends before the value does: at least `needed` more bytes are required
+    /// (1 when the parser cannot tell more).
+    Incomplete {
+        /// Bytes past the end of the input needed, at least.
+        needed: usize,
+    },
     /// The input is not this value, for the reason given.
-    Error(&'static str),
+    Invalid(E),
 }
 
 /// What a TCP analyzer is fed for one connection. See the module docs for call order.

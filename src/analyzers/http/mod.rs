@@ -453,8 +453,8 @@ impl HttpStream {
                     }
                     return Some(p);
                 }
-                Parsed::Incomplete if p == 0 => return None,
-                Parsed::Incomplete => {
+                Parsed::Incomplete { .. } if p == 0 => return None,
+                Parsed::Incomplete { .. } => {
                     self.state[i] = State::Resync {
                         cause,
                         skipped: skipped + p as u64,
@@ -462,7 +462,7 @@ impl HttpStream {
                     };
                     return Some(p);
                 }
-                Parsed::Error(_) => {}
+                Parsed::Invalid(_) => {}
             }
         }
         self.state[i] = State::Resync {
@@ -486,7 +486,7 @@ impl HttpStream {
                 State::Hold => break,
                 State::Resync { .. } => self.resync(dir, rest, seg.checked_sub(off), ts),
                 State::Head => match parser::leading_empty_lines(rest) {
-                    Parsed::Incomplete => None,
+                    Parsed::Incomplete { .. } => None,
                     Parsed::Done((), n) if n > 0 => {
                         self.count_trailing(dir, n as u64);
                         Some(n)
@@ -517,8 +517,8 @@ impl HttpStream {
 
     fn request_head(&mut self, rest: &[u8], ts: Timestamp) -> Option<usize> {
         match parse_request_head(rest) {
-            Parsed::Incomplete => None,
-            Parsed::Error(e) => {
+            Parsed::Incomplete { .. } => None,
+            Parsed::Invalid(e) => {
                 let prev_unframed = self
                     .rec
                     .transactions
@@ -658,8 +658,8 @@ impl HttpStream {
 
     fn response_head(&mut self, rest: &[u8], ts: Timestamp) -> Option<usize> {
         let h = match parse_response_head(rest) {
-            Parsed::Incomplete => return None,
-            Parsed::Error(e) => {
+            Parsed::Incomplete { .. } => return None,
+            Parsed::Invalid(e) => {
                 if self.disguise.is_some() {
                     self.state[1] = State::Hold;
                     return None;
@@ -826,8 +826,8 @@ impl HttpStream {
                     self.state[i] = State::Body(Body::Chunked(Chunk::Data(s)));
                     Some(n)
                 }
-                Parsed::Incomplete => None,
-                Parsed::Error(e) => {
+                Parsed::Incomplete { .. } => None,
+                Parsed::Invalid(e) => {
                     if dir == Direction::ServerToClient
                         && looks_binary(rest)
                         && self.rec.transactions.len() == 1

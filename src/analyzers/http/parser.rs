@@ -3,7 +3,7 @@
 //!
 //! Contract: every function takes the bytes at hand and answers [`Parsed::Done`] with
 //! borrowed fields and the bytes consumed, [`Parsed::Incomplete`] when the message head
-//! (or line) has not ended yet, or [`Parsed::Error`]. Heads longer than [`MAX_HEAD`] are
+//! (or line) has not ended yet, or [`Parsed::Invalid`]. Heads longer than [`MAX_HEAD`] are
 //! errors, so a caller never buffers more than that. Lines may end in CRLF or a bare LF
 //! (RFC 9112 §2.2 lets recipients accept it). At most [`MAX_HEADERS`] fields are kept.
 //!
@@ -102,7 +102,7 @@ pub fn leading_empty_lines(buf: &[u8]) -> Parsed<()> {
         match buf.get(n..).unwrap_or_default() {
             [b'\r', b'\n', ..] => n += 2,
             [b'\n', ..] => n += 1,
-            [b'\r'] => return Parsed::Incomplete,
+            [b'\r'] => return Parsed::Incomplete { needed: 1 },
             _ => return Parsed::Done((), n),
         }
     }
@@ -209,9 +209,9 @@ fn has_bare_lf(head: &[u8]) -> bool {
 fn head_bytes(buf: &[u8]) -> Parsed<usize> {
     match head_end(buf) {
         Some(n) if n <= MAX_HEAD => Parsed::Done(n, n),
-        Some(_) => Parsed::Error("head longer than 64 KiB"),
-        None if buf.len() > MAX_HEAD => Parsed::Error("head longer than 64 KiB"),
-        None => Parsed::Incomplete,
+        Some(_) => Parsed::Invalid("head longer than 64 KiB"),
+        None if buf.len() > MAX_HEAD => Parsed::Invalid("head longer than 64 KiB"),
+        None => Parsed::Incomplete { needed: 1 },
     }
 }
 
@@ -238,14 +238,14 @@ pub fn request_line_prefix_ok(buf: &[u8]) -> bool {
 pub fn parse_request_head(buf: &[u8]) -> Parsed<RequestHead<'_>> {
     let n = match head_bytes(buf) {
         Parsed::Done(n, _) => n,
-        Parsed::Incomplete => {
+        Parsed::Incomplete { .. } => {
             return if request_line_prefix_ok(buf) {
-                Parsed::Incomplete
+                Parsed::Incomplete { needed: 1 }
             } else {
-                Parsed::Error("not a request line")
+                Parsed::Invalid("not a request line")
             };
         }
-        Parsed::Error(e) => return Parsed::Error(e),
+        Parsed::Invalid(e) => return Parsed::Invalid(e),
     };
     let head = buf.get(..n).unwrap_or_default();
     let mut it = lines(head);
@@ -254,10 +254,10 @@ pub fn parse_request_head(buf: &[u8]) -> Parsed<RequestHead<'_>> {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Parsed::Error("request line is not method, target, version");
+        return Parsed::Invalid("request line is not method, target, version");
     };
     if !method.iter().all(|b| is_tchar(*b)) || !is_version(version) {
-        return Parsed::Error("bad method or version");
+        return Parsed::Invalid("bad method or version");
     }
     let mut lenient = Lenient(if has_bare_lf(head) {
         Lenient::BARE_LF
@@ -275,33 +275,33 @@ pub fn parse_request_head(buf: &[u8]) -> Parsed<RequestHead<'_>> {
             },
             n,
         ),
-        Err(e) => Parsed::Error(e),
+        Err(e) => Parsed::Invalid(e),
     }
 }
 
 pub fn parse_response_head(buf: &[u8]) -> Parsed<ResponseHead<'_>> {
     let n = match head_bytes(buf) {
         Parsed::Done(n, _) => n,
-        Parsed::Incomplete => {
+        Parsed::Incomplete { .. } => {
             let k = buf.len().min(5);
             return if buf.get(..k) == b"HTTP/".get(..k) {
-                Parsed::Incomplete
+                Parsed::Incomplete { needed: 1 }
             } else {
-                Parsed::Error("not a status line")
+                Parsed::Invalid("not a status line")
             };
         }
-        Parsed::Error(e) => return Parsed::Error(e),
+        Parsed::Invalid(e) => return Parsed::Invalid(e),
     };
     let head = buf.get(..n).unwrap_or_default();
     let mut it = lines(head);
     let line = it.next().unwrap_or_default();
     let mut parts = line.splitn(3, |&b| b == b' ');
     let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
-        return Parsed::Error("status line is not version, code, reason");
+        return Parsed::Invalid("status line is not version, code, reason");
     };
     let reason = parts.next().unwrap_or_default();
     if !is_version(version) || code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
-        return Parsed::Error("bad version or status code");
+        return Parsed::Invalid("bad version or status code");
     }
     let status = code.iter().fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
     let mut lenient = Lenient(if has_bare_lf(head) {
@@ -324,7 +324,7 @@ pub fn parse_response_head(buf: &[u8]) -> Parsed<ResponseHead<'_>> {
             },
             n,
         ),
-        Err(e) => Parsed::Error(e),
+        Err(e) => Parsed::Invalid(e),
     }
 }
 
@@ -332,11 +332,11 @@ pub fn parse_response_head(buf: &[u8]) -> Parsed<ResponseHead<'_>> {
 pub fn parse_chunk_size(buf: &[u8]) -> Parsed<u64> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         return if buf.len() > 1024 {
-            Parsed::Error("chunk-size line too long")
+            Parsed::Invalid("chunk-size line too long")
         } else if buf.first().is_none_or(u8::is_ascii_hexdigit) {
-            Parsed::Incomplete // digits, extension or CR still coming
+            Parsed::Incomplete { needed: 1 } // digits, extension or CR still coming
         } else {
-            Parsed::Error("not a chunk size")
+            Parsed::Invalid("not a chunk size")
         };
     };
     let line = buf.get(..nl).unwrap_or_default();
@@ -350,7 +350,7 @@ pub fn parse_chunk_size(buf: &[u8]) -> Parsed<u64> {
             || rest.starts_with(b" ")
             || rest.starts_with(b"\t"))
     {
-        return Parsed::Error("not a chunk size");
+        return Parsed::Invalid("not a chunk size");
     }
     let size = line.iter().take(hex_len).fold(0u64, |a, d| {
         (a << 4) | u64::from((*d as char).to_digit(16).unwrap_or(0))
@@ -409,9 +409,9 @@ pub const MAX_START_LINE: usize = 8 * 1024;
 pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
     let short = |ok: bool| {
         if ok && buf.len() < MAX_START_LINE {
-            Parsed::Incomplete
+            Parsed::Incomplete { needed: 1 }
         } else {
-            Parsed::Error("no message start")
+            Parsed::Invalid("no message start")
         }
     };
     if !request {
@@ -425,12 +425,12 @@ pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
             }
         });
         if !shape {
-            return Parsed::Error("no message start");
+            return Parsed::Invalid("no message start");
         }
         return match buf.get(want.len()) {
             None => short(true),
             Some(b' ' | b'\r' | b'\n') => Parsed::Done((), 0),
-            Some(_) => Parsed::Error("no message start"),
+            Some(_) => Parsed::Invalid("no message start"),
         };
     }
     let sp = buf.iter().take(12).position(|&b| b == b' ');
@@ -440,7 +440,7 @@ pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
     };
     let method = buf.get(..sp).unwrap_or_default();
     if !KNOWN_METHODS.contains(&method) {
-        return Parsed::Error("no message start");
+        return Parsed::Invalid("no message start");
     }
     let rest = buf.get(sp + 1..).unwrap_or_default();
     let Some(sp2) = rest
@@ -450,7 +450,7 @@ pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
         return short(true);
     };
     if sp2 == 0 || rest.get(sp2) != Some(&b' ') {
-        return Parsed::Error("no message start");
+        return Parsed::Invalid("no message start");
     }
     let ver = rest.get(sp2 + 1..).unwrap_or_default();
     let want = b"HTTP/1.1";
@@ -463,12 +463,12 @@ pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
         }
     });
     if !shape {
-        return Parsed::Error("no message start");
+        return Parsed::Invalid("no message start");
     }
     match ver.get(want.len()) {
         None => short(true),
         Some(b'\r' | b'\n') => Parsed::Done((), 0),
-        Some(_) => Parsed::Error("no message start"),
+        Some(_) => Parsed::Invalid("no message start"),
     }
 }
 
@@ -495,7 +495,7 @@ mod tests {
         for k in 0..n {
             assert_eq!(
                 parse_request_head(&raw[..k]),
-                Parsed::Incomplete,
+                Parsed::Incomplete { needed: 1 },
                 "prefix {k}"
             );
         }
@@ -509,18 +509,18 @@ mod tests {
         ));
         assert!(matches!(
             parse_request_head(b"\x16\x03\x01"),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
         assert!(matches!(
             parse_request_head(b"GET / HTTP/1.1\r\nbad header\r\n\r\n"),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
         assert!(matches!(
             parse_request_head(b"GET /\r\n\r\n"),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
         let long = [b"GET /".as_slice(), &[b'a'; MAX_HEAD + 1]].concat();
-        assert!(matches!(parse_request_head(&long), Parsed::Error(_)));
+        assert!(matches!(parse_request_head(&long), Parsed::Invalid(_)));
     }
 
     #[test]
@@ -533,26 +533,32 @@ mod tests {
             (h.status, h.reason, n),
             (200, &b"Connection Established"[..], raw.len())
         );
-        assert_eq!(parse_response_head(b"HTT"), Parsed::Incomplete);
+        assert_eq!(
+            parse_response_head(b"HTT"),
+            Parsed::Incomplete { needed: 1 }
+        );
         assert!(matches!(
             parse_response_head(b"HTTP/1.1 20x OK\r\n\r\n"),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
-        assert!(matches!(parse_response_head(b"SSH-2.0"), Parsed::Error(_)));
+        assert!(matches!(
+            parse_response_head(b"SSH-2.0"),
+            Parsed::Invalid(_)
+        ));
     }
 
     #[test]
     fn chunk_sizes_and_lengths() {
         assert_eq!(parse_chunk_size(b"1a\r\n"), Parsed::Done(26, 4));
         assert_eq!(parse_chunk_size(b"0;ext=1\r\n"), Parsed::Done(0, 9));
-        assert_eq!(parse_chunk_size(b"1a"), Parsed::Incomplete);
+        assert_eq!(parse_chunk_size(b"1a"), Parsed::Incomplete { needed: 1 });
         assert!(matches!(
             parse_chunk_size(b"\x05\x99zz\r\n"),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
         assert!(matches!(
             parse_chunk_size(b"ffffffffffffffff\r\n"),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
         let f = |v: &'static [u8]| Cow::Borrowed(v);
         let h: Headers = vec![(b"Content-Length", f(b"12")), (b"content-length", f(b"12"))];

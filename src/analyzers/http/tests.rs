@@ -481,19 +481,22 @@ fn message_starts() {
         message_start(b"GET / HTTP/1.1\r\n", true),
         Parsed::Done((), 0)
     );
-    assert_eq!(message_start(b"GET / HTTP/1.", true), Parsed::Incomplete);
-    assert_eq!(message_start(b"GE", true), Parsed::Incomplete);
+    assert_eq!(
+        message_start(b"GET / HTTP/1.", true),
+        Parsed::Incomplete { needed: 1 }
+    );
+    assert_eq!(message_start(b"GE", true), Parsed::Incomplete { needed: 1 });
     assert!(matches!(
         message_start(b"GET /\r\n", true),
-        Parsed::Error(_)
+        Parsed::Invalid(_)
     ));
     assert!(matches!(
         message_start(b"FOO / HTTP/1.1\r\n", true),
-        Parsed::Error(_)
+        Parsed::Invalid(_)
     ));
     assert!(matches!(
         message_start(b"GET / HTTP/1.1x", true),
-        Parsed::Error(_)
+        Parsed::Invalid(_)
     ));
     assert_eq!(
         message_start(b"HTTP/1.1 200 OK", false),
@@ -503,14 +506,17 @@ fn message_starts() {
         message_start(b"HTTP/1.0 404\r\n", false),
         Parsed::Done((), 0)
     );
-    assert_eq!(message_start(b"HTTP/1.1 2", false), Parsed::Incomplete);
+    assert_eq!(
+        message_start(b"HTTP/1.1 2", false),
+        Parsed::Incomplete { needed: 1 }
+    );
     assert!(matches!(
         message_start(b"HTTP/1.1 2000", false),
-        Parsed::Error(_)
+        Parsed::Invalid(_)
     ));
-    assert!(matches!(message_start(b"HTTPS", false), Parsed::Error(_)));
+    assert!(matches!(message_start(b"HTTPS", false), Parsed::Invalid(_)));
     let long = [b"GET /".as_slice(), &[b'a'; parser::MAX_START_LINE]].concat();
-    assert!(matches!(message_start(&long, true), Parsed::Error(_)));
+    assert!(matches!(message_start(&long, true), Parsed::Invalid(_)));
 }
 
 /// Resync drains what it skips: a large delivery while skipping neither piles up in the

@@ -391,7 +391,7 @@ impl Deframer {
         };
         match parse_frame(view, order) {
             Parsed::Incomplete { needed } => Step::NeedMore(needed),
-            Parsed::Ok { frame, consumed } => {
+            Parsed::Done(frame, consumed) => {
                 self.unknown_run = 0;
                 let header = Header {
                     data_len: frame.data.len() as u32,
@@ -409,7 +409,7 @@ impl Deframer {
                 }
                 Step::Frame(consumed)
             }
-            Parsed::Err(FrameError::UnknownId { id, data_len }) => {
+            Parsed::Invalid(FrameError::UnknownId { id, data_len }) => {
                 self.unknown_run += 1;
                 sink.event(Event::UnknownId { id, data_len }, offset);
                 if self.unknown_run > MAX_UNKNOWN_RUN {
@@ -418,7 +418,7 @@ impl Deframer {
                     Step::Skip(HEADER_LEN as u64 + u64::from(data_len))
                 }
             }
-            Parsed::Err(FrameError::TooLong { id, data_len }) => {
+            Parsed::Invalid(FrameError::TooLong { id, data_len }) => {
                 sink.event(Event::TooLong { id, data_len }, offset);
                 Step::Lost
             }

@@ -11,8 +11,8 @@
 //! * Every function takes `&[u8]` and either returns values that borrow from it or a
 //!   reason; all reads go through checked accessors (`get`), so no input can make them
 //!   panic, and nothing is allocated from a declared length.
-//! * [`parse_frame`] answers [`Parsed::Ok`] (frame and bytes consumed),
-//!   [`Parsed::Incomplete`] (how many more bytes are needed, at least) or [`Parsed::Err`].
+//! * [`parse_frame`] answers [`Parsed::Done`] (frame and bytes consumed),
+//!   [`Parsed::Incomplete`] (how many more bytes are needed, at least) or [`Parsed::Invalid`].
 //!   A `data_len` above [`MAX_DATA_LEN`] (64 KiB; the largest legitimate payload is a
 //!   `UserInfo` of a few dozen bytes) is [`FrameError::TooLong`] as soon as the header is
 //!   present, so a caller that buffers until `Ok` never holds more than
@@ -269,21 +269,9 @@ pub enum FrameError {
     TooLong { id: u32, data_len: u32 },
 }
 
-/// Outcome of [`parse_frame`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Parsed<'a> {
-    /// A frame and the number of input bytes it used.
-    Ok {
-        frame: Frame<'a>,
-        consumed: usize,
-    },
-    /// At least `needed` more bytes are required (exactly that many once the header is
-    /// present).
-    Incomplete {
-        needed: usize,
-    },
-    Err(FrameError),
-}
+/// Outcome of [`parse_frame`]: a frame and the input bytes it used, how many more bytes
+/// it needs (exactly that many once the header is present), or a [`FrameError`].
+pub type Parsed<'a> = crate::analyzers::api::Parsed<Frame<'a>, FrameError>;
 
 /// Parses one frame at the start of `input` with headers in `order`.
 pub fn parse_frame(input: &[u8], order: ByteOrder) -> Parsed<'_> {
@@ -293,23 +281,20 @@ pub fn parse_frame(input: &[u8], order: ByteOrder) -> Parsed<'_> {
         };
     };
     if h.data_len > MAX_DATA_LEN {
-        return Parsed::Err(FrameError::TooLong {
+        return Parsed::Invalid(FrameError::TooLong {
             id: h.id,
             data_len: h.data_len,
         });
     }
     let Some(msg) = h.msg() else {
-        return Parsed::Err(FrameError::UnknownId {
+        return Parsed::Invalid(FrameError::UnknownId {
             id: h.id,
             data_len: h.data_len,
         });
     };
     let total = h.frame_len();
     match input.get(HEADER_LEN..total) {
-        Some(data) => Parsed::Ok {
-            frame: Frame { order, msg, data },
-            consumed: total,
-        },
+        Some(data) => Parsed::Done(Frame { order, msg, data }, total),
         None => Parsed::Incomplete {
             needed: total - input.len(),
         },
@@ -504,7 +489,7 @@ mod tests {
     #[test]
     fn keep_alive_example_big_endian() {
         match parse_frame(&KEEP_ALIVE_BE, ByteOrder::BigEndian) {
-            Parsed::Ok { frame, consumed } => {
+            Parsed::Done(frame, consumed) => {
                 assert_eq!(consumed, 12);
                 assert_eq!(frame.msg, MsgId::KeepAlive);
                 assert_eq!(frame.msg.code(), 20003);
@@ -524,7 +509,7 @@ mod tests {
         ];
         assert_eq!(sniff_order(&le), Some(ByteOrder::LittleEndian));
         match parse_frame(&le, ByteOrder::LittleEndian) {
-            Parsed::Ok { frame, consumed } => {
+            Parsed::Done(frame, consumed) => {
                 assert_eq!(
                     (frame.msg, frame.data, consumed),
                     (MsgId::KeepAlive, &b"ping"[..], 12)
@@ -535,7 +520,7 @@ mod tests {
         // Read in the wrong order the same bytes are an absurd length.
         assert!(matches!(
             parse_frame(&le, ByteOrder::BigEndian),
-            Parsed::Err(FrameError::TooLong {
+            Parsed::Invalid(FrameError::TooLong {
                 data_len: 0x0400_0000,
                 ..
             })
@@ -646,7 +631,7 @@ mod tests {
         assert!(!dbg.contains("yfw123456789"), "{dbg}");
         assert!(dbg.contains("password_len: 12"), "{dbg}");
         let frame = encode_frame(ByteOrder::BigEndian, 60001, &USER_INFO_DOC);
-        let Parsed::Ok { frame, .. } = parse_frame(&frame, ByteOrder::BigEndian) else {
+        let Parsed::Done(frame, _) = parse_frame(&frame, ByteOrder::BigEndian) else {
             panic!("frame");
         };
         assert!(!format!("{frame:?}").contains("yfw"));
@@ -657,7 +642,7 @@ mod tests {
         let f = encode_frame(ByteOrder::BigEndian, 20005, b"abc");
         assert_eq!(
             parse_frame(&f, ByteOrder::BigEndian),
-            Parsed::Err(FrameError::UnknownId {
+            Parsed::Invalid(FrameError::UnknownId {
                 id: 20005,
                 data_len: 3
             })
@@ -671,7 +656,7 @@ mod tests {
         let h = [0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x4e, 0x23];
         assert_eq!(
             parse_frame(&h, ByteOrder::BigEndian),
-            Parsed::Err(FrameError::TooLong {
+            Parsed::Invalid(FrameError::TooLong {
                 id: 20003,
                 data_len: u32::MAX
             })
@@ -679,7 +664,7 @@ mod tests {
         let just_over = encode_header(MAX_DATA_LEN + 1, 60001);
         assert!(matches!(
             parse_frame(&just_over, ByteOrder::BigEndian),
-            Parsed::Err(FrameError::TooLong { .. })
+            Parsed::Invalid(FrameError::TooLong { .. })
         ));
         // At the limit it is only incomplete.
         let at = encode_header(MAX_DATA_LEN, 60001);
@@ -721,7 +706,7 @@ mod tests {
     fn trailing_bytes_are_left_for_the_next_frame() {
         let mut two = KEEP_ALIVE_BE.to_vec();
         two.extend_from_slice(&KEEP_ALIVE_BE[..5]);
-        let Parsed::Ok { consumed, .. } = parse_frame(&two, ByteOrder::BigEndian) else {
+        let Parsed::Done(_, consumed) = parse_frame(&two, ByteOrder::BigEndian) else {
             panic!("first frame");
         };
         assert_eq!(consumed, 12);

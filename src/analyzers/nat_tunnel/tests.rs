@@ -716,7 +716,7 @@ proptest! {
         let mut parsed = Vec::new();
         while at < stream.len() {
             match parse_frame(&stream[at..], order) {
-                Parsed::Ok { frame, consumed } => {
+                Parsed::Done(frame, consumed) => {
                     parsed.push((frame.msg.name(), frame.data.len() as u32, at as u64));
                     at += consumed;
                 }

@@ -42,10 +42,10 @@ pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
         Some(4) => {
             return match parser::socks4_request(c2s) {
                 Parsed::Done(r, _) if r.port != 0 => match parser::socks4_reply(s2c) {
-                    Parsed::Error(_) => Detection::NotMine,
+                    Parsed::Invalid(_) => Detection::NotMine,
                     _ => Detection::Match,
                 },
-                Parsed::Incomplete if c2s.len() < 64 => Detection::NeedMore,
+                Parsed::Incomplete { .. } if c2s.len() < 64 => Detection::NeedMore,
                 _ => Detection::NotMine,
             };
         }
@@ -53,7 +53,9 @@ pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
         Some(_) => return Detection::NotMine,
     }
     match parser::socks5_greeting(c2s) {
-        Parsed::Incomplete if c2s.len() < 2 || c2s.get(1).is_some_and(|n| *n > 0 && *n <= 16) => {
+        Parsed::Incomplete { .. }
+            if c2s.len() < 2 || c2s.get(1).is_some_and(|n| *n > 0 && *n <= 16) =>
+        {
             Detection::NeedMore
         }
         Parsed::Done(methods, n) => {
@@ -63,7 +65,7 @@ pub fn detect(c2s: &[u8], s2c: &[u8]) -> Detection {
             }
             match parser::socks5_method(s2c) {
                 Parsed::Done(m, _) if methods.contains(&m) || m == 0xff => Detection::Match,
-                Parsed::Incomplete => Detection::Match,
+                Parsed::Incomplete { .. } => Detection::Match,
                 _ => Detection::NotMine,
             }
         }
@@ -170,8 +172,8 @@ impl SocksStream {
                             self.s2c = S2c::Reply;
                             Some(n)
                         }
-                        Parsed::Incomplete => None,
-                        Parsed::Error(e) => {
+                        Parsed::Incomplete { .. } => None,
+                        Parsed::Invalid(e) => {
                             self.fail(format!("c2s: {e}"));
                             None
                         }
@@ -187,8 +189,8 @@ impl SocksStream {
                             self.c2s = C2s::Auth;
                             Some(n)
                         }
-                        Parsed::Incomplete => None,
-                        Parsed::Error(e) => {
+                        Parsed::Incomplete { .. } => None,
+                        Parsed::Invalid(e) => {
                             self.fail(format!("c2s: {e}"));
                             None
                         }
@@ -203,8 +205,8 @@ impl SocksStream {
                         self.c2s = C2s::Request;
                         Some(n)
                     }
-                    Parsed::Incomplete => None,
-                    Parsed::Error(e) => {
+                    Parsed::Incomplete { .. } => None,
+                    Parsed::Invalid(e) => {
                         self.fail(format!("c2s: {e}"));
                         None
                     }
@@ -222,8 +224,8 @@ impl SocksStream {
                     self.c2s = C2s::Done;
                     Some(n)
                 }
-                Parsed::Incomplete => None,
-                Parsed::Error(e) => {
+                Parsed::Incomplete { .. } => None,
+                Parsed::Invalid(e) => {
                     self.fail(format!("c2s: {e}"));
                     None
                 }
@@ -245,8 +247,8 @@ impl SocksStream {
                     };
                     Some(n)
                 }
-                Parsed::Incomplete => None,
-                Parsed::Error(e) => {
+                Parsed::Incomplete { .. } => None,
+                Parsed::Invalid(e) => {
                     self.fail(format!("s2c: {e}"));
                     None
                 }
@@ -257,8 +259,8 @@ impl SocksStream {
                     self.s2c = if s == 0 { S2c::Reply } else { S2c::Done };
                     Some(n)
                 }
-                Parsed::Incomplete => None,
-                Parsed::Error(e) => {
+                Parsed::Incomplete { .. } => None,
+                Parsed::Invalid(e) => {
                     self.fail(format!("s2c: {e}"));
                     None
                 }
@@ -270,8 +272,8 @@ impl SocksStream {
                     self.s2c = S2c::Done;
                     Some(n)
                 }
-                Parsed::Incomplete => None,
-                Parsed::Error(e) => {
+                Parsed::Incomplete { .. } => None,
+                Parsed::Invalid(e) => {
                     self.fail(format!("s2c: {e}"));
                     None
                 }
@@ -285,8 +287,8 @@ impl SocksStream {
                     self.s2c = S2c::Done;
                     Some(n)
                 }
-                Parsed::Incomplete => None,
-                Parsed::Error(e) => {
+                Parsed::Incomplete { .. } => None,
+                Parsed::Invalid(e) => {
                     self.fail(format!("s2c: {e}"));
                     None
                 }

@@ -2,7 +2,7 @@
 //! SOCKS5 (RFC 1928) with username/password authentication (RFC 1929).
 //!
 //! Contract: each function reads one message at the start of `buf` and answers
-//! [`Parsed::Done`] (value, bytes consumed), [`Parsed::Incomplete`] or [`Parsed::Error`].
+//! [`Parsed::Done`] (value, bytes consumed), [`Parsed::Incomplete`] or [`Parsed::Invalid`].
 //! Strings are at most 255 bytes by construction (1-byte lengths) or bounded by
 //! [`MAX_NUL_STRING`].
 
@@ -33,8 +33,8 @@ impl std::fmt::Display for Address {
 fn nul_string(buf: &[u8]) -> Parsed<&[u8]> {
     match buf.iter().take(MAX_NUL_STRING + 1).position(|&b| b == 0) {
         Some(p) => Parsed::Done(buf.get(..p).unwrap_or_default(), p + 1),
-        None if buf.len() > MAX_NUL_STRING => Parsed::Error("string longer than 255 bytes"),
-        None => Parsed::Incomplete,
+        None if buf.len() > MAX_NUL_STRING => Parsed::Invalid("string longer than 255 bytes"),
+        None => Parsed::Incomplete { needed: 1 },
     }
 }
 
@@ -52,18 +52,18 @@ pub struct Socks4Request {
 pub fn socks4_request(buf: &[u8]) -> Parsed<Socks4Request> {
     let Some(&[vn, cd, p0, p1, a, b, c, d]) = buf.first_chunk::<8>() else {
         return match buf {
-            [] | [4] | [4, 1 | 2, ..] => Parsed::Incomplete,
-            _ => Parsed::Error("not a SOCKS4 request"),
+            [] | [4] | [4, 1 | 2, ..] => Parsed::Incomplete { needed: 1 },
+            _ => Parsed::Invalid("not a SOCKS4 request"),
         };
     };
     if vn != 4 || !(cd == 1 || cd == 2) {
-        return Parsed::Error("not a SOCKS4 request");
+        return Parsed::Invalid("not a SOCKS4 request");
     }
     let rest = buf.get(8..).unwrap_or_default();
     let (user, n) = match nul_string(rest) {
         Parsed::Done(u, n) => (u, n),
-        Parsed::Incomplete => return Parsed::Incomplete,
-        Parsed::Error(e) => return Parsed::Error(e),
+        Parsed::Incomplete { .. } => return Parsed::Incomplete { needed: 1 },
+        Parsed::Invalid(e) => return Parsed::Invalid(e),
     };
     let is_4a = a == 0 && b == 0 && c == 0 && d != 0;
     let (address, used) = if is_4a {
@@ -72,8 +72,8 @@ pub fn socks4_request(buf: &[u8]) -> Parsed<Socks4Request> {
                 Address::Name(String::from_utf8_lossy(h).into_owned()),
                 8 + n + m,
             ),
-            Parsed::Incomplete => return Parsed::Incomplete,
-            Parsed::Error(e) => return Parsed::Error(e),
+            Parsed::Incomplete { .. } => return Parsed::Incomplete { needed: 1 },
+            Parsed::Invalid(e) => return Parsed::Invalid(e),
         }
     } else {
         (Address::V4(Ipv4Addr::new(a, b, c, d)), 8 + n)
@@ -94,10 +94,10 @@ pub fn socks4_request(buf: &[u8]) -> Parsed<Socks4Request> {
 pub fn socks4_reply(buf: &[u8]) -> Parsed<u8> {
     match buf.first_chunk::<8>() {
         Some([0, cd @ 90..=93, ..]) => Parsed::Done(*cd, 8),
-        Some(_) => Parsed::Error("not a SOCKS4 reply"),
+        Some(_) => Parsed::Invalid("not a SOCKS4 reply"),
         None => match buf {
-            [] | [0] | [0, 90..=93, ..] => Parsed::Incomplete,
-            _ => Parsed::Error("not a SOCKS4 reply"),
+            [] | [0] | [0, 90..=93, ..] => Parsed::Incomplete { needed: 1 },
+            _ => Parsed::Invalid("not a SOCKS4 reply"),
         },
     }
 }
@@ -105,21 +105,21 @@ pub fn socks4_reply(buf: &[u8]) -> Parsed<u8> {
 /// SOCKS5 greeting `05 NMETHODS METHODS...`: the offered methods.
 pub fn socks5_greeting(buf: &[u8]) -> Parsed<Vec<u8>> {
     match buf {
-        [] | [5] => Parsed::Incomplete,
+        [] | [5] => Parsed::Incomplete { needed: 1 },
         [5, n, rest @ ..] if *n > 0 => match rest.get(..usize::from(*n)) {
             Some(m) => Parsed::Done(m.to_vec(), 2 + usize::from(*n)),
-            None => Parsed::Incomplete,
+            None => Parsed::Incomplete { needed: 1 },
         },
-        _ => Parsed::Error("not a SOCKS5 greeting"),
+        _ => Parsed::Invalid("not a SOCKS5 greeting"),
     }
 }
 
 /// SOCKS5 method selection `05 METHOD`.
 pub fn socks5_method(buf: &[u8]) -> Parsed<u8> {
     match buf {
-        [] | [5] => Parsed::Incomplete,
+        [] | [5] => Parsed::Incomplete { needed: 1 },
         [5, m, ..] => Parsed::Done(*m, 2),
-        _ => Parsed::Error("not a SOCKS5 method selection"),
+        _ => Parsed::Invalid("not a SOCKS5 method selection"),
     }
 }
 
@@ -127,21 +127,21 @@ pub fn socks5_method(buf: &[u8]) -> Parsed<u8> {
 pub fn socks5_userpass(buf: &[u8]) -> Parsed<String> {
     let [ver, ulen, ..] = *buf else {
         return if buf.first().is_none_or(|&v| v == 1) {
-            Parsed::Incomplete
+            Parsed::Incomplete { needed: 1 }
         } else {
-            Parsed::Error("not a username/password request")
+            Parsed::Invalid("not a username/password request")
         };
     };
     if ver != 1 {
-        return Parsed::Error("not a username/password request");
+        return Parsed::Invalid("not a username/password request");
     }
     let u = usize::from(ulen);
     let Some(&plen) = buf.get(2 + u) else {
-        return Parsed::Incomplete;
+        return Parsed::Incomplete { needed: 1 };
     };
     let total = 3 + u + usize::from(plen);
     if buf.len() < total {
-        return Parsed::Incomplete;
+        return Parsed::Incomplete { needed: 1 };
     }
     let user = buf.get(2..2 + u).unwrap_or_default();
     Parsed::Done(String::from_utf8_lossy(user).into_owned(), total)
@@ -150,9 +150,9 @@ pub fn socks5_userpass(buf: &[u8]) -> Parsed<String> {
 /// RFC 1929 status reply `01 STATUS`.
 pub fn socks5_userpass_reply(buf: &[u8]) -> Parsed<u8> {
     match buf {
-        [] | [1] => Parsed::Incomplete,
+        [] | [1] => Parsed::Incomplete { needed: 1 },
         [1, s, ..] => Parsed::Done(*s, 2),
-        _ => Parsed::Error("not a username/password reply"),
+        _ => Parsed::Invalid("not a username/password reply"),
     }
 }
 
@@ -168,39 +168,39 @@ pub struct Socks5Message {
 pub fn socks5_message(buf: &[u8]) -> Parsed<Socks5Message> {
     let Some(&[ver, code, rsv, atyp]) = buf.first_chunk::<4>() else {
         return match buf {
-            [] | [5] | [5, _] | [5, _, 0] => Parsed::Incomplete,
-            _ => Parsed::Error("not a SOCKS5 request/reply"),
+            [] | [5] | [5, _] | [5, _, 0] => Parsed::Incomplete { needed: 1 },
+            _ => Parsed::Invalid("not a SOCKS5 request/reply"),
         };
     };
     if ver != 5 || rsv != 0 {
-        return Parsed::Error("not a SOCKS5 request/reply");
+        return Parsed::Invalid("not a SOCKS5 request/reply");
     }
     let rest = buf.get(4..).unwrap_or_default();
     let (address, alen) = match atyp {
         1 => match rest.first_chunk::<4>() {
             Some(a) => (Address::V4(Ipv4Addr::from(*a)), 4),
-            None => return Parsed::Incomplete,
+            None => return Parsed::Incomplete { needed: 1 },
         },
         4 => match rest.first_chunk::<16>() {
             Some(a) => (Address::V6(Ipv6Addr::from(*a)), 16),
-            None => return Parsed::Incomplete,
+            None => return Parsed::Incomplete { needed: 1 },
         },
         3 => {
             let Some(&n) = rest.first() else {
-                return Parsed::Incomplete;
+                return Parsed::Incomplete { needed: 1 };
             };
             match rest.get(1..1 + usize::from(n)) {
                 Some(name) => (
                     Address::Name(String::from_utf8_lossy(name).into_owned()),
                     1 + usize::from(n),
                 ),
-                None => return Parsed::Incomplete,
+                None => return Parsed::Incomplete { needed: 1 },
             }
         }
-        _ => return Parsed::Error("unknown SOCKS5 address type"),
+        _ => return Parsed::Invalid("unknown SOCKS5 address type"),
     };
     let Some(&[p0, p1]) = rest.get(alen..alen + 2).and_then(|p| p.first_chunk::<2>()) else {
-        return Parsed::Incomplete;
+        return Parsed::Incomplete { needed: 1 };
     };
     Parsed::Done(
         Socks5Message {
@@ -278,7 +278,11 @@ mod tests {
             (80, 1, true, "u")
         );
         for k in 0..n {
-            assert_eq!(socks4_request(&req[..k]), Parsed::Incomplete, "prefix {k}");
+            assert_eq!(
+                socks4_request(&req[..k]),
+                Parsed::Incomplete { needed: 1 },
+                "prefix {k}"
+            );
         }
         assert_eq!(
             socks4_reply(&[0, 90, 0, 0, 0, 0, 0, 0]),
@@ -286,16 +290,22 @@ mod tests {
         );
         assert!(matches!(
             socks4_reply(&[0, 1, 0, 0, 0, 0, 0, 0]),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
-        assert!(matches!(socks4_request(b"\x05\x01\x00"), Parsed::Error(_)));
+        assert!(matches!(
+            socks4_request(b"\x05\x01\x00"),
+            Parsed::Invalid(_)
+        ));
     }
 
     #[test]
     fn socks5_messages() {
         assert_eq!(socks5_greeting(&[5, 2, 0, 2]), Parsed::Done(vec![0, 2], 4));
-        assert_eq!(socks5_greeting(&[5, 2, 0]), Parsed::Incomplete);
-        assert!(matches!(socks5_greeting(&[5, 0]), Parsed::Error(_)));
+        assert_eq!(
+            socks5_greeting(&[5, 2, 0]),
+            Parsed::Incomplete { needed: 1 }
+        );
+        assert!(matches!(socks5_greeting(&[5, 0]), Parsed::Invalid(_)));
         // RFC 1928 §4: CONNECT www.osnews.com:80 by name.
         let req = b"\x05\x01\x00\x03\x0ewww.osnews.com\x00\x50";
         assert_eq!(
@@ -310,13 +320,23 @@ mod tests {
             )
         );
         for k in 0..req.len() {
-            assert_eq!(socks5_message(&req[..k]), Parsed::Incomplete, "prefix {k}");
+            assert_eq!(
+                socks5_message(&req[..k]),
+                Parsed::Incomplete { needed: 1 },
+                "prefix {k}"
+            );
         }
-        assert!(matches!(socks5_message(&[5, 1, 0, 9, 0]), Parsed::Error(_)));
+        assert!(matches!(
+            socks5_message(&[5, 1, 0, 9, 0]),
+            Parsed::Invalid(_)
+        ));
         assert_eq!(
             socks5_userpass(b"\x01\x03bob\x05alice"),
             Parsed::Done("bob".into(), 11)
         );
-        assert_eq!(socks5_userpass(b"\x01\x03bob\x05ali"), Parsed::Incomplete);
+        assert_eq!(
+            socks5_userpass(b"\x01\x03bob\x05ali"),
+            Parsed::Incomplete { needed: 1 }
+        );
     }
 }

@@ -184,8 +184,8 @@ impl SshStream {
                             };
                         off += n;
                     }
-                    Parsed::Incomplete => break,
-                    Parsed::Error(e) => {
+                    Parsed::Incomplete { .. } => break,
+                    Parsed::Invalid(e) => {
                         self.anomaly(format!("{}: {e}", dir.short()));
                         self.state[i] = State::Stopped;
                         break;
@@ -204,8 +204,8 @@ impl SshStream {
                         }
                         off += n;
                     }
-                    Parsed::Incomplete => break,
-                    Parsed::Error(e) => {
+                    Parsed::Incomplete { .. } => break,
+                    Parsed::Invalid(e) => {
                         self.anomaly(format!("{}: {e}", dir.short()));
                         self.state[i] = State::Stopped;
                         break;

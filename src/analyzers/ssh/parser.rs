@@ -2,7 +2,7 @@
 //! (§6) and KEXINIT (§7.1).
 //!
 //! Contract: [`Parsed::Done`] carries the value and the bytes consumed;
-//! [`Parsed::Incomplete`] means the line or packet has not ended; [`Parsed::Error`] means
+//! [`Parsed::Incomplete`] means the line or packet has not ended; [`Parsed::Invalid`] means
 //! the bytes cannot be SSH. Lines are bounded by [`MAX_LINE`], packets by
 //! [`MAX_PACKET`]; name-lists grow only with names actually present.
 
@@ -36,9 +36,9 @@ pub fn parse_banner(buf: &[u8]) -> Parsed<Banner> {
         let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
             let k = rest.len().min(4);
             return if off + rest.len() > MAX_PRE_BANNER_BYTES {
-                Parsed::Error("no SSH identification in the first 8 KiB")
+                Parsed::Invalid("no SSH identification in the first 8 KiB")
             } else if rest.len() > MAX_LINE && rest.starts_with(b"SSH-") {
-                Parsed::Error("identification line longer than 255 bytes")
+                Parsed::Invalid("identification line longer than 255 bytes")
             } else if off == 0
                 && rest.get(..k) != b"SSH-".get(..k)
                 && !rest.is_empty()
@@ -46,23 +46,23 @@ pub fn parse_banner(buf: &[u8]) -> Parsed<Banner> {
                     .iter()
                     .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
             {
-                Parsed::Error("not an SSH identification")
+                Parsed::Invalid("not an SSH identification")
             } else {
-                Parsed::Incomplete
+                Parsed::Incomplete { needed: 1 }
             };
         };
         let line = rest.get(..nl).unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(id) = line.strip_prefix(b"SSH-") {
             if line.len() > MAX_LINE {
-                return Parsed::Error("identification line longer than 255 bytes");
+                return Parsed::Invalid("identification line longer than 255 bytes");
             }
             let (ids, comments) = match id.iter().position(|&b| b == b' ') {
                 Some(sp) => (id.get(..sp).unwrap_or_default(), id.get(sp + 1..)),
                 None => (id, None),
             };
             let Some(dash) = ids.iter().position(|&b| b == b'-') else {
-                return Parsed::Error("identification without a software version");
+                return Parsed::Invalid("identification without a software version");
             };
             let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
             return Parsed::Done(
@@ -80,11 +80,11 @@ pub fn parse_banner(buf: &[u8]) -> Parsed<Banner> {
                 .iter()
                 .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\t')
         {
-            return Parsed::Error("not an SSH identification");
+            return Parsed::Invalid("not an SSH identification");
         }
         off += nl + 1;
         if off > MAX_PRE_BANNER_BYTES {
-            return Parsed::Error("no SSH identification in the first 8 KiB");
+            return Parsed::Invalid("no SSH identification in the first 8 KiB");
         }
     }
 }
@@ -92,19 +92,19 @@ pub fn parse_banner(buf: &[u8]) -> Parsed<Banner> {
 /// One unencrypted binary packet: `(message type, payload)`.
 pub fn parse_packet(buf: &[u8]) -> Parsed<(u8, &[u8])> {
     let Some(&[a, b, c, d, pad]) = buf.first_chunk::<5>() else {
-        return Parsed::Incomplete;
+        return Parsed::Incomplete { needed: 1 };
     };
     let len = u32::from_be_bytes([a, b, c, d]) as usize;
     if !(5..=MAX_PACKET).contains(&len) || usize::from(pad) + 1 > len || pad < 4 {
-        return Parsed::Error("bad SSH packet length");
+        return Parsed::Invalid("bad SSH packet length");
     }
     let Some(body) = buf.get(5..4 + len) else {
-        return Parsed::Incomplete;
+        return Parsed::Incomplete { needed: 1 };
     };
     let payload = body.get(..len - 1 - usize::from(pad)).unwrap_or_default();
     match payload.first() {
         Some(&ty) => Parsed::Done((ty, payload), 4 + len),
-        None => Parsed::Error("empty SSH payload"),
+        None => Parsed::Invalid("empty SSH payload"),
     }
 }
 
@@ -183,12 +183,15 @@ mod tests {
             parse_banner(b"hello there\r\nSSH-1.99-x\r\n"),
             Parsed::Done(ref b, 25) if b.proto_version == "1.99"
         ));
-        assert_eq!(parse_banner(b"SSH-2.0-Op"), Parsed::Incomplete);
+        assert_eq!(
+            parse_banner(b"SSH-2.0-Op"),
+            Parsed::Incomplete { needed: 1 }
+        );
         assert!(matches!(
             parse_banner(b"\x16\x03\x01\x02\x00\n"),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
-        assert!(matches!(parse_banner(b"SSH-2.0\r\n"), Parsed::Error(_)));
+        assert!(matches!(parse_banner(b"SSH-2.0\r\n"), Parsed::Invalid(_)));
     }
 
     #[test]
@@ -226,10 +229,13 @@ mod tests {
         let k = parse_kexinit(payload).expect("kexinit");
         assert_eq!(k.kex, vec!["curve25519-sha256", "dh"]);
         assert_eq!(k.comp_s2c, vec!["none"]);
-        assert_eq!(parse_packet(&pkt[..pkt.len() - 1]), Parsed::Incomplete);
+        assert_eq!(
+            parse_packet(&pkt[..pkt.len() - 1]),
+            Parsed::Incomplete { needed: 1 }
+        );
         assert!(matches!(
             parse_packet(&[0xff, 0, 0, 0, 4]),
-            Parsed::Error(_)
+            Parsed::Invalid(_)
         ));
         assert!(parse_kexinit(&payload[..30]).is_err());
         assert_eq!(

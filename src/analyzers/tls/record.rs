@@ -5,6 +5,7 @@
 //! [`parse_record`] distinguishes a complete record from "incomplete, this many bytes
 //! needed" and from bytes that cannot be TLS; no read indexes past its input.
 
+use crate::analyzers::api::Parsed;
 use crate::analyzers::fingerprints::ja3;
 use crate::analyzers::tls::{ClientHello, Reader, ServerHello, TlsError};
 
@@ -30,16 +31,9 @@ pub struct Record<'a> {
     pub fragment: &'a [u8],
 }
 
-/// The outcome of reading one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordParse<'a> {
-    /// A record and the bytes it occupied.
-    Done(Record<'a>, usize),
-    /// `needed` bytes in all are needed for the record that starts here.
-    Incomplete { needed: usize },
-    /// These bytes are not a TLS record.
-    Invalid(&'static str),
-}
+/// The outcome of reading one record: the record and the bytes it occupied, how many
+/// more bytes it needs, or why these bytes are not a TLS record.
+pub type RecordParse<'a> = Parsed<Record<'a>>;
 
 /// Whether a record header is plausible: known content type, version 3.x.
 pub fn plausible_header(ct: u8, major: u8, minor: u8) -> bool {
@@ -56,7 +50,7 @@ pub fn parse_record(buf: &[u8]) -> RecordParse<'_> {
             return RecordParse::Invalid("not a TLS record header");
         }
         return RecordParse::Incomplete {
-            needed: RECORD_HEADER_LEN,
+            needed: RECORD_HEADER_LEN - buf.len(),
         };
     };
     let [ct, major, minor, l0, l1] = *hdr;
@@ -77,7 +71,9 @@ pub fn parse_record(buf: &[u8]) -> RecordParse<'_> {
             },
             total,
         ),
-        None => RecordParse::Incomplete { needed: total },
+        None => RecordParse::Incomplete {
+            needed: total - buf.len(),
+        },
     }
 }
 
@@ -267,11 +263,11 @@ mod tests {
         );
         assert_eq!(
             parse_record(&rec[..6]),
-            RecordParse::Incomplete { needed: 7 }
+            RecordParse::Incomplete { needed: 1 }
         );
         assert_eq!(
             parse_record(&rec[..1]),
-            RecordParse::Incomplete { needed: 5 }
+            RecordParse::Incomplete { needed: 4 }
         );
         assert!(matches!(
             parse_record(b"GET / HTTP/1.1"),
