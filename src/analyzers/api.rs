@@ -142,14 +142,33 @@ pub trait AppRecord: Serialize + DeserializeOwned + Clone {
     /// `report.html` columns (header, dotted field of the flat record); empty: no table.
     const HTML_COLUMNS: &'static [(&'static str, &'static str)] = &[];
 
-    /// Fills the connection endpoints (`ip:port`), which the analyzer does not know.
-    fn set_endpoints(&mut self, client: &str, server: &str);
+    /// The record's `client` and `server` (`ip:port`) fields, which the analyzer leaves
+    /// for the registry to fill.
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String);
+    /// Fills the connection endpoints, which the analyzer does not know.
+    fn set_endpoints(&mut self, client: &str, server: &str) {
+        let (c, s) = self.endpoints_mut();
+        client.clone_into(c);
+        server.clone_into(s);
+    }
     /// Rows in this record (1 unless [`AppRecord::ROWS`] is set).
     fn row_count(&self) -> usize {
         1
     }
-    /// The text report's lines for this record (without indent), at most `limit`.
-    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String));
+    /// The text report's one line for this record (without indent), for a record type
+    /// without rows.
+    fn text_line(&self) -> Option<String> {
+        None
+    }
+    /// The text report's lines for this record (without indent), at most `limit`: its
+    /// [`AppRecord::text_line`] unless the type shows one line per row.
+    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String)) {
+        if limit > 0
+            && let Some(line) = self.text_line()
+        {
+            out(line);
+        }
+    }
     /// The latency values of this record.
     fn latency(&self, add: &mut LatencySink<'_>) {
         let _ = add;

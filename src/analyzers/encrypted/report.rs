@@ -7,16 +7,12 @@ impl AppRecord for EncryptedRecord {
     const TITLE: &'static str = "Encrypted";
     const HEADING_NOTE: &'static str = " (fully encrypted)";
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
-    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String)) {
-        if limit == 0 {
-            return;
-        }
-        out(format!(
+    fn text_line(&self) -> Option<String> {
+        Some(format!(
             "{} -> {}  {}{}  {}/{} B",
             self.client,
             self.server,
@@ -26,6 +22,6 @@ impl AppRecord for EncryptedRecord {
                 .map_or_else(String::new, |h| format!(" ({h})")),
             self.bytes_c2s,
             self.bytes_s2c
-        ));
+        ))
     }
 }

@@ -405,6 +405,18 @@ pub const MAX_START_LINE: usize = 8 * 1024;
 
 /// Whether `buf` begins a request line with a [`KNOWN_METHODS`] method (`request`), or a
 /// status line (`HTTP/d.d NNN` then SP, CR or LF): `Done((), 0)` yes, `Error` no,
+/// Whether the bytes of `buf` that `want` covers have its shape: the same bytes, any
+/// digit where `want` has a digit (`HTTP/1.0 404` has the shape of `HTTP/1.1 200`).
+fn prefix_has_shape(buf: &[u8], want: &[u8]) -> bool {
+    buf.iter().zip(want).all(|(b, w)| {
+        if w.is_ascii_digit() {
+            b.is_ascii_digit()
+        } else {
+            b == w
+        }
+    })
+}
+
 /// `Incomplete` when `buf` ends before it can tell (never past [`MAX_START_LINE`]).
 pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
     let short = |ok: bool| {
@@ -416,15 +428,7 @@ pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
     };
     if !request {
         let want = b"HTTP/1.1 200";
-        let n = buf.len().min(want.len());
-        let shape = buf.iter().take(n).zip(want).all(|(b, w)| {
-            if w.is_ascii_digit() {
-                b.is_ascii_digit()
-            } else {
-                b == w
-            }
-        });
-        if !shape {
+        if !prefix_has_shape(buf, want) {
             return Parsed::Invalid("no message start");
         }
         return match buf.get(want.len()) {
@@ -454,15 +458,7 @@ pub fn message_start(buf: &[u8], request: bool) -> Parsed<()> {
     }
     let ver = rest.get(sp2 + 1..).unwrap_or_default();
     let want = b"HTTP/1.1";
-    let n = ver.len().min(want.len());
-    let shape = ver.iter().take(n).zip(want).all(|(b, w)| {
-        if w.is_ascii_digit() {
-            b.is_ascii_digit()
-        } else {
-            b == w
-        }
-    });
-    if !shape {
+    if !prefix_has_shape(ver, want) {
         return Parsed::Invalid("no message start");
     }
     match ver.get(want.len()) {

@@ -18,9 +18,8 @@ impl AppRecord for HttpRecord {
         ("latency ms", "latency_ms"),
     ];
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
     fn row_count(&self) -> usize {
@@ -62,21 +61,17 @@ impl AppRecord for DisguiseRecord {
     const TITLE: &'static str = "Disguised";
     const HEADING_NOTE: &'static str = " with fake HTTP in front";
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
-    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String)) {
-        if limit == 0 {
-            return;
-        }
-        out(format!(
+    fn text_line(&self) -> Option<String> {
+        Some(format!(
             "{} -> {}  {}  {}",
             self.client,
             self.server,
             self.kind,
             self.evidence.join("; ")
-        ));
+        ))
     }
 }

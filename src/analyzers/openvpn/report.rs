@@ -6,16 +6,12 @@ use crate::analyzers::api::{AppRecord, or_dash};
 impl AppRecord for OpenVpnRecord {
     const TITLE: &'static str = "OpenVPN";
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
-    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String)) {
-        if limit == 0 {
-            return;
-        }
-        out(format!(
+    fn text_line(&self) -> Option<String> {
+        Some(format!(
             "{} -> {}  reset v{}  session {}  {}/{} packets  {}/{} B",
             self.client,
             self.server,
@@ -25,6 +21,6 @@ impl AppRecord for OpenVpnRecord {
             self.packets_s2c,
             self.bytes_c2s,
             self.bytes_s2c
-        ));
+        ))
     }
 }

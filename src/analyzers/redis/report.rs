@@ -15,9 +15,8 @@ impl AppRecord for RedisRecord {
         ("latency ms", "latency_ms"),
     ];
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
     fn row_count(&self) -> usize {

@@ -6,16 +6,12 @@ use crate::analyzers::api::{AppRecord, or_dash};
 impl AppRecord for SocksRecord {
     const TITLE: &'static str = "SOCKS";
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
-    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String)) {
-        if limit == 0 {
-            return;
-        }
-        out(format!(
+    fn text_line(&self) -> Option<String> {
+        Some(format!(
             "{} -> {}  v{}  {} {}:{}  {}",
             self.client,
             self.server,
@@ -24,6 +20,6 @@ impl AppRecord for SocksRecord {
             self.destination.as_deref().unwrap_or("-"),
             or_dash(&self.destination_port),
             self.status.as_deref().unwrap_or("-")
-        ));
+        ))
     }
 }

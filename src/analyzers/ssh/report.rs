@@ -6,22 +6,18 @@ use crate::analyzers::api::AppRecord;
 impl AppRecord for SshRecord {
     const TITLE: &'static str = "SSH";
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
-    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String)) {
-        if limit == 0 {
-            return;
-        }
-        out(format!(
+    fn text_line(&self) -> Option<String> {
+        Some(format!(
             "{} -> {}  client {}  server {}  kex {}",
             self.client,
             self.server,
             self.client_software.as_deref().unwrap_or("-"),
             self.server_software.as_deref().unwrap_or("-"),
             self.kex_alg.as_deref().unwrap_or("-")
-        ));
+        ))
     }
 }

@@ -14,16 +14,12 @@ impl AppRecord for TlsRecord {
         ("handshake ms", "handshake_ms"),
     ];
 
-    fn set_endpoints(&mut self, client: &str, server: &str) {
-        client.clone_into(&mut self.client);
-        server.clone_into(&mut self.server);
+    fn endpoints_mut(&mut self) -> (&mut String, &mut String) {
+        (&mut self.client, &mut self.server)
     }
 
-    fn text_lines(&self, limit: usize, out: &mut dyn FnMut(String)) {
-        if limit == 0 {
-            return;
-        }
-        out(format!(
+    fn text_line(&self) -> Option<String> {
+        Some(format!(
             "{} -> {}  sni {}  alpn {}  {}  {}  ja4 {}",
             self.client,
             self.server,
@@ -36,7 +32,7 @@ impl AppRecord for TlsRecord {
             self.version.as_deref().unwrap_or("-"),
             self.cipher.as_deref().unwrap_or("-"),
             self.ja4.as_deref().unwrap_or("-")
-        ));
+        ))
     }
 
     fn latency(&self, add: &mut LatencySink<'_>) {
