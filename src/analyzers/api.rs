@@ -208,3 +208,81 @@ impl AppChain {
         self.app().unwrap_or("unknown")
     }
 }
+
+/// A flow's endpoints and times, as the flow table knows them, for a protocol whose
+/// finished flows feed records across flows.
+#[derive(Clone, Copy, Debug)]
+pub struct UdpFlowMeta {
+    /// The flow's client, as the flow table decided.
+    pub client: crate::flow::Endpoint,
+    /// The flow's server.
+    pub server: crate::flow::Endpoint,
+    /// Its first packet's time.
+    pub first_ts: Timestamp,
+    /// Its last packet's time.
+    pub last_ts: Timestamp,
+}
+
+/// What the user told the UDP analyzers.
+#[derive(Clone, Debug, Default)]
+pub struct UdpOptions {
+    /// Keys for v2ray's QUIC AEAD layer, tried after the empty key.
+    pub v2ray_keys: Vec<String>,
+}
+
+/// What a UDP protocol's probe makes of one of a flow's first datagrams.
+pub enum UdpProbe<F> {
+    /// This protocol: follow the flow with this state from this datagram on.
+    Start(F),
+    /// Shaped like this protocol, not proof: the flow is this protocol once
+    /// [`UdpProtocol::LIKELY_NEEDED`] of its first datagrams were, if no protocol started.
+    Likely,
+    /// Not this protocol.
+    NotMine,
+}
+
+/// A UDP protocol's registration (see `crate::analyzers::registry`): how it probes a
+/// flow's first datagrams, what it keeps per flow and across its flows, and what an
+/// ended flow leaves for the records made across flows.
+///
+/// The registry probes the protocols in its order on each of a flow's first datagrams:
+/// the first `Start` wins; when none starts, a protocol whose `Likely` answers reached
+/// `LIKELY_NEEDED` starts ([`UdpProtocol::start_likely`]); after
+/// `crate::analyzers::udp::PROBE_DATAGRAMS` datagrams the flow is unknown.
+pub trait UdpProtocol {
+    /// `Likely` datagrams that make a flow this protocol (never, by default).
+    const LIKELY_NEEDED: u8 = u8::MAX;
+    /// State the protocol's flows share in a run (QUIC: connection IDs seen).
+    type Shared;
+    /// Per-flow state.
+    type Flow;
+    /// What an ended flow leaves for the records made across flows.
+    type Finished;
+    /// The shared state at the start of a run.
+    fn shared(opts: &UdpOptions) -> Self::Shared;
+    /// Probes one of a flow's first datagrams.
+    fn probe(shared: &Self::Shared, payload: &[u8], dir: Direction) -> UdpProbe<Self::Flow>;
+    /// The flow state when `Likely` answers made the flow this protocol.
+    fn start_likely() -> Option<Self::Flow> {
+        None
+    }
+    /// Every datagram of the flow from the one that started it, in packet order.
+    fn on_datagram(
+        flow: &mut Self::Flow,
+        shared: &mut Self::Shared,
+        dir: Direction,
+        payload: &[u8],
+        ts: Timestamp,
+    );
+    /// What the flow's throughput is counted under.
+    fn throughput_label(flow: &Self::Flow) -> &'static str {
+        let _ = flow;
+        "udp"
+    }
+    /// The flow ended: its protocol for its connection record (`None`: not named), and
+    /// what it leaves for the records made across flows.
+    fn finish(
+        flow: Self::Flow,
+        meta: UdpFlowMeta,
+    ) -> (Option<&'static str>, Option<Self::Finished>);
+}

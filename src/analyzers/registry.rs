@@ -21,7 +21,10 @@
 //! - [`AppProto::start`] wraps the protocol's analyzer so that its records come out as
 //!   [`AppRecords`]; nothing else is added or changed.
 
-use super::api::{AppAnalyzer, AppRecord, Detection, Handoff, LiveNote, StreamAnalyzer};
+use super::api::{
+    AppAnalyzer, AppRecord, Detection, Handoff, LiveNote, StreamAnalyzer, UdpFlowMeta, UdpOptions,
+    UdpProbe, UdpProtocol,
+};
 use super::encrypted::UnknownRecord;
 use crate::flow::Direction;
 use crate::timestamp::Timestamp;
@@ -75,6 +78,169 @@ tcp_protocols! {
     Redis => super::redis::PROTOCOL,
     OpenVpn => super::openvpn::PROTOCOL,
     Encrypted => super::encrypted::PROTOCOL,
+}
+
+/// The UDP protocols, in probe order (see [`crate::analyzers::api::UdpProtocol`] for how
+/// the order decides): `Variant field: folder::Udp`. Generates [`UdpState`] (a flow's
+/// state), [`UdpShared`] (each protocol's state across flows) and [`UdpFinished`] (what
+/// ended flows left, per protocol).
+macro_rules! udp_protocols {
+    ($($variant:ident $field:ident: $proto:ty,)*) => {
+        /// What one UDP flow turned out to carry.
+        pub enum UdpState {
+            /// Still looking at the first datagrams.
+            Probing {
+                /// Datagrams probed so far.
+                seen: u8,
+                /// `Likely` answers so far, per protocol in registry order.
+                likely: [u8; UDP_PROTOCOLS],
+            },
+            $(
+                #[doc = concat!("Followed by `", stringify!($proto), "`.")]
+                $variant(<$proto as UdpProtocol>::Flow),
+            )*
+            /// No protocol after `PROBE_DATAGRAMS` datagrams.
+            Unknown,
+        }
+
+        /// Number of registered UDP protocols.
+        pub const UDP_PROTOCOLS: usize = [$(stringify!($variant)),*].len();
+
+        /// Each UDP protocol's state across its flows.
+        pub struct UdpShared {
+            $(
+                #[doc = concat!("`", stringify!($proto), "`'s.")]
+                pub $field: <$proto as UdpProtocol>::Shared,
+            )*
+        }
+
+        /// What ended flows left for the records made across flows, per protocol, each
+        /// with its place in the order the flows ended (across protocols).
+        pub struct UdpFinished {
+            /// Flows that ended so far.
+            pub ended: u64,
+            $(
+                #[doc = concat!("`", stringify!($proto), "`'s.")]
+                pub $field: Vec<(u64, <$proto as UdpProtocol>::Finished)>,
+            )*
+        }
+
+        impl UdpShared {
+            /// Every protocol's state at the start of a run.
+            pub fn new(opts: &UdpOptions) -> Self {
+                UdpShared {
+                    $($field: <$proto as UdpProtocol>::shared(opts),)*
+                }
+            }
+        }
+
+        impl Default for UdpFinished {
+            fn default() -> Self {
+                UdpFinished {
+                    ended: 0,
+                    $($field: Vec::new(),)*
+                }
+            }
+        }
+
+        impl UdpState {
+            /// Probes one of the flow's first datagrams in registry order: the first
+            /// `Start` wins, else enough `Likely` answers; `None` while still probing.
+            fn probe(
+                shared: &UdpShared,
+                likely: &mut [u8; UDP_PROTOCOLS],
+                payload: &[u8],
+                dir: Direction,
+            ) -> Option<UdpState> {
+                let mut index = 0;
+                $(
+                    match <$proto as UdpProtocol>::probe(&shared.$field, payload, dir) {
+                        UdpProbe::Start(f) => return Some(UdpState::$variant(f)),
+                        UdpProbe::Likely => likely[index] = likely[index].saturating_add(1),
+                        UdpProbe::NotMine => {}
+                    }
+                    index += 1;
+                )*
+                let _ = index;
+                let mut index = 0;
+                $(
+                    if likely[index] >= <$proto as UdpProtocol>::LIKELY_NEEDED
+                        && let Some(f) = <$proto as UdpProtocol>::start_likely()
+                    {
+                        return Some(UdpState::$variant(f));
+                    }
+                    index += 1;
+                )*
+                let _ = index;
+                None
+            }
+
+            /// Probes while probing, then feeds the protocol that started.
+            pub fn on_datagram(
+                &mut self,
+                shared: &mut UdpShared,
+                dir: Direction,
+                payload: &[u8],
+                ts: Timestamp,
+            ) {
+                if let UdpState::Probing { seen, likely } = self {
+                    match UdpState::probe(shared, likely, payload, dir) {
+                        Some(started) => *self = started,
+                        None if *seen + 1 >= PROBE_DATAGRAMS => *self = UdpState::Unknown,
+                        None => *seen += 1,
+                    }
+                }
+                match self {
+                    $(UdpState::$variant(f) => {
+                        <$proto as UdpProtocol>::on_datagram(f, &mut shared.$field, dir, payload, ts)
+                    })*
+                    UdpState::Probing { .. } | UdpState::Unknown => {}
+                }
+            }
+
+            /// What the flow's throughput is counted under.
+            pub fn throughput_label(&self) -> &'static str {
+                match self {
+                    $(UdpState::$variant(f) => <$proto as UdpProtocol>::throughput_label(f),)*
+                    UdpState::Probing { .. } | UdpState::Unknown => "udp",
+                }
+            }
+
+            /// The flow ended: its protocol (`None`: not named); what it leaves for the
+            /// records across flows goes to `finished`.
+            pub fn finish(self, finished: &mut UdpFinished, meta: UdpFlowMeta) -> Option<&'static str> {
+                match self {
+                    $(UdpState::$variant(f) => {
+                        let (app, left) = <$proto as UdpProtocol>::finish(f, meta);
+                        if let Some(left) = left {
+                            finished.$field.push((finished.ended, left));
+                        }
+                        finished.ended += 1;
+                        app
+                    })*
+                    UdpState::Probing { .. } | UdpState::Unknown => None,
+                }
+            }
+        }
+
+        impl Default for UdpState {
+            fn default() -> Self {
+                UdpState::Probing {
+                    seen: 0,
+                    likely: [0; UDP_PROTOCOLS],
+                }
+            }
+        }
+    };
+}
+
+/// How many datagrams of a UDP flow are probed for a known protocol before giving up.
+pub const PROBE_DATAGRAMS: u8 = 4;
+
+udp_protocols! {
+    Quic quic: super::quic::Udp,
+    WireGuard wireguard: super::wireguard::Udp,
+    V2ray v2ray: super::quic::v2ray::Udp,
 }
 
 /// The application record tables, in report order: `Variant table_name: RecordType`.

@@ -465,7 +465,7 @@ struct Rolling {
     flows: u64,
     ended: u64,
     apps: u64,
-    quic: usize,
+    quic: u64,
     /// TCP handshake round trips (SYN to ACK) of ended connections, in ms.
     rtt_ms: Vec<f64>,
     /// Request to first response byte (HTTP, Redis) of ended connections, in ms.
@@ -521,14 +521,14 @@ impl Rolling {
         }
         self.apps = s.apps.total();
         let mut quic_new = Vec::new();
-        for q in s.quic.get(self.quic..).unwrap_or(&[]) {
+        for q in s.udp.quic_since(self.quic) {
             if let Some(sni) = &q.summary.sni
                 && self.snis.insert(format!("quic {sni}"))
             {
                 quic_new.push(sni.clone());
             }
         }
-        self.quic = s.quic.len();
+        self.quic = s.udp.flows_ended();
 
         let mut out = String::new();
         let _ = writeln!(

@@ -162,7 +162,9 @@ impl Pipeline {
                 connections: RecordSpool::new("connection records", opts.spool_after_records),
                 listed: 0,
                 table: FlowTable::new(opts.flows),
-                udp: UdpStage::new(&opts.v2ray_keys),
+                udp: UdpStage::new(&crate::analyzers::api::UdpOptions {
+                    v2ray_keys: opts.v2ray_keys.clone(),
+                }),
                 opts,
                 ended: Vec::new(),
                 anomalies: Anomalies::default(),
@@ -204,7 +206,7 @@ impl Pipeline {
             open_flows: d.table.live(),
             ended: &d.recent,
             ended_omitted: d.connections_omitted,
-            quic: d.udp.finished_quic(),
+            udp: &d.udp.ctx,
             apps: &d.tcp.findings.apps,
             tunnel_controls: &d.tcp.ctx.controls,
             tunnel_conns: &d.tcp.ctx.tunnels,
@@ -506,8 +508,9 @@ pub struct Snapshot<'a> {
     /// latest ones, and how many there were.
     pub ended: &'a Recent<ConnectionRecord>,
     pub ended_omitted: u64,
-    /// QUIC flows that have ended.
-    pub quic: &'a [crate::analyzers::quic::group::FinishedFlow],
+    /// UDP flows' shared state: the QUIC flows that have ended
+    /// (`UdpContext::quic_since`).
+    pub udp: &'a crate::analyzers::udp::UdpContext,
     /// Application findings (TLS, HTTP, Redis, ...) of ended TCP connections that are
     /// listed (see `Options::max_connection_records`): the latest ones, and how many there
     /// were.

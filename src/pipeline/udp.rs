@@ -1,23 +1,25 @@
 //! The UDP side of the pipeline: per-flow state by `FlowId` slot, each flow driven by
-//! the analyzers' UDP classifier ([`crate::analyzers::udp`]), which decides what a flow
+//! the analyzers' UDP registry ([`crate::analyzers::udp`]), which decides what a flow
 //! carries. This stage only stores, feeds and finishes flows; it names no protocol.
 
-use crate::analyzers::udp::{UdpContext, UdpFlow, UdpFlowMeta};
+use crate::analyzers::api::UdpOptions;
+use crate::analyzers::quic::qtunnel::TcpStart;
+use crate::analyzers::udp::{UdpContext, UdpFlowMeta, UdpState};
 use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, Flow, FlowId};
 use crate::report::{AppChain, QuicRecord};
 use crate::timestamp::Timestamp;
 
 pub(super) struct UdpStage {
-    flows: FlowSlots<UdpFlow>,
-    ctx: UdpContext,
+    flows: FlowSlots<UdpState>,
+    pub(super) ctx: UdpContext,
 }
 
 impl UdpStage {
-    pub(super) fn new(v2ray_keys: &[String]) -> Self {
+    pub(super) fn new(opts: &UdpOptions) -> Self {
         UdpStage {
             flows: FlowSlots::default(),
-            ctx: UdpContext::new(v2ray_keys),
+            ctx: UdpContext::new(opts),
         }
     }
 
@@ -29,14 +31,13 @@ impl UdpStage {
         payload: &[u8],
         ts: Timestamp,
     ) {
-        self.flows
-            .get_or_insert_with(id, UdpFlow::default)
-            .on_datagram(&mut self.ctx, dir, payload, ts);
+        let flow = self.flows.get_or_insert_with(id, UdpState::default);
+        self.ctx.on_datagram(flow, dir, payload, ts);
     }
 
     /// What a live flow's throughput is counted under.
     pub(super) fn throughput_label(&self, id: FlowId) -> &'static str {
-        self.flows.get(id).map_or("udp", UdpFlow::throughput_label)
+        self.flows.get(id).map_or("udp", UdpState::throughput_label)
     }
 
     /// The flow ended: its app chain for the connection record.
@@ -50,21 +51,16 @@ impl UdpStage {
             first_ts: flow.first_ts,
             last_ts: flow.last_ts,
         };
-        state
-            .finish(&mut self.ctx, meta)
+        self.ctx
+            .finish(state, meta)
             .map(AppChain::one)
             .unwrap_or_default()
-    }
-
-    /// QUIC flows that have ended so far (for snapshots).
-    pub(super) fn finished_quic(&self) -> &[crate::analyzers::quic::group::FinishedFlow] {
-        self.ctx.finished_quic()
     }
 
     /// The cross-flow records, at the end of the run.
     pub(super) fn records<I>(self, tcp_starts: impl FnOnce() -> I) -> Vec<QuicRecord>
     where
-        I: IntoIterator<Item = crate::analyzers::quic::qtunnel::TcpStart>,
+        I: IntoIterator<Item = TcpStart>,
     {
         self.ctx.quic_records(tcp_starts)
     }

@@ -30,5 +30,73 @@ pub use header::{detect_version, looks_like_quic};
 pub use record::{QuicRecord, QuicSummary};
 pub use version::Version;
 
+/// QUIC on the wire as it is, as a registered UDP protocol: by content (a long header
+/// of a known version, see [`looks_like_quic`]) or by a connection ID another flow
+/// announced (a migrated connection's first short-header packet).
+pub struct Udp;
+
+impl crate::analyzers::api::UdpProtocol for Udp {
+    type Shared = group::KnownCids;
+    type Flow = Box<QuicFlow>;
+    type Finished = group::FinishedFlow;
+
+    fn shared(_: &crate::analyzers::api::UdpOptions) -> group::KnownCids {
+        group::KnownCids::default()
+    }
+
+    fn probe(
+        known: &group::KnownCids,
+        payload: &[u8],
+        dir: crate::flow::Direction,
+    ) -> crate::analyzers::api::UdpProbe<Box<QuicFlow>> {
+        use crate::analyzers::api::UdpProbe;
+        if looks_like_quic(payload) {
+            UdpProbe::Start(Box::default())
+        } else if let Some((cid, server)) = known.find(payload) {
+            UdpProbe::Start(Box::new(QuicFlow::joined(cid, server, dir)))
+        } else {
+            UdpProbe::NotMine
+        }
+    }
+
+    fn on_datagram(
+        q: &mut Box<QuicFlow>,
+        known: &mut group::KnownCids,
+        dir: crate::flow::Direction,
+        payload: &[u8],
+        ts: crate::timestamp::Timestamp,
+    ) {
+        q.on_datagram(dir, payload, ts);
+        if q.take_new_cids() {
+            known.learn(q);
+        }
+    }
+
+    fn throughput_label(_: &Box<QuicFlow>) -> &'static str {
+        "quic"
+    }
+
+    fn finish(
+        q: Box<QuicFlow>,
+        meta: crate::analyzers::api::UdpFlowMeta,
+    ) -> (Option<&'static str>, Option<group::FinishedFlow>) {
+        let (client, server) = if q.reversed() {
+            (meta.server, meta.client)
+        } else {
+            (meta.client, meta.server)
+        };
+        let finished = group::FinishedFlow {
+            client,
+            server,
+            first_ts: meta.first_ts,
+            last_ts: meta.last_ts,
+            cids: q.identity_cids(),
+            activity: q.activity().to_vec(),
+            summary: q.summarize(),
+        };
+        (Some("quic"), Some(finished))
+    }
+}
+
 #[cfg(test)]
 mod tests;

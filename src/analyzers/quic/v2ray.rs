@@ -450,6 +450,68 @@ impl HeaderTrack {
     }
 }
 
+/// v2ray's QUIC transport as a registered UDP protocol: one of its packet-header
+/// disguises and/or its AEAD layer around QUIC ([`probe`]). Its finished flows join the
+/// bare QUIC flows when QUIC connections are grouped.
+pub struct Udp;
+
+impl crate::analyzers::api::UdpProtocol for Udp {
+    type Shared = Vec<V2rayKey>;
+    type Flow = Box<V2rayFlow>;
+    type Finished = super::group::FinishedFlow;
+
+    fn shared(opts: &crate::analyzers::api::UdpOptions) -> Vec<V2rayKey> {
+        V2rayKey::list(&opts.v2ray_keys)
+    }
+
+    fn probe(
+        keys: &Vec<V2rayKey>,
+        payload: &[u8],
+        _dir: Direction,
+    ) -> crate::analyzers::api::UdpProbe<Box<V2rayFlow>> {
+        match probe(payload, keys) {
+            Some(p) => crate::analyzers::api::UdpProbe::Start(Box::new(V2rayFlow::new(p))),
+            None => crate::analyzers::api::UdpProbe::NotMine,
+        }
+    }
+
+    fn on_datagram(
+        v: &mut Box<V2rayFlow>,
+        _keys: &mut Vec<V2rayKey>,
+        dir: Direction,
+        payload: &[u8],
+        ts: Timestamp,
+    ) {
+        v.on_datagram(dir, payload, ts);
+    }
+
+    fn finish(
+        v: Box<V2rayFlow>,
+        meta: crate::analyzers::api::UdpFlowMeta,
+    ) -> (Option<&'static str>, Option<super::group::FinishedFlow>) {
+        let app = if v.opened() {
+            Some("quic")
+        } else if v.disguise() == Some(Disguise::Wireguard) {
+            // Transport messages of a WireGuard session picked up mid-way look like
+            // v2ray's "wireguard" disguise; without QUIC inside, they are most likely
+            // WireGuard itself.
+            Some("wireguard")
+        } else {
+            None
+        };
+        let finished = v.summarize().map(|summary| super::group::FinishedFlow {
+            client: meta.client,
+            server: meta.server,
+            first_ts: meta.first_ts,
+            last_ts: meta.last_ts,
+            cids: v.quic().identity_cids(),
+            activity: v.quic().activity().to_vec(),
+            summary,
+        });
+        (app, finished)
+    }
+}
+
 /// Datagrams a header-only flow needs before it is called a possible tunnel.
 pub const MIN_HEADER_ONLY_DATAGRAMS: u64 = 8;
 

@@ -44,5 +44,54 @@ pub fn classify(p: &[u8]) -> Option<WireGuardMessage> {
     }
 }
 
+/// WireGuard as a registered UDP protocol: a handshake message (exact size, zero
+/// reserved bytes) starts it; transport-shaped datagrams only count, two of them make a
+/// flow WireGuard when nothing else claimed it (v2ray's "wireguard" disguise imitates
+/// transport messages, never handshakes).
+pub struct Udp;
+
+impl crate::analyzers::api::UdpProtocol for Udp {
+    const LIKELY_NEEDED: u8 = 2;
+    type Shared = ();
+    type Flow = ();
+    type Finished = ();
+
+    fn shared(_: &crate::analyzers::api::UdpOptions) {}
+
+    fn probe(
+        _: &(),
+        payload: &[u8],
+        _dir: crate::flow::Direction,
+    ) -> crate::analyzers::api::UdpProbe<()> {
+        use crate::analyzers::api::UdpProbe;
+        match classify(payload) {
+            Some(
+                WireGuardMessage::HandshakeInitiation { .. }
+                | WireGuardMessage::HandshakeResponse { .. }
+                | WireGuardMessage::CookieReply { .. },
+            ) => UdpProbe::Start(()),
+            Some(WireGuardMessage::TransportData { .. }) => UdpProbe::Likely,
+            None => UdpProbe::NotMine,
+        }
+    }
+
+    fn start_likely() -> Option<()> {
+        Some(())
+    }
+
+    fn on_datagram(
+        _: &mut (),
+        _: &mut (),
+        _: crate::flow::Direction,
+        _: &[u8],
+        _: crate::timestamp::Timestamp,
+    ) {
+    }
+
+    fn finish(_: (), _: crate::analyzers::api::UdpFlowMeta) -> (Option<&'static str>, Option<()>) {
+        (Some("wireguard"), None)
+    }
+}
+
 #[cfg(test)]
 mod tests;
