@@ -368,8 +368,9 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
             .map_err(|e| CliError(format!("--extract {}: {e}", dir.display())))?;
     }
     let outcome = Rc::new(RefCell::new(streams::StreamsOutcome::default()));
+    let mut out = streams::SharedOut::new(Box::new(std::io::BufWriter::new(std::io::stdout())));
     let observer = streams::StreamsObserver::new(
-        Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Box::new(out.clone()),
         args.digest.is_some(),
         args.extract.clone(),
         Rc::clone(&outcome),
@@ -380,6 +381,14 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
     let code = finish(&summary);
     if let Some(e) = outcome.borrow().error.clone() {
         return Err(CliError(e));
+    }
+    // The last lines are still in the buffer: flush them here, where the error can be
+    // reported (a closed pipe, `| head`, is quiet as everywhere else).
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(CliError(format!("writing stream lines: {e}")));
+        }
+        _ => {}
     }
     Ok(code)
 }

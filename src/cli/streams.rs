@@ -67,6 +67,32 @@ struct Direction1 {
     gaps: Vec<GapLine>,
 }
 
+/// The stream lines' writer, shared between the observer (which the pipeline owns and
+/// drops) and the CLI, which flushes it explicitly after the run: a flush left to `Drop`
+/// loses its error, and with it the lines (`streams > /dev/full` would exit 0).
+#[derive(Clone)]
+pub struct SharedOut(Rc<RefCell<Box<dyn Write>>>);
+
+impl SharedOut {
+    pub fn new(inner: Box<dyn Write>) -> Self {
+        SharedOut(Rc::new(RefCell::new(inner)))
+    }
+}
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.borrow_mut().write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
 /// Shared with the CLI so it can see errors after the run.
 #[derive(Default)]
 pub struct StreamsOutcome {

@@ -1016,9 +1016,18 @@ impl<A: StreamAnalyzer> TunnelSession<A> {
             }
             UserInfoParse::Neither => {
                 self.anomaly("bad_user_info", Some(C2S), ts, Some(offset), || {
+                    // The name lengths each layout would read (absurd ones are the
+                    // usual reason), so the anomaly says what did not fit.
+                    let len_at = |at: usize| {
+                        data.get(at..at + 4)
+                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                            .map_or("none".to_string(), |b| i32::from_be_bytes(b).to_string())
+                    };
                     format!(
-                        "USER_REQUEST_AUTH payload of {} bytes fits no layout",
-                        data.len()
+                        "USER_REQUEST_AUTH payload of {} bytes fits no layout (name length {} in the document's layout, {} in the implementation's)",
+                        data.len(),
+                        len_at(0),
+                        len_at(8)
                     )
                 });
                 return;
