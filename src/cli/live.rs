@@ -17,6 +17,7 @@ use crate::capture::live::{
     DEFAULT_SNAPLEN, LiveCapture, LiveConfig, LiveError, LiveStats, list_interfaces,
 };
 use crate::pipeline::{CaptureSummaryInput, Pipeline, Snapshot};
+use crate::report::escape::{TERMINAL_MAX, terminal};
 use crate::report::jsonl;
 use crate::report::text::{self, human_bytes};
 use clap::Args;
@@ -514,7 +515,7 @@ impl Rolling {
                         if let Some(sni) = &t.sni
                             && self.snis.insert(format!("tls {sni}"))
                         {
-                            tls_new.push(sni.clone());
+                            tls_new.push(terminal(sni, TERMINAL_MAX).into_owned());
                         }
                     }
                     AppRecords::Http(h) => {
@@ -541,7 +542,7 @@ impl Rolling {
             if let Some(sni) = &q.summary.sni
                 && self.snis.insert(format!("quic {sni}"))
             {
-                quic_new.push(sni.clone());
+                quic_new.push(terminal(sni, TERMINAL_MAX).into_owned());
             }
         }
         self.quic = s.quic.len();

@@ -8,6 +8,7 @@
 //! there in order. Read them with `iter()`.
 
 pub mod csv;
+pub mod escape;
 pub mod html;
 pub mod jsonl;
 pub mod latency;
