@@ -6,6 +6,7 @@ mod bad_input;
 mod corpus;
 mod fixtures;
 mod formats;
+mod hostile;
 #[cfg(feature = "live")]
 mod live;
 mod quic;
