@@ -23,6 +23,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod flow;
+pub mod limits;
 pub mod pipeline;
 pub mod report;
 pub mod timestamp;

@@ -7,6 +7,7 @@
 //! anonymous temporary file (`report::spool`), so memory stays flat however many
 //! connections a capture has.
 
+mod budget;
 mod tcp;
 
 use crate::analyzers::encrypted::{WireGuardMessage, classify_wireguard};
@@ -26,6 +27,7 @@ use crate::flow::slots::FlowSlots;
 use crate::flow::{
     Direction, EndReason, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts,
 };
+use crate::limits::Capped;
 use crate::report::spool::{self, Recent, RecordSpool};
 use crate::report::throughput::ThroughputAccumulator;
 use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, QuicRecord, Summary};
@@ -61,6 +63,12 @@ pub struct Options {
     /// throughput) kept in memory; later ones wait for the report in a temporary file
     /// (`report::spool`). 0 spools every record (tests use it to check the round trip).
     pub spool_after_records: usize,
+    /// The memory budget in MiB the caps were brought within (`budget.rs`), for the
+    /// report; `None` when no budget was applied.
+    pub memory_mb: Option<u64>,
+    /// Bytes of analyzer records kept in memory until the report (finished QUIC flows,
+    /// tunnel correlation inputs); past it they are counted in `limits.dropped_for_memory`.
+    pub record_memory: usize,
 }
 
 impl Default for Options {
@@ -77,6 +85,8 @@ impl Default for Options {
             throughput: true,
             throughput_bin_ns: 1_000_000_000,
             spool_after_records: spool::DEFAULT_IN_MEMORY,
+            memory_mb: None,
+            record_memory: usize::MAX,
         }
     }
 }
@@ -161,7 +171,9 @@ struct Downstream {
     assembler: Assembler,
     tcp: TcpStage,
     udp: FlowSlots<UdpState>,
-    quic: Vec<FinishedFlow>,
+    /// Finished QUIC flows, for grouping at the end: at most `max_connection_records`
+    /// and half of `record_memory` (refusals counted in `limits`).
+    quic: Capped<FinishedFlow>,
     v2ray_keys: Vec<V2rayKey>,
     known_cids: KnownCids,
     table: FlowTable,
@@ -187,6 +199,13 @@ struct Downstream {
 
 impl Pipeline {
     pub fn new(opts: Options) -> Self {
+        let (opts_records, opts_record_memory) = (opts.max_connection_records, opts.record_memory);
+        let mut tcp = TcpStage::new(opts.show_secrets, opts.analyzers, opts.spool_after_records);
+        // Tunnel correlation inputs: the other half of `record_memory`, in three.
+        let tunnel_bytes = opts.record_memory / 6;
+        tcp.findings.controls = Capped::new(opts_records, tunnel_bytes);
+        tcp.findings.tunnels = Capped::new(opts_records, tunnel_bytes);
+        tcp.findings.visitors = Capped::new(opts_records, tunnel_bytes);
         Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
             down: Downstream {
@@ -195,7 +214,7 @@ impl Pipeline {
                     opts.spool_after_records,
                 ),
                 assembler: Assembler::new(opts.assembler.clone()),
-                tcp: TcpStage::new(opts.show_secrets, opts.analyzers, opts.spool_after_records),
+                tcp,
                 recent: Recent::new(RECENT_RECORDS),
                 connections: RecordSpool::new("connection records", opts.spool_after_records),
                 listed: 0,
@@ -204,7 +223,7 @@ impl Pipeline {
                 known_cids: KnownCids::default(),
                 opts,
                 udp: FlowSlots::default(),
-                quic: Vec::new(),
+                quic: Capped::new(opts_records, opts_record_memory / 2),
                 ended: Vec::new(),
                 anomalies: Anomalies::default(),
                 connections_omitted: 0,
@@ -561,8 +580,16 @@ impl Downstream {
         self.connections.finish_writing();
         let mut warnings = source.warnings;
         warnings.extend(self.connections.take_warnings());
-        let quic = quic_records(std::mem::take(&mut self.quic), &self.connections);
+        let mut limits = crate::limits::LimitsReport {
+            memory_mb: self.opts.memory_mb,
+            ..Default::default()
+        };
+        limits.count("quic_flows", &self.quic);
+        let quic = quic_records(self.quic.take(), &self.connections);
         let findings = self.tcp.take_findings();
+        limits.count("tunnel_sessions", &findings.controls);
+        limits.count("tunnel_connections", &findings.tunnels);
+        limits.count("tunnel_visitors", &findings.visitors);
         let tunnel = correlate(
             &findings.controls,
             &findings.tunnels,
@@ -604,6 +631,7 @@ impl Downstream {
             apps,
         );
         summary.throughput = throughput;
+        summary.limits = limits;
         summary
     }
 }

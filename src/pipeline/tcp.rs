@@ -22,6 +22,7 @@ use crate::analyzers::{Detection, StreamAnalyzer};
 use crate::assembly::{Chunk, CloseReason, OverlapConflict, StreamSink, StreamStart};
 use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, FlowId};
+use crate::limits::Capped;
 use crate::report::AppTables;
 use crate::report::spool::Recent;
 use crate::timestamp::Timestamp;
@@ -106,9 +107,11 @@ pub struct TcpFindings {
     pub apps: Recent<AppSummary>,
     /// Application records by protocol, spooled.
     pub tables: AppTables,
-    pub controls: Vec<ControlInput>,
-    pub tunnels: Vec<TunnelInput>,
-    pub visitors: Vec<VisitorInput>,
+    /// Tunnel correlation inputs, bounded (`limits::Capped`: the pipeline sets the caps
+    /// from `--max-records` and the memory budget; refusals are counted in the report).
+    pub controls: Capped<ControlInput>,
+    pub tunnels: Capped<TunnelInput>,
+    pub visitors: Capped<VisitorInput>,
 }
 
 pub struct TcpStage {
@@ -152,9 +155,9 @@ impl TcpStage {
             findings: TcpFindings {
                 apps: Recent::new(super::RECENT_RECORDS),
                 tables: AppTables::new(in_memory),
-                controls: Vec::new(),
-                tunnels: Vec::new(),
-                visitors: Vec::new(),
+                controls: Capped::default(),
+                tunnels: Capped::default(),
+                visitors: Capped::default(),
             },
         }
     }
@@ -166,9 +169,9 @@ impl TcpStage {
             TcpFindings {
                 apps: Recent::new(0),
                 tables: AppTables::new(0),
-                controls: Vec::new(),
-                tunnels: Vec::new(),
-                visitors: Vec::new(),
+                controls: Capped::default(),
+                tunnels: Capped::default(),
+                visitors: Capped::default(),
             },
         );
         for s in f.apps.drain() {

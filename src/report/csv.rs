@@ -99,7 +99,6 @@ pub fn write_table<'a>(each: impl Fn() -> Records<'a>, out: impl Write) -> Resul
                 .map(|h| row.get(h.as_str()).copied().unwrap_or("")),
         )?;
     }
-    drop(write_row);
     w.flush()?;
     Ok(())
 }

@@ -60,13 +60,11 @@ fn needs_escape(c: char) -> bool {
 /// Appends `s` to `out` with controls replaced and at most `max` characters of `s`
 /// kept; a cut string ends with `…[N bytes]`.
 fn push_escaped(out: &mut String, s: &str, max: usize, esc_as_caret: bool) {
-    let mut kept = 0usize;
-    for c in s.chars() {
+    for (kept, c) in s.chars().enumerate() {
         if kept == max {
             let _ = write!(out, "…[{} bytes]", s.len());
             return;
         }
-        kept += 1;
         match replacement(c, esc_as_caret) {
             None => out.push(c),
             Some(Repl::Caret) => out.push_str("^["),

@@ -62,6 +62,8 @@ pub struct Summary {
     /// Application records (`tls`, `http`, `socks`, `redis`, `ssh`, `encrypted`, ...).
     #[serde(flatten)]
     pub apps: AppTables,
+    /// What the run's bounds refused, by kind (`crate::limits`).
+    pub limits: crate::limits::LimitsReport,
 }
 
 /// Application records by protocol, one per connection and protocol layer (a SOCKS
@@ -203,6 +205,7 @@ impl Summary {
             latency: latency::LatencyReport::default(),
             throughput: throughput::ThroughputReport::default(),
             apps,
+            limits: crate::limits::LimitsReport::default(),
         };
         s.latency = latency::compute(&s);
         s

@@ -418,6 +418,16 @@ pub fn render_with(s: &Summary, o: &TextOptions) -> String {
     }
     latency_section(&mut out, s, o);
     throughput_section(&mut out, s, o);
+    let l = &s.limits;
+    if !l.records_omitted.is_empty() || !l.dropped_for_memory.is_empty() {
+        let _ = writeln!(out, "\nLimits");
+        for (kind, n) in &l.records_omitted {
+            let _ = writeln!(out, "  {kind:<28}{n} not kept (--max-records)");
+        }
+        for (kind, n) in &l.dropped_for_memory {
+            let _ = writeln!(out, "  {kind:<28}{n} not kept (--memory)");
+        }
+    }
     if !c.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings");
         for w in &c.warnings {

@@ -5,6 +5,7 @@ mod apps_fixtures;
 mod bad_input;
 mod corpus;
 mod fixtures;
+mod floods;
 mod formats;
 mod hostile;
 #[cfg(feature = "live")]
