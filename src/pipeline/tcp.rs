@@ -91,7 +91,9 @@ pub struct TcpConn {
     pub meta: TcpConnMeta,
     analysis: Analysis,
     /// Set when the connection goes to a port a tunnel control session exposed.
-    visitor_tap: Option<RelayTap>,
+    /// Boxed: few connections are visitors, and inline it would cost every live
+    /// connection its 232 bytes.
+    visitor_tap: Option<Box<RelayTap>>,
     ended: [Option<Timestamp>; 2],
 }
 
@@ -204,7 +206,7 @@ impl TcpStage {
         let visitor_tap = self
             .exposed_ports
             .contains(&meta.server.port)
-            .then(tunnel::visitor_tap);
+            .then(|| Box::new(tunnel::visitor_tap()));
         let analysis = || {
             if self.analyzers {
                 Analysis::Probing(Probe::default())
