@@ -31,6 +31,8 @@ pub mod decode;
 #[allow(missing_docs)]
 pub mod flow;
 #[allow(missing_docs)]
+pub mod limits;
+#[allow(missing_docs)]
 pub mod pipeline;
 #[allow(missing_docs)]
 pub mod report;

@@ -256,8 +256,9 @@ pub trait UdpProtocol {
     type Shared;
     /// Per-flow state.
     type Flow;
-    /// What an ended flow leaves for the records made across flows.
-    type Finished;
+    /// What an ended flow leaves for the records made across flows (kept within the
+    /// run's bounds, by its estimated size).
+    type Finished: crate::limits::Footprint;
     /// The shared state at the start of a run.
     fn shared(opts: &UdpOptions) -> Self::Shared;
     /// Probes one of a flow's first datagrams.

@@ -27,6 +27,7 @@ use super::api::{
 };
 use super::encrypted::UnknownRecord;
 use crate::flow::Direction;
+use crate::limits::Footprint;
 use crate::timestamp::Timestamp;
 
 /// The TCP protocols, in probe order: the most specific signatures first, the entropy
@@ -119,6 +120,19 @@ macro_rules! udp_protocols {
         pub struct UdpFinished {
             /// Flows that ended so far.
             pub ended: u64,
+            /// What is kept across the lists at most: items and estimated bytes
+            /// (`crate::limits::Footprint`); refusals are counted below.
+            pub max: usize,
+            /// See `max`.
+            pub max_bytes: usize,
+            /// Items and estimated bytes kept.
+            pub kept: usize,
+            /// See `kept`.
+            pub bytes: usize,
+            /// Items refused because `max` were kept.
+            pub omitted: u64,
+            /// Items refused because they would have passed `max_bytes`.
+            pub omitted_for_memory: u64,
             $(
                 #[doc = concat!("`", stringify!($proto), "`'s.")]
                 pub $field: Vec<(u64, <$proto as UdpProtocol>::Finished)>,
@@ -138,6 +152,12 @@ macro_rules! udp_protocols {
             fn default() -> Self {
                 UdpFinished {
                     ended: 0,
+                    max: usize::MAX,
+                    max_bytes: usize::MAX,
+                    kept: 0,
+                    bytes: 0,
+                    omitted: 0,
+                    omitted_for_memory: 0,
                     $($field: Vec::new(),)*
                 }
             }
@@ -213,7 +233,16 @@ macro_rules! udp_protocols {
                     $(UdpState::$variant(f) => {
                         let (app, left) = <$proto as UdpProtocol>::finish(f, meta);
                         if let Some(left) = left {
-                            finished.$field.push((finished.ended, left));
+                            let cost = left.footprint();
+                            if finished.kept >= finished.max {
+                                finished.omitted += 1;
+                            } else if finished.bytes.saturating_add(cost) > finished.max_bytes {
+                                finished.omitted_for_memory += 1;
+                            } else {
+                                finished.kept += 1;
+                                finished.bytes += cost;
+                                finished.$field.push((finished.ended, left));
+                            }
                         }
                         finished.ended += 1;
                         app

@@ -34,6 +34,7 @@ use super::nat_tunnel::{
 };
 use crate::assembly::CloseReason;
 use crate::flow::{Direction, Endpoint};
+use crate::limits::{Capped, LimitsReport};
 use crate::timestamp::Timestamp;
 use std::collections::BTreeSet;
 
@@ -88,12 +89,12 @@ pub struct TcpContext {
     session_cfg: SessionConfig,
     analyzers: bool,
     exposed_ports: BTreeSet<u16>,
-    /// Tunnel control connections that ended.
-    pub controls: Vec<ControlInput>,
+    /// Tunnel control connections that ended (bounded: see [`TcpContext::set_caps`]).
+    pub controls: Capped<ControlInput>,
     /// Tunnel connections that ended.
-    pub tunnels: Vec<TunnelInput>,
+    pub tunnels: Capped<TunnelInput>,
     /// Connections to exposed ports that ended.
-    pub visitors: Vec<VisitorInput>,
+    pub visitors: Capped<VisitorInput>,
 }
 
 impl TcpContext {
@@ -107,10 +108,26 @@ impl TcpContext {
             },
             analyzers,
             exposed_ports: BTreeSet::new(),
-            controls: Vec::new(),
-            tunnels: Vec::new(),
-            visitors: Vec::new(),
+            controls: Capped::default(),
+            tunnels: Capped::default(),
+            visitors: Capped::default(),
         }
+    }
+
+    /// Keeps at most `max` of each kind of tunnel correlation input, and at most
+    /// `max_bytes` of each kind's estimated size; refusals are counted in the lists.
+    pub fn set_caps(&mut self, max: usize, max_bytes: usize) {
+        self.controls = Capped::new(max, max_bytes);
+        self.tunnels = Capped::new(max, max_bytes);
+        self.visitors = Capped::new(max, max_bytes);
+    }
+
+    /// What the caps refused, under `tunnel_sessions`, `tunnel_connections` and
+    /// `tunnel_visitors`.
+    pub fn count_limits(&self, limits: &mut LimitsReport) {
+        limits.count("tunnel_sessions", &self.controls);
+        limits.count("tunnel_connections", &self.tunnels);
+        limits.count("tunnel_visitors", &self.visitors);
     }
 
     /// Ports tunnel control sessions have exposed so far.

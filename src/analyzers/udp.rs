@@ -61,6 +61,23 @@ impl UdpContext {
         flow.finish(&mut self.finished, meta)
     }
 
+    /// Keeps at most `max` finished flows for the records made across flows (QUIC
+    /// connections), and at most `max_bytes` of their estimated size; refusals are
+    /// counted ([`UdpContext::count_limits`]).
+    pub fn set_caps(&mut self, max: usize, max_bytes: usize) {
+        self.finished.max = max;
+        self.finished.max_bytes = max_bytes;
+    }
+
+    /// What the caps refused, under `quic_flows`.
+    pub fn count_limits(&self, limits: &mut crate::limits::LimitsReport) {
+        let f = &self.finished;
+        if f.omitted > 0 {
+            *limits.records_omitted.entry("quic_flows").or_insert(0) += f.omitted;
+        }
+        limits.dropped("quic_flows", f.omitted_for_memory);
+    }
+
     /// UDP flows that have ended so far (a position for [`UdpContext::quic_since`]).
     pub fn flows_ended(&self) -> u64 {
         self.finished.ended

@@ -317,7 +317,9 @@ impl Input {
             }
             Input::Stream {
                 buf, start, end, ..
-            } => &buf[*start..(*start + len).min(*end)],
+            } => buf
+                .get(*start..start.saturating_add(len).min(*end))
+                .unwrap_or(&[]),
         }
     }
 

@@ -116,7 +116,7 @@ pub(super) fn next_record(h: &PcapHeader, input: &mut Input) -> Result<Option<Re
     if whole.len() < record_len {
         return Err(format!(
             "truncated record: header announces {caplen} captured bytes, only {} remain in the file",
-            whole.len() - hlen
+            whole.len().saturating_sub(hlen)
         ));
     }
     let nanos = if h.nanos {
@@ -136,7 +136,7 @@ pub(super) fn next_record(h: &PcapHeader, input: &mut Input) -> Result<Option<Re
 }
 
 pub(super) fn read_u32(b: &[u8], off: usize, big_endian: bool) -> Option<u32> {
-    let bytes: [u8; 4] = b.get(off..off + 4)?.try_into().ok()?;
+    let bytes: [u8; 4] = b.get(off..off.checked_add(4)?)?.try_into().ok()?;
     Some(if big_endian {
         u32::from_be_bytes(bytes)
     } else {
@@ -145,7 +145,7 @@ pub(super) fn read_u32(b: &[u8], off: usize, big_endian: bool) -> Option<u32> {
 }
 
 pub(super) fn read_u16(b: &[u8], off: usize, big_endian: bool) -> Option<u16> {
-    let bytes: [u8; 2] = b.get(off..off + 2)?.try_into().ok()?;
+    let bytes: [u8; 2] = b.get(off..off.checked_add(2)?)?.try_into().ok()?;
     Some(if big_endian {
         u16::from_be_bytes(bytes)
     } else {

@@ -218,6 +218,10 @@ impl PcapngState {
     }
 }
 
+/// Reads an interface description block's body: link type, snap length, and the
+/// `if_tsresol` / `if_tsoffset` options. Every length is checked against `body` (the
+/// block's bytes), never against a declared size; `None` only when the fixed 8 bytes are
+/// missing.
 fn parse_idb(body: &[u8], be: bool) -> Option<Interface> {
     let link = LinkType(u32::from(read_u16(body, 0, be)?));
     let snaplen = read_u32(body, 4, be)?;
@@ -231,10 +235,19 @@ fn parse_idb(body: &[u8], be: bool) -> Option<Interface> {
     while opts.len() >= 4 {
         let code = read_u16(opts, 0, be)?;
         let len = usize::from(read_u16(opts, 2, be)?);
-        let value = opts.get(4..4 + len).unwrap_or(&[]);
+        // The option's value must lie inside the block's own bytes: a declared length
+        // longer than what is left ends the options (the interface keeps its defaults
+        // for what was not read), whatever the block's declared size says.
+        let Some(value) = opts.get(4..4 + len) else {
+            break;
+        };
         match code {
             0 => break,
-            OPT_IF_TSRESOL if len >= 1 => iface.tsresol = value[0],
+            OPT_IF_TSRESOL => {
+                if let Some(&r) = value.first() {
+                    iface.tsresol = r;
+                }
+            }
             OPT_IF_TSOFFSET if len >= 8 => {
                 let raw = read_u32(value, 0, be)?;
                 let raw2 = read_u32(value, 4, be)?;
@@ -273,6 +286,39 @@ mod tests {
             snaplen: 0,
             tsresol,
             tsoffset_secs,
+        }
+    }
+
+    /// An IDB body: link type 1, snap length 0, then `opts`.
+    fn idb_body(opts: &[u8]) -> Vec<u8> {
+        let mut b = vec![1, 0, 0, 0, 0, 0, 0, 0];
+        b.extend_from_slice(opts);
+        b
+    }
+
+    #[test]
+    fn regression_idb_option_longer_than_the_block() {
+        // if_tsresol claiming 200 bytes in a 4-byte option area: used to index an empty
+        // slice (exit 101). Now the options end there and the defaults stay.
+        let iface = parse_idb(&idb_body(&[9, 0, 200, 0]), false).expect("fixed part");
+        assert_eq!(iface.tsresol, 6);
+        // The same for if_tsoffset, and for an option cut after its header.
+        let iface = parse_idb(&idb_body(&[14, 0, 8, 0, 1, 2]), false).expect("fixed part");
+        assert_eq!(iface.tsoffset_secs, 0);
+        // A well-formed if_tsresol after a skipped option is still read.
+        let iface = parse_idb(
+            &idb_body(&[2, 0, 1, 0, b'x', 0, 0, 0, 9, 0, 1, 0, 9, 0, 0, 0]),
+            false,
+        )
+        .expect("fixed part");
+        assert_eq!(iface.tsresol, 9);
+        // Every truncation of a valid option list parses without a panic.
+        let full = idb_body(&[
+            9, 0, 1, 0, 9, 0, 0, 0, 14, 0, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        for cut in 0..full.len() {
+            let _ = parse_idb(&full[..cut], false);
+            let _ = parse_idb(&full[..cut], true);
         }
     }
 

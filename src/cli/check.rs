@@ -15,7 +15,6 @@
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 /// How much a metric may move. Percentages are of the baseline value; absolute limits are
 /// in the metric's unit. A limit left out does not apply.
@@ -371,7 +370,9 @@ impl Outcome {
 
     /// The readable diff: regressions first, then informational changes.
     pub(crate) fn render(&self) -> String {
-        let mut out = String::new();
+        // Facts (SNI and ALPN sets...) come from the wire: lines go through the one
+        // terminal escaping.
+        let mut out = tunscope::report::escape::Lines::new();
         let n = self.regressions();
         if n == 0 {
             let _ = writeln!(
@@ -395,7 +396,7 @@ impl Outcome {
             .chain(self.findings.iter().filter(|f| !f.regression))
             .collect();
         if rows.is_empty() {
-            return out;
+            return out.into_string();
         }
         let w = |f: fn(&Finding) -> usize| rows.iter().map(|r| f(r)).max().unwrap_or(0);
         let wn = w(|f| f.name.len()).max(4);
@@ -422,7 +423,7 @@ impl Outcome {
                 f.rule
             );
         }
-        out
+        out.into_string()
     }
 }
 

@@ -22,6 +22,7 @@ use tunscope::capture::live::{
     DEFAULT_SNAPLEN, LiveCapture, LiveConfig, LiveError, LiveStats, list_interfaces,
 };
 use tunscope::pipeline::{CaptureSummaryInput, Pipeline, Snapshot};
+use tunscope::report::escape::{TERMINAL_MAX, terminal};
 use tunscope::report::jsonl;
 use tunscope::report::text::{self, human_bytes};
 
@@ -512,7 +513,7 @@ impl Rolling {
                 layer.live_notes(&mut |note| match note {
                     LiveNote::Name(kind, name) => {
                         if self.snis.insert(format!("{kind} {name}")) {
-                            tls_new.push(name.to_string());
+                            tls_new.push(terminal(name, TERMINAL_MAX).into_owned());
                         }
                     }
                     LiveNote::ResponseMs(ms) => push_sample(&mut self.response_ms, ms),
@@ -525,7 +526,7 @@ impl Rolling {
             if let Some(sni) = &q.summary.sni
                 && self.snis.insert(format!("quic {sni}"))
             {
-                quic_new.push(sni.clone());
+                quic_new.push(terminal(sni, TERMINAL_MAX).into_owned());
             }
         }
         self.quic = s.udp.flows_ended();

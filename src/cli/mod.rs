@@ -112,6 +112,22 @@ pub(crate) struct PipelineArgs {
     /// a safety cap on the report's size rather than a memory limit.
     #[arg(long, value_name = "N", default_value_t = Options::default().max_connection_records)]
     pub max_records: usize,
+    /// Memory budget in MiB for everything the run holds (flows, out-of-order pages,
+    /// fragments, analyzer records), split into per-kind caps; the flags above stay as
+    /// finer caps. Default: a quarter of the machine's memory (at least 256 MiB).
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u64>,
+}
+
+/// A quarter of the machine's memory (`MemTotal` of /proc/meminfo) in MiB, at least 256;
+/// 1024 when it cannot be read.
+pub(crate) fn default_memory_mb() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total_kib.map_or(1024, |k| (k / 1024 / 4).max(256))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -259,6 +275,10 @@ impl PipelineArgs {
                 tunscope::analyzers::quic::v2ray::MAX_KEYS - 1
             )));
         }
+        let memory = self.memory.unwrap_or_else(default_memory_mb);
+        if memory < 16 {
+            return Err(CliError("--memory must be at least 16 (MiB)".into()));
+        }
         if self.max_pages_per_conn == 0 || self.max_pages_total == 0 {
             return Err(CliError(
                 "--max-pages-per-conn and --max-pages-total must be at least 1".into(),
@@ -282,7 +302,8 @@ impl PipelineArgs {
             v2ray_keys: self.v2ray_key.clone(),
             max_connection_records: self.max_records,
             ..Options::default()
-        })
+        }
+        .with_memory_budget(memory))
     }
 }
 
@@ -368,8 +389,9 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
             .map_err(|e| CliError(format!("--extract {}: {e}", dir.display())))?;
     }
     let outcome = Rc::new(RefCell::new(streams::StreamsOutcome::default()));
+    let mut out = streams::SharedOut::new(Box::new(std::io::BufWriter::new(std::io::stdout())));
     let observer = streams::StreamsObserver::new(
-        Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Box::new(out.clone()),
         args.digest.is_some(),
         args.extract.clone(),
         Rc::clone(&outcome),
@@ -380,6 +402,14 @@ fn streams(args: StreamsArgs) -> Result<u8, CliError> {
     let code = finish(&summary);
     if let Some(e) = outcome.borrow().error.clone() {
         return Err(CliError(e));
+    }
+    // The last lines are still in the buffer: flush them here, where the error can be
+    // reported (a closed pipe, `| head`, is quiet as everywhere else).
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(CliError(format!("writing stream lines: {e}")));
+        }
+        _ => {}
     }
     Ok(code)
 }

@@ -56,15 +56,49 @@ struct GapLine {
     file_offset: u64,
 }
 
+/// One direction's state, kept small: a live connection of a capture with a million of
+/// them holds two of these, so the digest and the extraction state (only with `--digest`
+/// / `--extract`) are boxed rather than inline (32 bytes instead of 320).
 struct Direction1 {
-    digest: Option<digest::Context>,
+    digest: Option<Box<digest::Context>>,
     /// Stream offset of the next chunk (delivered and gap bytes so far).
     offset: u64,
     /// Delivered bytes so far (the extracted file's length).
     delivered: u64,
-    file: Option<PathBuf>,
+    extract: Option<Box<Extract>>,
+}
+
+/// Where a direction's bytes go with `--extract`.
+struct Extract {
+    file: PathBuf,
     open: Option<BufWriter<File>>,
     gaps: Vec<GapLine>,
+}
+
+/// The stream lines' writer, shared between the observer (which the pipeline owns and
+/// drops) and the CLI, which flushes it explicitly after the run: a flush left to `Drop`
+/// loses its error, and with it the lines (`streams > /dev/full` would exit 0).
+#[derive(Clone)]
+pub(super) struct SharedOut(Rc<RefCell<Box<dyn Write>>>);
+
+impl SharedOut {
+    pub(super) fn new(inner: Box<dyn Write>) -> Self {
+        SharedOut(Rc::new(RefCell::new(inner)))
+    }
+}
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.borrow_mut().write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
 }
 
 /// Shared with the CLI so it can see errors after the run.
@@ -123,12 +157,18 @@ impl StreamsObserver {
             root.join(name)
         });
         Direction1 {
-            digest: self.digest.then(|| digest::Context::new(&digest::SHA256)),
+            digest: self
+                .digest
+                .then(|| Box::new(digest::Context::new(&digest::SHA256))),
             offset: 0,
             delivered: 0,
-            file,
-            open: None,
-            gaps: Vec::new(),
+            extract: file.map(|file| {
+                Box::new(Extract {
+                    file,
+                    open: None,
+                    gaps: Vec::new(),
+                })
+            }),
         }
     }
 
@@ -137,9 +177,10 @@ impl StreamsObserver {
         let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()]) else {
             return;
         };
-        let Some(path) = d.file.clone() else { return };
+        let Some(x) = d.extract.as_mut() else { return };
+        let path = x.file.clone();
         let result = (|| -> std::io::Result<bool> {
-            if let Some(w) = d.open.as_mut() {
+            if let Some(w) = x.open.as_mut() {
                 w.write_all(bytes)?;
                 return Ok(false);
             }
@@ -147,7 +188,7 @@ impl StreamsObserver {
             if open_files < MAX_OPEN_FILES {
                 let mut w = BufWriter::new(f);
                 w.write_all(bytes)?;
-                d.open = Some(w);
+                x.open = Some(w);
                 Ok(true)
             } else {
                 let mut f = f;
@@ -218,8 +259,10 @@ impl StreamObserver for StreamsObserver {
             }
             Chunk::Gap { len, cause } => {
                 if let Some(Some(d)) = self.dirs.get_mut(conn.id).map(|d| &mut d[dir.index()]) {
-                    if d.file.is_some() && d.gaps.len() < MAX_GAP_LINES {
-                        d.gaps.push(GapLine {
+                    if let Some(x) = d.extract.as_mut()
+                        && x.gaps.len() < MAX_GAP_LINES
+                    {
+                        x.gaps.push(GapLine {
                             offset: d.offset,
                             len,
                             cause,
@@ -248,17 +291,18 @@ impl StreamObserver for StreamsObserver {
             if rec.start.is_none() {
                 continue;
             }
-            if let Some(mut w) = d.open.take() {
+            if let Some(mut w) = d.extract.as_mut().and_then(|x| x.open.take()) {
                 self.open_files -= 1;
                 if let Err(e) = w.flush() {
                     self.fail(format!("extracting: {e}"));
                 }
             }
-            if let Some(path) = &d.file
-                && !d.gaps.is_empty()
+            if let Some(x) = &d.extract
+                && !x.gaps.is_empty()
             {
                 let mut index = String::new();
-                for g in &d.gaps {
+                let path = &x.file;
+                for g in &x.gaps {
                     if let Ok(line) = serde_json::to_string(g) {
                         index.push_str(&line);
                         index.push('\n');
@@ -281,9 +325,9 @@ impl StreamObserver for StreamsObserver {
                 + g.snaplen_truncated.bytes;
             let (src, dst) = conn.endpoints(dir);
             let file_name = d
-                .file
+                .extract
                 .as_ref()
-                .and_then(|p| p.file_name())
+                .and_then(|x| x.file.file_name())
                 .and_then(|n| n.to_str())
                 .map(str::to_owned);
             let line = StreamLine {

@@ -7,6 +7,7 @@
 //! anonymous temporary file (`report::spool`), so memory stays flat however many
 //! connections a capture has.
 
+mod budget;
 mod tcp;
 mod udp;
 
@@ -54,6 +55,12 @@ pub struct Options {
     /// throughput) kept in memory; later ones wait for the report in a temporary file
     /// (`report::spool`). 0 spools every record (tests use it to check the round trip).
     pub spool_after_records: usize,
+    /// The memory budget in MiB the caps were brought within (`budget.rs`), for the
+    /// report; `None` when no budget was applied.
+    pub memory_mb: Option<u64>,
+    /// Bytes of analyzer records kept in memory until the report (finished QUIC flows,
+    /// tunnel correlation inputs); past it they are counted in `limits.dropped_for_memory`.
+    pub record_memory: usize,
 }
 
 impl Default for Options {
@@ -70,6 +77,8 @@ impl Default for Options {
             throughput: true,
             throughput_bin_ns: 1_000_000_000,
             spool_after_records: spool::DEFAULT_IN_MEMORY,
+            memory_mb: None,
+            record_memory: usize::MAX,
         }
     }
 }
@@ -149,6 +158,15 @@ struct Downstream {
 
 impl Pipeline {
     pub fn new(opts: Options) -> Self {
+        let (opts_records, opts_record_memory) = (opts.max_connection_records, opts.record_memory);
+        let mut tcp = TcpStage::new(opts.show_secrets, opts.analyzers, opts.spool_after_records);
+        // Records kept across flows until the report: finished QUIC flows get half of
+        // `record_memory`, the tunnel correlation inputs the other half, in three.
+        tcp.ctx.set_caps(opts_records, opts_record_memory / 6);
+        let mut udp = UdpStage::new(&crate::analyzers::api::UdpOptions {
+            v2ray_keys: opts.v2ray_keys.clone(),
+        });
+        udp.ctx.set_caps(opts_records, opts_record_memory / 2);
         Pipeline {
             decoder: Decoder::new(Defragmenter::new(opts.defrag)),
             down: Downstream {
@@ -157,14 +175,12 @@ impl Pipeline {
                     opts.spool_after_records,
                 ),
                 assembler: Assembler::new(opts.assembler.clone()),
-                tcp: TcpStage::new(opts.show_secrets, opts.analyzers, opts.spool_after_records),
+                tcp,
                 recent: Recent::new(RECENT_RECORDS),
                 connections: RecordSpool::new("connection records", opts.spool_after_records),
                 listed: 0,
                 table: FlowTable::new(opts.flows),
-                udp: UdpStage::new(&crate::analyzers::api::UdpOptions {
-                    v2ray_keys: opts.v2ray_keys.clone(),
-                }),
+                udp,
                 opts,
                 ended: Vec::new(),
                 anomalies: Anomalies::default(),
@@ -432,6 +448,12 @@ impl Downstream {
         self.connections.finish_writing();
         let mut warnings = source.warnings;
         warnings.extend(self.connections.take_warnings());
+        let mut limits = crate::limits::LimitsReport {
+            memory_mb: self.opts.memory_mb,
+            ..Default::default()
+        };
+        self.udp.ctx.count_limits(&mut limits);
+        self.tcp.ctx.count_limits(&mut limits);
         let connections = &self.connections;
         let quic = self.udp.records(|| {
             connections
@@ -479,6 +501,7 @@ impl Downstream {
             apps,
         );
         summary.throughput = throughput;
+        summary.limits = limits;
         summary
     }
 }

@@ -9,10 +9,13 @@
 //! - Two passes over a type's records: the first collects the header (the column names
 //!   only), the second writes each row as it is made, through a buffer, to the file. What
 //!   is held is the header and one record, whatever the number of records.
+//! - Every cell goes through [`csv_cell`]: a spreadsheet opening the file finds no
+//!   formula and no raw control byte in it, and no cell longer than Excel holds.
 //! - A record that cannot be read back, or a failed write, stops with an error naming the
 //!   file; the files written before it are complete, that file is not.
 
 use super::Summary;
+use super::escape::csv_cell;
 use super::jsonl::{RecordError, RecordType, Records, records};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -73,7 +76,16 @@ pub fn write_table<'a>(each: impl Fn() -> Records<'a>, out: impl Write) -> Resul
         header.push("none".into());
     }
     let mut w = ::csv::Writer::from_writer(out);
-    w.write_record(&header).map_err(std::io::Error::from)?;
+    // Every cell, the header's too, goes through the one CSV escaping (no formula, no
+    // raw control byte: `escape::csv_cell`); this is the only place cells are written.
+    let mut write_row = |cells: &mut dyn Iterator<Item = &str>| -> std::io::Result<()> {
+        for c in cells {
+            w.write_field(csv_cell(c).as_bytes())?;
+        }
+        w.write_record(None::<&[u8]>)?;
+        Ok(())
+    };
+    write_row(&mut header.iter().map(String::as_str))?;
     for r in each() {
         cells.clear();
         flatten("", &r?, &mut cells);
@@ -81,12 +93,11 @@ pub fn write_table<'a>(each: impl Fn() -> Records<'a>, out: impl Write) -> Resul
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        w.write_record(
-            header
+        write_row(
+            &mut header
                 .iter()
                 .map(|h| row.get(h.as_str()).copied().unwrap_or("")),
-        )
-        .map_err(std::io::Error::from)?;
+        )?;
     }
     w.flush()?;
     Ok(())

@@ -658,6 +658,16 @@ pub fn render(s: &Summary) -> Result<String, String> {
         ("complete", c.complete.to_string()),
     ];
     let mut env = Environment::new();
+    // Every value the template prints is cut and has its controls shown
+    // (`escape::html_text`) before minijinja's HTML escaping; the finished page gets a
+    // last pass (`escape::html_document`) so no raw control byte is left in it at all.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if !value.is_safe() => {
+            let shown = minijinja::Value::from(super::escape::html_text(s).as_ref());
+            minijinja::escape_formatter(out, state, &shown)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
     env.add_template("report.html", TEMPLATE).map_err(err)?;
     let tmpl = env.get_template("report.html").map_err(err)?;
     tmpl.render(context! {
@@ -668,6 +678,7 @@ pub fn render(s: &Summary) -> Result<String, String> {
         latency_charts => latency_charts,
         tables => tables,
     })
+    .map(super::escape::html_document)
     .map_err(|e| e.to_string())
 }
 

@@ -8,6 +8,7 @@
 //! there in order. Read them with `iter()`.
 
 pub mod csv;
+pub mod escape;
 pub mod html;
 pub mod jsonl;
 pub mod latency;
@@ -56,6 +57,8 @@ pub struct Summary {
     /// Application records (`tls`, `http`, `socks`, `redis`, `ssh`, `encrypted`, ...).
     #[serde(flatten)]
     pub apps: AppTables,
+    /// What the run's bounds refused, by kind (`crate::limits`).
+    pub limits: crate::limits::LimitsReport,
 }
 
 macro_rules! define_app_tables {
@@ -185,6 +188,7 @@ impl Summary {
             latency: latency::LatencyReport::default(),
             throughput: throughput::ThroughputReport::default(),
             apps,
+            limits: crate::limits::LimitsReport::default(),
         };
         s.latency = latency::compute(&s);
         s

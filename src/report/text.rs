@@ -2,14 +2,18 @@
 //!
 //! Record lists are read from the summary's spools in one pass each; the "largest first"
 //! tables keep only their `top` rows while they read ([`super::top_n`]), never every record.
+//!
+//! No wire string reaches the output raw: lines are written into an [`escape::Lines`]
+//! (whatever `write!` formats is escaped) and table cells are made only by [`cell`]; both
+//! go through [`escape::terminal`].
 
+use super::escape::{self, Lines};
 use super::spool::RecordSpool;
 use super::{AppTable, Summary, TableVisitor, top_n};
 use crate::analyzers::api::AppRecord;
 use comfy_table::{
     Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets,
 };
-use std::fmt::Write;
 
 /// How to render for the terminal.
 #[derive(Clone, Copy, Debug)]
@@ -41,7 +45,7 @@ fn new_table(o: &TextOptions, header: &[&str]) -> Table {
         t.force_no_tty();
     }
     t.set_header(header.iter().map(|h| {
-        let c = Cell::new(h);
+        let c = cell(h);
         if o.color {
             c.add_attribute(Attribute::Bold).fg(Color::Cyan)
         } else {
@@ -51,21 +55,36 @@ fn new_table(o: &TextOptions, header: &[&str]) -> Table {
     t
 }
 
-fn num_cell(v: impl ToString) -> Cell {
-    Cell::new(v).set_alignment(CellAlignment::Right)
+/// The one way a table cell is made: its text through [`escape::terminal`] (cut to
+/// [`escape::TERMINAL_MAX`] characters), since table lines reach the output as they are
+/// ([`indent`]). `Cell::new` is a disallowed method (clippy.toml) for that reason.
+#[allow(clippy::disallowed_methods)]
+fn cell(v: impl ToString) -> Cell {
+    Cell::new(escape::terminal(&v.to_string(), escape::TERMINAL_MAX))
 }
 
-fn heading(out: &mut String, o: &TextOptions, title: &str) {
+fn num_cell(v: impl ToString) -> Cell {
+    cell(v).set_alignment(CellAlignment::Right)
+}
+
+fn heading(out: &mut Lines, o: &TextOptions, title: &str) {
+    let _ = writeln!(out);
     if o.color {
-        let _ = writeln!(out, "\n\x1b[1m{title}\x1b[0m");
+        out.raw("\x1b[1m");
+        let _ = write!(out, "{title}");
+        out.raw("\x1b[0m\n");
     } else {
-        let _ = writeln!(out, "\n{title}");
+        let _ = writeln!(out, "{title}");
     }
 }
 
-fn indent(out: &mut String, t: &Table) {
+/// Table lines go in raw (they hold comfy-table's styling); every cell was escaped by
+/// [`cell`].
+fn indent(out: &mut Lines, t: &Table) {
     for line in t.lines() {
-        let _ = writeln!(out, "  {}", line.trim_end());
+        out.raw("  ");
+        out.raw(line.trim_end());
+        out.raw("\n");
     }
 }
 
@@ -78,7 +97,7 @@ fn rate(bps: f64) -> String {
 }
 
 /// Latency distributions per category, then the busiest servers of each.
-fn latency_section(out: &mut String, s: &Summary, o: &TextOptions) {
+fn latency_section(out: &mut Lines, s: &Summary, o: &TextOptions) {
     let cats: Vec<_> = s
         .latency
         .categories
@@ -99,8 +118,8 @@ fn latency_section(out: &mut String, s: &Summary, o: &TextOptions) {
     for c in cats {
         let row = |server: &str, st: &super::latency::Stats| {
             vec![
-                Cell::new(c.category),
-                Cell::new(server),
+                cell(c.category),
+                cell(server),
                 num_cell(st.count),
                 num_cell(ms(st.min)),
                 num_cell(ms(st.p50)),
@@ -120,7 +139,7 @@ fn latency_section(out: &mut String, s: &Summary, o: &TextOptions) {
 }
 
 /// Throughput per protocol and direction, the busiest connections, top talkers.
-fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
+fn throughput_section(out: &mut Lines, s: &Summary, o: &TextOptions) {
     let th = &s.throughput;
     heading(
         out,
@@ -138,8 +157,8 @@ fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
     );
     for sr in &th.series {
         t.add_row(vec![
-            Cell::new(&sr.protocol),
-            Cell::new(match sr.direction {
+            cell(&sr.protocol),
+            cell(match sr.direction {
                 crate::flow::Direction::ClientToServer => "c2s",
                 crate::flow::Direction::ServerToClient => "s2c",
             }),
@@ -167,9 +186,9 @@ fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
         );
         for c in conns {
             t.add_row(vec![
-                Cell::new(c.client),
-                Cell::new(c.server),
-                Cell::new(&c.app),
+                cell(c.client),
+                cell(c.server),
+                cell(&c.app),
                 num_cell(human_bytes(c.bytes_c2s)),
                 num_cell(human_bytes(c.bytes_s2c)),
                 num_cell(format!("{:.3} s", c.duration_s)),
@@ -186,7 +205,7 @@ fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
         let mut t = new_table(o, &["host", "sent", "received", "connections"]);
         for x in th.top_talkers.iter().take(o.top) {
             t.add_row(vec![
-                Cell::new(x.host),
+                cell(x.host),
                 num_cell(human_bytes(x.bytes_sent)),
                 num_cell(human_bytes(x.bytes_received)),
                 num_cell(x.connections),
@@ -199,7 +218,7 @@ fn throughput_section(out: &mut String, s: &Summary, o: &TextOptions) {
 /// Renders the summary for the terminal.
 pub fn render_with(s: &Summary, o: &TextOptions) -> String {
     let top = o.top;
-    let mut out = String::new();
+    let mut out = Lines::new();
     let c = &s.capture;
     let _ = writeln!(out, "Capture");
     for f in &c.files {
@@ -401,6 +420,16 @@ pub fn render_with(s: &Summary, o: &TextOptions) -> String {
     }
     latency_section(&mut out, s, o);
     throughput_section(&mut out, s, o);
+    let l = &s.limits;
+    if !l.records_omitted.is_empty() || !l.dropped_for_memory.is_empty() {
+        let _ = writeln!(out, "\nLimits");
+        for (kind, n) in &l.records_omitted {
+            let _ = writeln!(out, "  {kind:<28}{n} not kept (--max-records)");
+        }
+        for (kind, n) in &l.dropped_for_memory {
+            let _ = writeln!(out, "  {kind:<28}{n} not kept (--memory)");
+        }
+    }
     if !c.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings");
         for w in &c.warnings {
@@ -413,7 +442,7 @@ pub fn render_with(s: &Summary, o: &TextOptions) -> String {
             let _ = writeln!(out, "  {e}");
         }
     }
-    out
+    out.into_string()
 }
 
 /// `1234567` -> `1.2 MB`; exact below 10 kB.
@@ -446,7 +475,7 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 
 /// "Tunnel sessions": one line per control session, its visitors indented under it;
 /// then the tunnel connections no visitor was paired with (client-side captures).
-fn tunnel_section(out: &mut String, s: &Summary) {
+fn tunnel_section(out: &mut Lines, s: &Summary) {
     let t = &s.tunnel;
     if t.sessions.is_empty() && t.tunnels.is_empty() {
         return;
@@ -531,7 +560,7 @@ fn tunnel_section(out: &mut String, s: &Summary) {
 
 /// One short section per application table of the registry, with the lines worth
 /// reading (each record type says how it looks: `AppRecord::text_lines`).
-fn app_sections(out: &mut String, s: &Summary, top: usize) {
+fn app_sections(out: &mut Lines, s: &Summary, top: usize) {
     s.apps.visit_all(&mut AppSections {
         out,
         limit: top.max(1) * 5,
@@ -544,7 +573,7 @@ fn counted(n: usize, one: &str, many: &str) -> String {
 }
 
 struct AppSections<'o> {
-    out: &'o mut String,
+    out: &'o mut Lines,
     limit: usize,
 }
 

@@ -8,7 +8,9 @@ mod apps_fixtures;
 mod bad_input;
 mod corpus;
 mod fixtures;
+mod floods;
 mod formats;
+mod hostile;
 #[cfg(feature = "live")]
 mod live;
 mod quic;

@@ -255,9 +255,18 @@ impl Control {
             }
             UserInfoParse::Neither => {
                 log.push("bad_user_info", Some(C2S), ts, at, || {
+                    // The name lengths each layout would read (absurd ones are the
+                    // usual reason), so the anomaly says what did not fit.
+                    let len_at = |at: usize| {
+                        data.get(at..at + 4)
+                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                            .map_or("none".to_string(), |b| i32::from_be_bytes(b).to_string())
+                    };
                     format!(
-                        "USER_REQUEST_AUTH payload of {} bytes fits no layout",
-                        data.len()
+                        "USER_REQUEST_AUTH payload of {} bytes fits no layout (name length {} in the document's layout, {} in the implementation's)",
+                        data.len(),
+                        len_at(0),
+                        len_at(8)
                     )
                 });
                 return;

@@ -68,8 +68,9 @@ use parser::{Header, could_begin_header, payload_is_plausible, sniff_order};
 ///
 /// `Match` needs a full 8-byte header whose id is known and whose `data_len` is sane for
 /// that id ([`MsgId::sane_len`]) in one of the two byte orders; when the whole frame is
-/// present its payload must also be plausible (12 bytes for `USER_INFORMATION`, a
-/// `UserInfo` that fits a layout for `USER_REQUEST_AUTH`, short printable text
+/// present its payload must also be plausible (12 bytes for `USER_INFORMATION`, any
+/// payload for `USER_REQUEST_AUTH` (its header alone decides; a UserInfo that fits no
+/// layout is the session's `bad_user_info` anomaly), short printable text
 /// otherwise). `NeedMore` while fewer than 8 bytes could still begin such a header;
 /// `NotMine` as soon as they cannot (text protocols fail on the first byte).
 /// `MatchReversed` when the first bytes of the *server* side are a `USER_REQUEST_AUTH`
@@ -93,7 +94,12 @@ pub fn detect(first_bytes: &[u8], dir: Direction) -> Detection {
     let Some(msg) = h.msg() else {
         return Detection::NotMine;
     };
-    if let Some(data) = first_bytes.get(HEADER_LEN..h.frame_len())
+    // A `USER_REQUEST_AUTH` header (a 32-bit id and a sane length) is evidence enough:
+    // a UserInfo whose name or password lengths do not fit is an anomaly of the session
+    // (`bad_user_info`), which still follows the connection and decodes the server's
+    // replies, rather than a reason to call the connection unknown.
+    if msg != MsgId::UserRequestAuth
+        && let Some(data) = first_bytes.get(HEADER_LEN..h.frame_len())
         && !payload_is_plausible(msg, data)
     {
         return Detection::NotMine;
@@ -127,3 +133,17 @@ pub fn first_frame_kind(first_bytes: &[u8], dir: Direction) -> Option<ConnKind> 
 pub fn visitor_tap() -> RelayTap {
     RelayTap::new(0)
 }
+
+/// Tunnel correlation inputs, for the bounds they are kept within (`crate::limits`): the
+/// struct plus a fixed allowance for its strings and lists (user names, frame counts,
+/// announced connections), estimated.
+macro_rules! footprint_estimate {
+    ($($t:ty),*) => {$(
+        impl crate::limits::Footprint for $t {
+            fn footprint(&self) -> usize {
+                std::mem::size_of::<$t>() + 512
+            }
+        }
+    )*};
+}
+footprint_estimate!(ControlInput, TunnelInput, VisitorInput);

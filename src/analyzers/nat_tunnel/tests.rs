@@ -118,12 +118,13 @@ fn detect_insists_on_sane_lengths_and_payloads() {
         detect(&encode_frame(BE, 20002, &[0; 11]), C2S),
         Detection::NotMine
     );
-    // USER_REQUEST_AUTH whose UserInfo fits no layout.
+    // USER_REQUEST_AUTH whose UserInfo fits no layout: the header decides (the session
+    // reports `bad_user_info`), see `regression_absurd_user_info_lengths_still_followed`.
     let mut bad = user_info_impl("alice", "pw");
     bad.push(0);
     assert_eq!(
         detect(&frame(BE, MsgId::UserRequestAuth, &bad), C2S),
-        Detection::NotMine
+        Detection::Match
     );
     // KEEP_ALIVE with binary payload.
     assert_eq!(
@@ -321,6 +322,43 @@ fn control_auth_bypass_is_flagged() {
     assert_eq!(c.user, None);
     assert!(!c.password_present);
     assert_eq!(s.anomaly_counts().get("auth_bypass"), Some(&1));
+}
+
+#[test]
+fn regression_absurd_user_info_lengths_still_followed() {
+    // Name length i32::MAX and a negative password length: used to make the connection
+    // `unknown` with no anomaly, and the server's valid replies went undecoded.
+    let mut ui = 0i64.to_be_bytes().to_vec();
+    ui.extend_from_slice(&i32::MAX.to_be_bytes());
+    ui.extend_from_slice(b"alice");
+    ui.extend_from_slice(&(-7i32).to_be_bytes());
+    ui.extend_from_slice(b"pw");
+    ui.extend_from_slice(&0i64.to_be_bytes());
+    let auth = frame(BE, MsgId::UserRequestAuth, &ui);
+    assert_eq!(detect(&auth, C2S), Detection::Match);
+    assert_eq!(first_frame_kind(&auth, C2S), Some(ConnKind::Control));
+    let mut s = session();
+    s.on_data(C2S, &auth, t(0.0));
+    s.on_data(
+        S2C,
+        &frame(BE, MsgId::UserAuthenticationSuccessfully, b""),
+        t(0.001),
+    );
+    s.on_data(
+        S2C,
+        &frame(BE, MsgId::UserInformation, &conn_info(7, 60002)),
+        t(0.002),
+    );
+    s.on_data(S2C, &keep_alive(BE), t(1.0));
+    assert_eq!(s.kind(), ConnKind::Control);
+    assert_eq!(s.anomaly_counts().get("bad_user_info"), Some(&1));
+    let detail = &s.anomalies()[0].detail;
+    assert!(detail.contains("2147483647"), "{detail}");
+    let c = s.control_summary().expect("control");
+    assert_eq!(c.auth, AuthOutcome::Ok);
+    assert_eq!(c.user, None);
+    assert_eq!((c.uid, c.port), (Some(7), Some(60002)));
+    assert_eq!(c.keepalive.count, 1);
 }
 
 #[test]

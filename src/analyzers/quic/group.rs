@@ -36,6 +36,33 @@ pub struct FinishedFlow {
     pub summary: QuicSummary,
 }
 
+impl crate::limits::Footprint for FinishedFlow {
+    /// The struct, its CIDs and activity spans, and the summary's strings (connection IDs
+    /// in hex, SNI, ALPN, JA4...) and parsed ClientHello, estimated.
+    fn footprint(&self) -> usize {
+        let s = &self.summary;
+        let text = |o: &Option<String>| o.as_ref().map_or(0, |x| x.capacity() + 16);
+        std::mem::size_of::<Self>()
+            + self.cids.iter().map(|c| c.capacity() + 40).sum::<usize>()
+            + self.activity.capacity() * std::mem::size_of::<(Timestamp, Timestamp)>()
+            + [
+                &s.version,
+                &s.client_dcid,
+                &s.client_scid,
+                &s.server_scid,
+                &s.retry_dcid,
+                &s.sni,
+                &s.ja4,
+            ]
+            .into_iter()
+            .map(text)
+            .sum::<usize>()
+            + s.alpn.iter().map(|a| a.capacity() + 24).sum::<usize>()
+            + s.client_hello.as_ref().map_or(0, |_| 1024)
+            + s.anomaly_reasons.capacity() * 32
+    }
+}
+
 /// One QUIC connection after grouping.
 #[derive(Clone, Debug)]
 pub struct Connection {
