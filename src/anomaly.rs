@@ -21,7 +21,9 @@ pub struct Anomaly {
 /// A bounded collection of anomalies.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Anomalies {
+    /// Anomalies met, all kinds.
     pub total: u64,
+    /// Anomalies met, by kind.
     pub by_kind: BTreeMap<&'static str, u64>,
     /// The first [`MAX_ANOMALY_SAMPLES`] anomalies, in the order met.
     pub samples: Vec<Anomaly>,
@@ -41,6 +43,7 @@ impl Anomalies {
         }
     }
 
+    /// Adds `other`'s counts, and its samples while there is room.
     pub fn merge(&mut self, other: &Anomalies) {
         self.total += other.total;
         for (k, v) in &other.by_kind {

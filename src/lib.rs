@@ -20,7 +20,6 @@
 // `allow` below still have undocumented public items; each loses its mark once they are
 // documented.
 pub mod analyzers;
-#[allow(missing_docs)]
 pub mod anomaly;
 #[allow(missing_docs)]
 pub mod assembly;
@@ -36,9 +35,7 @@ pub mod limits;
 pub mod pipeline;
 #[allow(missing_docs)]
 pub mod report;
-#[allow(missing_docs)]
 pub mod timestamp;
-#[allow(missing_docs)]
 pub mod util;
 
 pub use timestamp::Timestamp;

@@ -12,16 +12,20 @@ use std::fmt;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The epoch.
     pub const ZERO: Timestamp = Timestamp(0);
 
+    /// `secs` seconds and `nanos` nanoseconds after the epoch (saturating).
     pub fn from_secs_nanos(secs: i64, nanos: i64) -> Self {
         Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
     }
 
+    /// `secs` seconds after the epoch, to the nearest nanosecond.
     pub fn from_secs_f64(secs: f64) -> Self {
         Timestamp((secs * 1e9).round() as i64)
     }
 
+    /// Nanoseconds since the epoch.
     pub fn as_nanos(self) -> i64 {
         self.0
     }
@@ -41,6 +45,7 @@ impl Timestamp {
         self.nanos_since(earlier) as f64 / 1e6
     }
 
+    /// `nanos` later (saturating).
     pub fn saturating_add_nanos(self, nanos: i64) -> Self {
         Timestamp(self.0.saturating_add(nanos))
     }

@@ -26,6 +26,7 @@ pub struct Ipv4Text {
 }
 
 impl Ipv4Text {
+    /// The text of `addr`, with `:port` when `port` is given.
     pub fn new(addr: Ipv4Addr, port: Option<u16>) -> Self {
         let mut text = Ipv4Text {
             buf: [0; 21],
@@ -63,6 +64,7 @@ impl Ipv4Text {
         }
     }
 
+    /// The text.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits, dots and a colon were written.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
