@@ -29,7 +29,6 @@ pub mod capture;
 pub mod decode;
 #[allow(missing_docs)]
 pub mod flow;
-#[allow(missing_docs)]
 pub mod limits;
 #[allow(missing_docs)]
 pub mod pipeline;

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 /// Estimated heap and inline bytes of one item (an estimate for budgets, not exact).
 pub trait Footprint {
+    /// The estimate, in bytes.
     fn footprint(&self) -> usize;
 }
 
@@ -44,6 +45,7 @@ impl<T> Default for Capped<T> {
 }
 
 impl<T> Capped<T> {
+    /// An empty list keeping at most `max` items and `max_bytes` of their estimates.
     pub fn new(max: usize, max_bytes: usize) -> Self {
         Capped {
             items: Vec::new(),
