@@ -471,7 +471,27 @@ struct Rolling {
     rtt_ms: Vec<f64>,
     /// Request to first response byte (HTTP, Redis) of ended connections, in ms.
     response_ms: Vec<f64>,
+    /// Names announced so far (each once), at most [`MAX_SEEN_NAMES`].
     snis: BTreeSet<String>,
+    /// New names not announced because [`MAX_SEEN_NAMES`] were remembered.
+    names_unshown: u64,
+}
+
+/// Names (`tls example.org`, `quic ...`) remembered so that each is announced once; past
+/// this, new names are counted in the summary line instead, so the set stays bounded on a
+/// long run with hostile or countless SNIs.
+const MAX_SEEN_NAMES: usize = 16_384;
+
+/// `true` the first time `key` is seen, while fewer than [`MAX_SEEN_NAMES`] are kept.
+fn first_sighting(seen: &mut BTreeSet<String>, unshown: &mut u64, key: String) -> bool {
+    if seen.contains(&key) {
+        return false;
+    }
+    if seen.len() >= MAX_SEEN_NAMES {
+        *unshown += 1;
+        return false;
+    }
+    seen.insert(key)
 }
 
 impl Rolling {
@@ -488,6 +508,7 @@ impl Rolling {
             rtt_ms: Vec::new(),
             response_ms: Vec::new(),
             snis: BTreeSet::new(),
+            names_unshown: 0,
         }
     }
 
@@ -512,7 +533,11 @@ impl Rolling {
             for layer in &a.layers {
                 layer.live_notes(&mut |note| match note {
                     LiveNote::Name(kind, name) => {
-                        if self.snis.insert(format!("{kind} {name}")) {
+                        if first_sighting(
+                            &mut self.snis,
+                            &mut self.names_unshown,
+                            format!("{kind} {name}"),
+                        ) {
                             tls_new.push(terminal(name, TERMINAL_MAX).into_owned());
                         }
                     }
@@ -524,7 +549,11 @@ impl Rolling {
         let mut quic_new = Vec::new();
         for q in s.udp.quic_since(self.quic) {
             if let Some(sni) = &q.summary.sni
-                && self.snis.insert(format!("quic {sni}"))
+                && first_sighting(
+                    &mut self.snis,
+                    &mut self.names_unshown,
+                    format!("quic {sni}"),
+                )
             {
                 quic_new.push(terminal(sni, TERMINAL_MAX).into_owned());
             }
@@ -563,9 +592,17 @@ impl Rolling {
         };
         let _ = writeln!(
             out,
-            "  new SNIs    tls {}; quic {}",
+            "  new SNIs    tls {}; quic {}{}",
             list(&tls_new),
-            list(&quic_new)
+            list(&quic_new),
+            if self.names_unshown > 0 {
+                format!(
+                    " ({} more new names not shown: {MAX_SEEN_NAMES} remembered)",
+                    self.names_unshown
+                )
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             out,
@@ -614,6 +651,19 @@ fn percentiles(samples: &[f64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seen_names_stay_bounded_and_count_what_they_refuse() {
+        let (mut seen, mut unshown) = (BTreeSet::new(), 0);
+        assert!(first_sighting(&mut seen, &mut unshown, "tls a".into()));
+        assert!(!first_sighting(&mut seen, &mut unshown, "tls a".into()));
+        for i in 0..MAX_SEEN_NAMES + 10 {
+            first_sighting(&mut seen, &mut unshown, format!("tls n{i}"));
+        }
+        assert_eq!(seen.len(), MAX_SEEN_NAMES);
+        assert_eq!(unshown, 11);
+        assert!(!first_sighting(&mut seen, &mut unshown, "tls a".into()));
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {
