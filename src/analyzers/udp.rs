@@ -149,3 +149,95 @@ fn merge_in_end_order(
     all.sort_by_key(|(n, _)| *n);
     all.into_iter().map(|(_, f)| f).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Endpoint;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const C: Direction = Direction::ClientToServer;
+
+    /// A WireGuard transport message (whitepaper §5.4.6): type 4, three zero bytes,
+    /// receiver index, counter, then at least the 16-byte tag.
+    fn wg_transport(counter: u64) -> Vec<u8> {
+        let mut d = vec![4, 0, 0, 0, 1, 0, 0, 0];
+        d.extend(counter.to_le_bytes());
+        d.extend([0x5a; 32]);
+        d
+    }
+
+    /// A WireGuard handshake initiation: type 1, zero reserved bytes, 148 bytes.
+    fn wg_initiation() -> Vec<u8> {
+        let mut d = vec![1, 0, 0, 0, 7, 0, 0, 0];
+        d.resize(148, 0x33);
+        d
+    }
+
+    fn meta() -> UdpFlowMeta {
+        let ep = |last, port| Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), port);
+        UdpFlowMeta {
+            client: ep(1, 40000),
+            server: ep(2, 51820),
+            first_ts: Timestamp(0),
+            last_ts: Timestamp(1),
+        }
+    }
+
+    fn run(datagrams: &[Vec<u8>]) -> Option<&'static str> {
+        let mut ctx = UdpContext::new(&UdpOptions::default());
+        let mut flow = UdpState::default();
+        for (i, d) in datagrams.iter().enumerate() {
+            ctx.on_datagram(&mut flow, C, d, Timestamp(i as i64));
+        }
+        ctx.finish(flow, meta())
+    }
+
+    #[test]
+    fn a_handshake_starts_wireguard_at_once() {
+        assert_eq!(run(&[wg_initiation()]), Some("wireguard"));
+    }
+
+    #[test]
+    fn a_session_picked_up_after_its_handshake_is_wireguard() {
+        // Transport messages only: v2ray's "wireguard" disguise (the same 4-byte header)
+        // claims the flow first, and with no QUIC opening under it the flow is named
+        // WireGuard, as the classifier did before the registry.
+        assert_eq!(run(&[wg_transport(0), wg_transport(1)]), Some("wireguard"));
+        assert_eq!(run(&[wg_transport(0), vec![0xff; 40]]), Some("wireguard"));
+        // Noise is nothing.
+        assert_eq!(run(&[vec![0xff; 40], vec![0xfe; 40]]), None);
+    }
+
+    #[test]
+    fn a_flow_no_protocol_claims_is_unknown_after_the_probe_window() {
+        let noise: Vec<Vec<u8>> = (0..PROBE_DATAGRAMS + 2).map(|_| vec![0x17; 30]).collect();
+        let mut ctx = UdpContext::new(&UdpOptions::default());
+        let mut flow = UdpState::default();
+        for (i, d) in noise.iter().enumerate() {
+            ctx.on_datagram(&mut flow, C, d, Timestamp(i as i64));
+            let probing = matches!(flow, UdpState::Probing { .. });
+            assert_eq!(
+                probing,
+                i + 1 < usize::from(PROBE_DATAGRAMS),
+                "datagram {i}"
+            );
+        }
+        assert_eq!(ctx.finish(flow, meta()), None);
+    }
+
+    #[test]
+    fn finished_flows_past_the_cap_are_counted_not_kept() {
+        // No QUIC here, so nothing is kept; the cap's counters stay at zero and a
+        // WireGuard flow (which leaves nothing for records across flows) is not refused.
+        let mut ctx = UdpContext::new(&UdpOptions::default());
+        ctx.set_caps(0, 0);
+        let mut flow = UdpState::default();
+        ctx.on_datagram(&mut flow, C, &wg_initiation(), Timestamp(0));
+        assert_eq!(ctx.finish(flow, meta()), Some("wireguard"));
+        let mut limits = crate::limits::LimitsReport::default();
+        ctx.count_limits(&mut limits);
+        assert!(limits.records_omitted.is_empty() && limits.dropped_for_memory.is_empty());
+        assert_eq!(ctx.flows_ended(), 1);
+    }
+}
