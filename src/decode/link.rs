@@ -27,6 +27,9 @@ pub enum Network<'a> {
     OtherPpp(u16),
     /// A BSD loopback address family that is not IP.
     OtherFamily(u32),
+    /// An encapsulation below IP (MPLS, PPPoE), by EtherType, with the bytes after it:
+    /// the decoder looks inside (see [`super::encap`]).
+    Encap(u16, &'a [u8]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,26 +91,14 @@ pub fn strip<'a>(
                 other => Ok(Network::OtherFamily(other)),
             }
         }
-        LinkType::PPP | LinkType::PPP_HDLC => {
-            // Optional HDLC address/control bytes ff 03, then a 1- or 2-byte protocol.
-            let rest = data.strip_prefix(&[0xff, 0x03]).unwrap_or(data);
-            let first = *rest.first().ok_or(truncated(1, rest))?;
-            let (proto, body) = if first & 1 == 1 {
-                (u16::from(first), &rest[1..])
-            } else {
-                (be16(rest, 0).ok_or(truncated(2, rest))?, &rest[2..])
-            };
-            match proto {
-                0x0021 => Ok(Network::Ipv4(body)),
-                0x0057 => Ok(Network::Ipv6(body)),
-                other => Ok(Network::OtherPpp(other)),
-            }
-        }
+        // Optional HDLC address/control bytes ff 03, then a 1- or 2-byte protocol.
+        LinkType::PPP | LinkType::PPP_HDLC => super::encap::ppp(data),
         other => Err(LinkError::Unsupported(other)),
     }
 }
 
-fn ethernet<'a>(data: &'a [u8], vlan_tags: &mut u8) -> Result<Network<'a>, LinkError> {
+/// An Ethernet II frame (with any VLAN tags) to what it carries.
+pub(crate) fn ethernet<'a>(data: &'a [u8], vlan_tags: &mut u8) -> Result<Network<'a>, LinkError> {
     let ethertype = be16(data, 12).ok_or(truncated(14, data))?;
     by_ethertype(ethertype, &data[14..], vlan_tags)
 }
@@ -133,6 +124,10 @@ fn by_ethertype<'a>(
     match ethertype {
         ETHERTYPE_IPV4 => Ok(Network::Ipv4(rest)),
         ETHERTYPE_IPV6 => Ok(Network::Ipv6(rest)),
+        t @ (super::encap::ETHERTYPE_MPLS
+        | super::encap::ETHERTYPE_MPLS_MC
+        | super::encap::ETHERTYPE_PPPOE_SESSION
+        | super::encap::ETHERTYPE_PPPOE_DISCOVERY) => Ok(Network::Encap(t, rest)),
         t if t < 0x0600 => Ok(Network::Llc),
         t => Ok(Network::OtherEtherType(t)),
     }

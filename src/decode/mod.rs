@@ -13,13 +13,15 @@
 //! - Every packet is counted once in [`ProtocolCounts`].
 
 pub mod defrag;
+pub mod encap;
 pub mod link;
 pub mod tcp;
 
 pub use tcp::{TcpFlags, TcpSegment};
 
-use crate::capture::{LinkType, RawPacket};
+use crate::capture::RawPacket;
 use crate::timestamp::Timestamp;
+use encap::{EncapChain, EncapCounts, EncapKind, EncapLayer};
 use etherparse::{LaxIpSlice, LenSource};
 use link::{LinkError, Network};
 use serde::Serialize;
@@ -87,6 +89,10 @@ pub struct ProtocolCounts {
     pub unsupported_link_types: BTreeMap<String, u64>,
     /// Non-IP frames of other kinds (LLC, PPP control, non-IP loopback families).
     pub other_link_frames: u64,
+    /// Encapsulation headers looked inside, and tunnel messages with nothing inside. Not
+    /// in outputs when nothing was counted.
+    #[serde(skip_serializing_if = "EncapCounts::is_empty")]
+    pub encap: EncapCounts,
 }
 
 /// Decodes packets, holding fragment state between calls.
@@ -94,18 +100,33 @@ pub struct ProtocolCounts {
 pub struct Decoder {
     pub counts: ProtocolCounts,
     pub defrag: defrag::Defragmenter,
+    /// The encapsulation layers of the packet decoded last (reused).
+    chain: EncapChain,
 }
 
+const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_IPV6: u8 = 41;
+const IPPROTO_GRE: u8 = 47;
 const IPPROTO_ICMPV6: u8 = 58;
+
+/// What one IP header led to: a result, or an encapsulation layer and what it carries
+/// (`Broken`: a UDP encapsulation whose header is malformed; the layer still counts for
+/// the outer flow).
+enum Step<'a> {
+    Done(Decoded<'a>),
+    Inner(EncapLayer, encap::Carried<'a>),
+    Broken(EncapLayer, encap::LayerError),
+}
 
 impl Decoder {
     pub fn new(defrag: defrag::Defragmenter) -> Self {
         Decoder {
             counts: ProtocolCounts::default(),
             defrag,
+            chain: EncapChain::default(),
         }
     }
 
@@ -114,7 +135,20 @@ impl Decoder {
     /// packet gets its position from [`RawPacket::stored_at`]; one in the reassembly
     /// buffer gets none.
     pub fn decode<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Decoded<'a> {
-        let mut decoded = self.decode_frame(pkt);
+        self.decode_layers(pkt).0
+    }
+
+    /// [`Decoder::decode`], with the encapsulation layers the packet was found inside
+    /// (outermost first; empty for a bare packet). The layers are there for every result,
+    /// a malformed inner packet's included, so outer UDP flows can be counted.
+    pub fn decode_layers<'a>(&'a mut self, pkt: &RawPacket<'a>) -> (Decoded<'a>, &'a EncapChain) {
+        let Decoder {
+            counts,
+            defrag,
+            chain,
+        } = self;
+        chain.clear();
+        let mut decoded = walk(counts, defrag, chain, pkt);
         if let Decoded::Tcp { ip, segment, .. } = &mut decoded
             && !ip.reassembled
         {
@@ -122,169 +156,225 @@ impl Decoder {
                 .stored_at
                 .and_then(|at| at.locate(pkt.data, segment.payload));
         }
-        decoded
+        (decoded, chain)
     }
+}
 
-    fn decode_frame<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Decoded<'a> {
-        let mut vlan_tags = 0;
-        let net = match link::strip(pkt.link, pkt.data, &mut vlan_tags) {
-            Ok(n) => n,
-            Err(LinkError::Unsupported(lt)) => {
-                *self
-                    .counts
-                    .unsupported_link_types
-                    .entry(lt.name())
-                    .or_insert(0) += 1;
-                return Decoded::Other;
-            }
-            Err(LinkError::Truncated { need, have }) => {
-                return self.malformed("truncated_link_header", || {
-                    format!("{} header needs {need} bytes, frame has {have}", pkt.link)
-                });
-            }
-            Err(LinkError::TooManyVlanTags) => {
-                return self.malformed("too_many_vlan_tags", || {
-                    "more than 8 stacked VLAN tags".into()
-                });
-            }
-        };
-        if vlan_tags > 0 {
-            self.counts.vlan_tagged += 1;
+/// Counts and describes a malformed packet.
+fn malformed<'a>(
+    counts: &mut ProtocolCounts,
+    kind: &'static str,
+    detail: impl FnOnce() -> String,
+) -> Decoded<'a> {
+    counts.malformed += 1;
+    Decoded::Malformed {
+        kind,
+        detail: detail(),
+    }
+}
+
+/// The link layer, then network layers in a loop: each encapsulation found adds a layer to
+/// `chain` and continues with what it carries, up to [`encap::MAX_DEPTH`] layers (a loop,
+/// so no input can grow the stack).
+fn walk<'a>(
+    counts: &mut ProtocolCounts,
+    defrag: &'a mut defrag::Defragmenter,
+    chain: &mut EncapChain,
+    pkt: &RawPacket<'a>,
+) -> Decoded<'a> {
+    let mut vlan_tags = 0;
+    let mut net = match link::strip(pkt.link, pkt.data, &mut vlan_tags) {
+        Ok(n) => n,
+        Err(LinkError::Unsupported(lt)) => {
+            *counts.unsupported_link_types.entry(lt.name()).or_insert(0) += 1;
+            return Decoded::Other;
         }
-        let ip_bytes = match net {
+        Err(LinkError::Truncated { need, have }) => {
+            return malformed(counts, "truncated_link_header", || {
+                format!("{} header needs {need} bytes, frame has {have}", pkt.link)
+            });
+        }
+        Err(LinkError::TooManyVlanTags) => {
+            return malformed(counts, "too_many_vlan_tags", || {
+                "more than 8 stacked VLAN tags".into()
+            });
+        }
+    };
+    if vlan_tags > 0 {
+        counts.vlan_tagged += 1;
+    }
+    let mut defrag = Some(defrag);
+    let mut rebuilt = false;
+    loop {
+        let step = match net {
             Network::Ipv4(b) => {
-                self.counts.ipv4 += 1;
-                b
+                counts.ipv4 += 1;
+                decode_ip(counts, &mut defrag, &mut rebuilt, b, pkt.index, pkt.ts)
             }
             Network::Ipv6(b) => {
-                self.counts.ipv6 += 1;
-                b
+                counts.ipv6 += 1;
+                decode_ip(counts, &mut defrag, &mut rebuilt, b, pkt.index, pkt.ts)
+            }
+            Network::Encap(encap::ETHERTYPE_PPPOE_DISCOVERY, _) => {
+                counts.encap.pppoe_discovery += 1;
+                return Decoded::Other;
+            }
+            Network::Encap(t, b) => {
+                let read = if t == encap::ETHERTYPE_PPPOE_SESSION {
+                    encap::pppoe(b)
+                } else {
+                    encap::mpls(b)
+                };
+                match read {
+                    Ok((layer, carried)) => Step::Inner(layer, carried),
+                    Err(e) => return malformed(counts, e.kind, || e.detail),
+                }
             }
             Network::OtherEtherType(link::ETHERTYPE_ARP) => {
-                self.counts.arp += 1;
+                counts.arp += 1;
                 return Decoded::Other;
             }
             Network::OtherEtherType(t) => {
-                *self
-                    .counts
+                *counts
                     .other_ethertypes
                     .entry(format!("{t:#06x}"))
                     .or_insert(0) += 1;
                 return Decoded::Other;
             }
             Network::Llc | Network::OtherPpp(_) | Network::OtherFamily(_) => {
-                self.counts.other_link_frames += 1;
+                counts.other_link_frames += 1;
                 return Decoded::Other;
             }
         };
-        self.decode_ip(ip_bytes, pkt.index, pkt.ts, pkt.link)
-    }
-
-    fn malformed<'a>(
-        &mut self,
-        kind: &'static str,
-        detail: impl FnOnce() -> String,
-    ) -> Decoded<'a> {
-        self.counts.malformed += 1;
-        Decoded::Malformed {
-            kind,
-            detail: detail(),
-        }
-    }
-
-    fn decode_ip<'a>(
-        &'a mut self,
-        bytes: &'a [u8],
-        index: u64,
-        ts: Timestamp,
-        _link: LinkType,
-    ) -> Decoded<'a> {
-        if let Some(v4) = plain_ipv4(bytes) {
-            return transport(&mut self.counts, v4.meta, v4.proto, v4.payload, v4.declared);
-        }
-        let ip = match LaxIpSlice::from_slice(bytes) {
-            Ok((ip, _ext_err)) => ip,
-            Err(e) => return self.malformed("bad_ip_header", || e.to_string()),
-        };
-        let payload = ip.payload();
-        let proto = payload.ip_number.0;
-        let (src, dst) = (ip.source_addr(), ip.destination_addr());
-        // The length the IP header claims for its payload, to tell snap-length cuts apart.
-        // Headers (with options and extension headers) span from the start of `bytes` to
-        // the start of the payload slice.
-        let headers_len =
-            (payload.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u32;
-        let ip_len = match &ip {
-            LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
-            LaxIpSlice::Ipv6(v6) => u32::from(v6.header().payload_length()) + 40,
-        };
-        let declared_payload = ip_len.saturating_sub(headers_len);
-        let meta = IpMeta {
-            src,
-            dst,
-            ip_len,
-            reassembled: false,
-        };
-        if payload.fragmented {
-            self.counts.ip_fragments += 1;
-            let frag = match &ip {
-                LaxIpSlice::Ipv4(v4) => {
-                    let h = v4.header();
-                    defrag::FragmentInfo {
-                        id: u32::from(h.identification()),
-                        offset: h.fragments_offset(),
-                        more: h.more_fragments(),
-                    }
+        let (layer, carried) = match step {
+            Step::Done(mut d) => {
+                if rebuilt && let Decoded::Tcp { ip, .. } | Decoded::Udp { ip, .. } = &mut d {
+                    ip.reassembled = true;
                 }
-                LaxIpSlice::Ipv6(v6) => {
-                    let Some(fh) = v6.extensions().clone().into_iter().find_map(|e| match e {
-                        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.to_header()),
-                        _ => None,
-                    }) else {
-                        return self.malformed("bad_fragment", || {
-                            "IPv6 fragment without a fragment header".into()
-                        });
-                    };
-                    defrag::FragmentInfo {
-                        id: fh.identification,
-                        offset: fh.fragment_offset,
-                        more: fh.more_fragments,
-                    }
-                }
-            };
-            if payload.incomplete {
-                return self.malformed("truncated_fragment", || {
-                    "fragment cut by the snap length".into()
-                });
+                return d;
             }
-            let payload_bytes = payload.payload;
-            return match self
-                .defrag
-                .add(src, dst, proto, frag, payload_bytes, ts, index)
-            {
-                Ok(Some(())) => {
-                    self.counts.reassembled_datagrams += 1;
-                    let meta = IpMeta {
-                        reassembled: true,
-                        ip_len: self.defrag.completed().len() as u32
-                            + if src.is_ipv4() { 20 } else { 40 },
-                        ..meta
-                    };
-                    let len = self.defrag.completed().len() as u32;
-                    let Decoder { counts, defrag } = self;
-                    transport(counts, meta, proto, defrag.completed(), len)
-                }
-                Ok(None) => Decoded::Fragment,
-                Err(reason) => self.malformed("bad_fragment", || reason),
-            };
-        }
-        let declared = if payload.len_source == LenSource::Slice && !payload.incomplete {
-            payload.payload.len() as u32
-        } else {
-            declared_payload
+            Step::Inner(layer, carried) => (layer, Ok(carried)),
+            Step::Broken(layer, e) => (layer, Err(e)),
         };
-        transport(&mut self.counts, meta, proto, payload.payload, declared)
+        if !chain.push(layer) {
+            return malformed(counts, "encap_too_deep", || {
+                format!(
+                    "more than {} encapsulation layers ({} inside)",
+                    encap::MAX_DEPTH,
+                    chain
+                        .layers()
+                        .iter()
+                        .map(|l| l.kind.name())
+                        .collect::<Vec<_>>()
+                        .join(" > ")
+                )
+            });
+        }
+        counts.encap.layer(layer.kind);
+        match carried {
+            Ok(Some(n)) => net = n,
+            Ok(None) => return Decoded::Other,
+            Err(e) => return malformed(counts, e.kind, || e.detail),
+        }
     }
+}
+
+/// One IP header and what follows it. `defrag` is taken once a datagram has been rebuilt
+/// (what is inside lies in its buffer): fragments inside it are counted and dropped.
+fn decode_ip<'a>(
+    counts: &mut ProtocolCounts,
+    defrag: &mut Option<&'a mut defrag::Defragmenter>,
+    rebuilt: &mut bool,
+    bytes: &'a [u8],
+    index: u64,
+    ts: Timestamp,
+) -> Step<'a> {
+    if let Some(v4) = plain_ipv4(bytes) {
+        return transport(counts, v4.meta, v4.proto, v4.payload, v4.declared);
+    }
+    let ip = match LaxIpSlice::from_slice(bytes) {
+        Ok((ip, _ext_err)) => ip,
+        Err(e) => return Step::Done(malformed(counts, "bad_ip_header", || e.to_string())),
+    };
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    let (src, dst) = (ip.source_addr(), ip.destination_addr());
+    // The length the IP header claims for its payload, to tell snap-length cuts apart.
+    // Headers (with options and extension headers) span from the start of `bytes` to
+    // the start of the payload slice.
+    let headers_len =
+        (payload.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u32;
+    let ip_len = match &ip {
+        LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+        LaxIpSlice::Ipv6(v6) => u32::from(v6.header().payload_length()) + 40,
+    };
+    let declared_payload = ip_len.saturating_sub(headers_len);
+    let meta = IpMeta {
+        src,
+        dst,
+        ip_len,
+        reassembled: false,
+    };
+    if payload.fragmented {
+        counts.ip_fragments += 1;
+        let frag = match &ip {
+            LaxIpSlice::Ipv4(v4) => {
+                let h = v4.header();
+                defrag::FragmentInfo {
+                    id: u32::from(h.identification()),
+                    offset: h.fragments_offset(),
+                    more: h.more_fragments(),
+                }
+            }
+            LaxIpSlice::Ipv6(v6) => {
+                let Some(fh) = v6.extensions().clone().into_iter().find_map(|e| match e {
+                    etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.to_header()),
+                    _ => None,
+                }) else {
+                    return Step::Done(malformed(counts, "bad_fragment", || {
+                        "IPv6 fragment without a fragment header".into()
+                    }));
+                };
+                defrag::FragmentInfo {
+                    id: fh.identification,
+                    offset: fh.fragment_offset,
+                    more: fh.more_fragments,
+                }
+            }
+        };
+        if payload.incomplete {
+            return Step::Done(malformed(counts, "truncated_fragment", || {
+                "fragment cut by the snap length".into()
+            }));
+        }
+        let Some(d) = defrag.take() else {
+            counts.encap.inner_fragments_dropped += 1;
+            return Step::Done(Decoded::Fragment);
+        };
+        let payload_bytes = payload.payload;
+        return match d.add(src, dst, proto, frag, payload_bytes, ts, index) {
+            Ok(Some(())) => {
+                counts.reassembled_datagrams += 1;
+                *rebuilt = true;
+                let d: &'a defrag::Defragmenter = d;
+                let len = d.completed().len() as u32;
+                let meta = IpMeta {
+                    reassembled: true,
+                    ip_len: len + if src.is_ipv4() { 20 } else { 40 },
+                    ..meta
+                };
+                transport(counts, meta, proto, d.completed(), len)
+            }
+            Ok(None) => Step::Done(Decoded::Fragment),
+            Err(reason) => Step::Done(malformed(counts, "bad_fragment", || reason)),
+        };
+    }
+    let declared = if payload.len_source == LenSource::Slice && !payload.incomplete {
+        payload.payload.len() as u32
+    } else {
+        declared_payload
+    };
+    transport(counts, meta, proto, payload.payload, declared)
 }
 
 /// An unfragmented IPv4 packet whose header states its length, sliced.
@@ -330,19 +420,19 @@ fn plain_ipv4(bytes: &[u8]) -> Option<PlainIpv4<'_>> {
     })
 }
 
-/// Decodes TCP or UDP from an IP payload. `declared` is the payload length the IP header
-/// claims; captured bytes beyond it (Ethernet padding) are ignored, missing ones are a
-/// snap-length cut.
+/// Decodes TCP or UDP from an IP payload, or finds an encapsulation in it. `declared` is
+/// the payload length the IP header claims; captured bytes beyond it (Ethernet padding)
+/// are ignored, missing ones are a snap-length cut.
 fn transport<'a>(
     counts: &mut ProtocolCounts,
     ip: IpMeta,
     proto: u8,
     bytes: &'a [u8],
     declared: u32,
-) -> Decoded<'a> {
+) -> Step<'a> {
     let bytes = &bytes[..bytes.len().min(declared as usize)];
     let missing_total = (declared as usize).saturating_sub(bytes.len()) as u32;
-    match proto {
+    Step::Done(match proto {
         IPPROTO_TCP => {
             counts.tcp += 1;
             match parse_tcp(bytes, missing_total) {
@@ -362,10 +452,10 @@ fn transport<'a>(
             counts.udp += 1;
             let Some(h) = bytes.get(0..8) else {
                 counts.malformed += 1;
-                return Decoded::Malformed {
+                return Step::Done(Decoded::Malformed {
                     kind: "truncated_udp_header",
                     detail: format!("UDP header needs 8 bytes, {} captured", bytes.len()),
-                };
+                });
             };
             let sport = u16::from_be_bytes([h[0], h[1]]);
             let dport = u16::from_be_bytes([h[2], h[3]]);
@@ -380,6 +470,9 @@ fn transport<'a>(
             };
             let payload = &body[..body.len().min(wire_len)];
             let missing = wire_len.saturating_sub(payload.len()) as u32;
+            if encap::is_encap_port(dport) || encap::is_encap_port(sport) {
+                return udp_encap(counts, ip, sport, dport, payload, missing);
+            }
             Decoded::Udp {
                 ip,
                 sport,
@@ -387,6 +480,37 @@ fn transport<'a>(
                 payload,
                 missing,
             }
+        }
+        IPPROTO_IPIP | IPPROTO_IPV6 => {
+            let want = if proto == IPPROTO_IPIP { 4 } else { 6 };
+            let layer = outer_layer(EncapKind::IpInIp, ip);
+            return match bytes.first().map(|b| b >> 4) {
+                Some(v) if v == want => Step::Inner(
+                    layer,
+                    Some(if want == 4 {
+                        Network::Ipv4(bytes)
+                    } else {
+                        Network::Ipv6(bytes)
+                    }),
+                ),
+                Some(v) => Step::Done(malformed(counts, "ipip_wrong_version", || {
+                    format!("IP protocol {proto} carries an IP version {v} header")
+                })),
+                None => Step::Done(malformed(counts, "ipip_truncated", || {
+                    format!("IP protocol {proto} with no inner header captured")
+                })),
+            };
+        }
+        IPPROTO_GRE => {
+            return match encap::gre(bytes, false, &mut counts.encap) {
+                Ok((layer, carried)) => {
+                    let mut outer = outer_layer(layer.kind, ip);
+                    outer.id = layer.id;
+                    outer.keyed = layer.keyed;
+                    Step::Inner(outer, carried)
+                }
+                Err(e) => Step::Done(malformed(counts, e.kind, || e.detail)),
+            };
         }
         IPPROTO_ICMP => {
             counts.icmp += 1;
@@ -400,6 +524,54 @@ fn transport<'a>(
             *counts.other_ip_protocols.entry(other).or_insert(0) += 1;
             Decoded::Other
         }
+    })
+}
+
+/// A layer of `kind` over the outer IP header `ip`.
+fn outer_layer(kind: EncapKind, ip: IpMeta) -> EncapLayer {
+    EncapLayer {
+        src: Some(ip.src),
+        dst: Some(ip.dst),
+        outer_ip_len: ip.ip_len,
+        ..EncapLayer::new(kind)
+    }
+}
+
+/// A datagram on an encapsulation port: the layer when its header passes the format's
+/// check, else an ordinary datagram.
+#[inline(never)]
+fn udp_encap<'a>(
+    counts: &mut ProtocolCounts,
+    ip: IpMeta,
+    sport: u16,
+    dport: u16,
+    payload: &'a [u8],
+    missing: u32,
+) -> Step<'a> {
+    let udp_layer = |kind| EncapLayer {
+        sport: Some(sport),
+        dport: Some(dport),
+        outer_payload_len: payload.len() as u32 + missing,
+        ..outer_layer(kind, ip)
+    };
+    match encap::udp(sport, dport, payload, missing > 0, &mut counts.encap) {
+        None => Step::Done(Decoded::Udp {
+            ip,
+            sport,
+            dport,
+            payload,
+            missing,
+        }),
+        Some(Ok((layer, carried))) => Step::Inner(
+            EncapLayer {
+                id: layer.id,
+                keyed: layer.keyed,
+                options: layer.options,
+                ..udp_layer(layer.kind)
+            },
+            carried,
+        ),
+        Some(Err(e)) => Step::Broken(udp_layer(encap::kind_of_port(sport, dport)), e),
     }
 }
 
@@ -491,6 +663,7 @@ fn mss_option(mut opts: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::LinkType;
     use etherparse::PacketBuilder;
 
     fn raw(link: LinkType, data: &[u8]) -> RawPacket<'_> {
