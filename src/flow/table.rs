@@ -20,7 +20,7 @@
 //!   ([`FlowTable::drain`]). A [`FlowId`] is never reused for another flow: slots carry
 //!   a generation.
 
-use super::{Direction, Endpoint, FlowId, FlowKey, L4};
+use super::{Direction, EncapId, Endpoint, FlowId, FlowKey, L4};
 use crate::decode::TcpFlags;
 use crate::timestamp::Timestamp;
 use hashbrown::HashMap;
@@ -134,6 +134,7 @@ struct Lru {
 #[derive(Clone, Copy)]
 struct LastLookup {
     l4: L4,
+    encap: EncapId,
     src: Endpoint,
     dst: Endpoint,
     slot: u32,
@@ -160,6 +161,8 @@ pub struct PacketFacts {
     pub payload_len: u32,
     /// TCP flags and sequence number, for roles and port reuse.
     pub tcp: Option<(TcpFlags, u32)>,
+    /// The encapsulation context the packet was found in ([`EncapId::BARE`] for none).
+    pub encap: EncapId,
 }
 
 pub struct FlowTable {
@@ -218,6 +221,7 @@ impl FlowTable {
         let found = match self.last {
             Some(last)
                 if last.l4 == p.l4
+                    && last.encap == p.encap
                     && ((last.src == p.src && last.dst == p.dst)
                         || (last.src == p.dst && last.dst == p.src)) =>
             {
@@ -225,7 +229,7 @@ impl FlowTable {
             }
             _ => self
                 .map
-                .get(&FlowKey::canonical(p.l4, p.src, p.dst).0)
+                .get(&FlowKey::canonical(p.l4, p.src, p.dst, p.encap).0)
                 .copied(),
         };
         let slot = match found {
@@ -234,16 +238,17 @@ impl FlowTable {
                     ended.push((f, EndReason::PortReuse));
                 }
                 created = true;
-                self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
+                self.insert(FlowKey::canonical(p.l4, p.src, p.dst, p.encap).0, p, ended)
             }
             Some(slot) => slot,
             None => {
                 created = true;
-                self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
+                self.insert(FlowKey::canonical(p.l4, p.src, p.dst, p.encap).0, p, ended)
             }
         };
         self.last = Some(LastLookup {
             l4: p.l4,
+            encap: p.encap,
             src: p.src,
             dst: p.dst,
             slot,
@@ -538,6 +543,7 @@ mod tests {
             frame_len: 60,
             ip_len: 40,
             payload_len: 0,
+            encap: EncapId::BARE,
             tcp: tcp.map(|(f, s)| (TcpFlags(f), s)),
         }
     }
