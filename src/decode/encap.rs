@@ -56,6 +56,15 @@ pub const ETHERTYPE_ERSPAN_2: u16 = 0x88be;
 pub const ETHERTYPE_ERSPAN_3: u16 = 0x22eb;
 /// PPP (PPTP's enhanced GRE).
 pub const ETHERTYPE_PPP: u16 = 0x880b;
+/// Network Service Header (RFC 8300).
+pub const ETHERTYPE_NSH: u16 = 0x894f;
+/// Aruba's GRE protocol types for 802.11 frames from access points (as Zeek reads them:
+/// 0x8200 to 0x8390 in steps of 0x10, 0x9000, 0x9001).
+pub fn is_aruba(proto: u16) -> bool {
+    ((0x8200..=0x8390).contains(&proto) && proto & 0x0f == 0) || proto == 0x9000 || proto == 0x9001
+}
+/// AYIYA (Anything In Anything).
+pub const PORT_AYIYA: u16 = 5072;
 
 /// Which encapsulation a layer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -85,6 +94,10 @@ pub enum EncapKind {
     L2tp,
     /// GTP-U version 1, `id` = the TEID.
     GtpU,
+    /// AYIYA (IP in UDP, port 5072).
+    Ayiya,
+    /// A Network Service Header, `id` = the service path ID.
+    Nsh,
 }
 
 impl EncapKind {
@@ -103,6 +116,8 @@ impl EncapKind {
             EncapKind::Pppoe => "pppoe",
             EncapKind::L2tp => "l2tp",
             EncapKind::GtpU => "gtp_u",
+            EncapKind::Ayiya => "ayiya",
+            EncapKind::Nsh => "nsh",
         }
     }
 }
@@ -433,6 +448,16 @@ pub fn gre<'a>(
                 | ETHERTYPE_TEB
                 | ETHERTYPE_MPLS
                 | ETHERTYPE_MPLS_MC => Ok((layer, Some(by_protocol(proto, rest, "GRE")?))),
+                a if is_aruba(a) && !in_udp => {
+                    let mut tags = 0;
+                    let net = link::ieee80211(rest, &mut tags).map_err(|_| {
+                        err(
+                            "encap_truncated",
+                            "the 802.11 frame inside Aruba GRE is cut short",
+                        )
+                    })?;
+                    Ok((layer, Some(net)))
+                }
                 other => {
                     *counts
                         .gre_other_protocols
@@ -534,7 +559,14 @@ fn erspan(proto: u16, seq: bool, b: &[u8]) -> Result<(EncapLayer, Carried<'_>), 
 pub fn is_encap_port(port: u16) -> bool {
     matches!(
         port,
-        PORT_VXLAN | PORT_GENEVE | PORT_TEREDO | PORT_L2TP | PORT_GTP_U | PORT_GTP_C | PORT_GRE_UDP
+        PORT_VXLAN
+            | PORT_GENEVE
+            | PORT_TEREDO
+            | PORT_L2TP
+            | PORT_GTP_U
+            | PORT_GTP_C
+            | PORT_GRE_UDP
+            | PORT_AYIYA
     )
 }
 
@@ -556,6 +588,7 @@ pub fn udp<'a>(
         PORT_TEREDO => teredo(b, counts),
         PORT_L2TP => l2tp(b, counts),
         PORT_GTP_U => gtp_u(b, cut, counts),
+        PORT_AYIYA => ayiya(b),
         PORT_GTP_C => {
             if matches!(b.first().map(|f| f >> 5), Some(1 | 2)) && b.len() >= 4 {
                 counts.gtp_c += 1;
@@ -583,8 +616,77 @@ pub fn kind_of_port(sport: u16, dport: u16) -> EncapKind {
         PORT_TEREDO => EncapKind::Teredo,
         PORT_L2TP => EncapKind::L2tp,
         PORT_GTP_U | PORT_GTP_C => EncapKind::GtpU,
+        PORT_AYIYA => EncapKind::Ayiya,
         _ => EncapKind::GreUdp,
     }
+}
+
+/// AYIYA (draft-massar-v6ops-ayiya):
+///
+/// ```text
+/// IDLen (4) IDType (4) | SigLen (4) HshMeth (4) | AutMeth (4) OpCode (4) | NextHeader (8)
+/// Epoch (32) | Identity (2^IDLen bytes) | Signature (SigLen * 4 bytes) | payload
+/// ```
+///
+/// Only forwarding messages (opcode 1) of IPv4 or IPv6 (next header 4 or 41) are looked
+/// inside; anything else stays ordinary UDP.
+fn ayiya(b: &[u8]) -> Option<Result<(EncapLayer, Carried<'_>), LayerError>> {
+    let h = b.get(..8)?;
+    let (opcode, next) = (h[2] & 0x0f, h[3]);
+    if opcode != 1 || !matches!(next, 4 | 41) {
+        return None;
+    }
+    let len = 8 + (1usize << (h[0] >> 4)) + usize::from(h[1] >> 4) * 4;
+    let Some(rest) = b.get(len..) else {
+        return Some(Err(truncated("ayiya_truncated", "AYIYA", len, b.len())));
+    };
+    let want = if next == 4 { 4 } else { 6 };
+    Some(match rest.first().map(|f| f >> 4) {
+        Some(v) if v == want => Ok((EncapLayer::new(EncapKind::Ayiya), ip_by_nibble(rest))),
+        _ => Err(err(
+            "ayiya_wrong_version",
+            format!("AYIYA next header {next} over another IP version"),
+        )),
+    })
+}
+
+/// A Network Service Header (RFC 8300):
+///
+/// ```text
+/// Ver (2) O U TTL (6) | Length (6, 4-byte words) | x MD Type (4) | Next Protocol (8)
+/// Service Path ID (24) | Service Index (8) | context headers ...
+/// ```
+///
+/// Next protocol 1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS; others carry nothing tunscope reads.
+pub fn nsh(b: &[u8]) -> Result<(EncapLayer, Carried<'_>), LayerError> {
+    let (Some(&b0), Some(&b1), Some(&next), Some(path)) =
+        (b.first(), b.get(1), b.get(3), be32(b, 4))
+    else {
+        return Err(truncated("nsh_truncated", "NSH", 8, b.len()));
+    };
+    if b0 >> 6 != 0 {
+        return Err(err("nsh_bad_version", format!("NSH version {}", b0 >> 6)));
+    }
+    let len = usize::from(b1 & 0x3f) * 4;
+    if len < 8 {
+        return Err(err("nsh_bad_length", format!("NSH length of {len} bytes")));
+    }
+    let Some(rest) = b.get(len..) else {
+        return Err(truncated("nsh_truncated", "NSH", len, b.len()));
+    };
+    let layer = EncapLayer::new(EncapKind::Nsh).with_id(path >> 8, false);
+    let mut tags = 0;
+    let carried = match next {
+        1 => Some(Network::Ipv4(rest)),
+        2 => Some(Network::Ipv6(rest)),
+        3 => Some(
+            link::ethernet(rest, &mut tags)
+                .map_err(|_| truncated("nsh_truncated", "NSH inner Ethernet", len + 14, b.len()))?,
+        ),
+        5 => Some(Network::Encap(ETHERTYPE_MPLS, rest)),
+        _ => None,
+    };
+    Ok((layer, carried))
 }
 
 /// VXLAN (RFC 7348): `Flags (8, I = 0x08) | Reserved (24) | VNI (24) | Reserved (8)`, then

@@ -220,10 +220,10 @@ fn walk<'a>(
                 return Decoded::Other;
             }
             Network::Encap(t, b) => {
-                let read = if t == encap::ETHERTYPE_PPPOE_SESSION {
-                    encap::pppoe(b)
-                } else {
-                    encap::mpls(b)
+                let read = match t {
+                    encap::ETHERTYPE_PPPOE_SESSION => encap::pppoe(b),
+                    encap::ETHERTYPE_NSH => encap::nsh(b),
+                    _ => encap::mpls(b),
                 };
                 match read {
                     Ok((layer, carried)) => Step::Inner(layer, carried),
