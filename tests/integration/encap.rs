@@ -111,6 +111,50 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
      subframe only (one inner packet per captured frame), tshark and Zeek both count two",
 )];
 
+/// Where tunscope's conversations (connection records summed by protocol and endpoint
+/// pair) differ from tshark's conversation tables in `summary`.
+pub(crate) fn conversation_diffs(doc: &serde_json::Value, summary: &str) -> Vec<String> {
+    // tshark's conversation bytes are wire bytes (frame.len); a capture cut by its
+    // snap length is compared by frames only.
+    let cut = summary.contains("Packet size limit:");
+    let mut ours: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
+    for conn in doc["connections"].as_array().into_iter().flatten() {
+        let (a, b) = (
+            conn["client"].as_str().unwrap_or("").to_string(),
+            conn["server"].as_str().unwrap_or("").to_string(),
+        );
+        let (x, y) = if a <= b { (a, b) } else { (b, a) };
+        let e = ours
+            .entry((conn["proto"].as_str().unwrap_or("").to_string(), x, y))
+            .or_insert((0, 0));
+        let n = |k: &str| conn[k].as_u64().unwrap_or(0);
+        e.0 += n("packets_c2s") + n("packets_s2c");
+        e.1 += n("bytes_c2s") + n("bytes_s2c");
+    }
+    let theirs = tshark_conversations(summary);
+    let mut diffs = Vec::new();
+    for (k, (frames, bytes)) in &theirs {
+        match ours.get(k) {
+            Some(&(p, b)) if p == *frames && (cut || bytes.admits(b)) => {}
+            got => diffs.push(format!(
+                "{k:?}: tshark {frames} frames {bytes:?}, ours {got:?}"
+            )),
+        }
+    }
+    for k in ours.keys().filter(|k| !theirs.contains_key(*k)) {
+        diffs.push(format!("{k:?}: only ours {:?}", ours[k]));
+    }
+    diffs
+}
+
+/// The reason a capture is a known difference, if it is one.
+pub(crate) fn known_difference(name: &str) -> Option<&'static str> {
+    KNOWN_DIFFERENCES
+        .iter()
+        .find(|(n, _)| name.ends_with(n))
+        .map(|(_, why)| *why)
+}
+
 #[test]
 fn encapsulated_captures_have_tsharks_conversations() {
     need_corpus!();
@@ -120,44 +164,15 @@ fn encapsulated_captures_have_tsharks_conversations() {
     for cap in &all {
         let name = cap.display().to_string();
         let summary = tshark_summary(cap);
-        // tshark's conversation bytes are wire bytes (frame.len); a capture cut by its
-        // snap length is compared by frames only.
-        let cut = summary.contains("Packet size limit:");
         let run = run_analyze([cap.as_os_str(), "--format".as_ref(), "json".as_ref()]);
         if run.code != 0 {
             failures.push(format!("{name}: exit {}", run.code));
             continue;
         }
         let doc = run.json();
-        let mut ours: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
-        for conn in doc["connections"].as_array().into_iter().flatten() {
-            let (a, b) = (
-                conn["client"].as_str().unwrap_or("").to_string(),
-                conn["server"].as_str().unwrap_or("").to_string(),
-            );
-            let (x, y) = if a <= b { (a, b) } else { (b, a) };
-            let e = ours
-                .entry((conn["proto"].as_str().unwrap_or("").to_string(), x, y))
-                .or_insert((0, 0));
-            let n = |k: &str| conn[k].as_u64().unwrap_or(0);
-            e.0 += n("packets_c2s") + n("packets_s2c");
-            e.1 += n("bytes_c2s") + n("bytes_s2c");
-        }
-        let theirs = tshark_conversations(&summary);
-        let mut diffs = Vec::new();
-        for (k, (frames, bytes)) in &theirs {
-            match ours.get(k) {
-                Some(&(p, b)) if p == *frames && (cut || bytes.admits(b)) => {}
-                got => diffs.push(format!(
-                    "{k:?}: tshark {frames} frames {bytes:?}, ours {got:?}"
-                )),
-            }
-        }
-        for k in ours.keys().filter(|k| !theirs.contains_key(*k)) {
-            diffs.push(format!("{k:?}: only ours {:?}", ours[k]));
-        }
+        let diffs = conversation_diffs(&doc, &summary);
         let anomalies = doc["capture"]["anomalies"]["total"].as_u64().unwrap_or(0);
-        let known = KNOWN_DIFFERENCES.iter().find(|(n, _)| name.ends_with(n));
+        let known = known_difference(&name);
         match (diffs.is_empty(), known) {
             (true, None) => passed += 1,
             (true, Some(_)) => failures.push(format!(
