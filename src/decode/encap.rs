@@ -763,12 +763,47 @@ fn geneve(b: &[u8]) -> Option<Result<(EncapLayer, Carried<'_>), LayerError>> {
     Some(by_protocol(proto, rest, "GENEVE").map(|n| (layer, Some(n))))
 }
 
+/// What the decoder learns across packets: Teredo clients (address and port) seen
+/// talking to a Teredo server on port 3544. A client's datagrams to relays use other
+/// ports, so those are checked for Teredo too (the check still decides). Bounded: past
+/// [`Learned::MAX`] clients no more are learned.
+#[derive(Debug, Default)]
+pub struct Learned {
+    teredo: hashbrown::HashSet<(IpAddr, u16), foldhash::fast::RandomState>,
+}
+
+impl Learned {
+    /// Teredo clients remembered at most.
+    pub const MAX: usize = 4096;
+
+    /// Whether either end of a datagram is a learned Teredo client.
+    #[inline]
+    pub fn knows(&self, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> bool {
+        !self.teredo.is_empty()
+            && (self.teredo.contains(&(src, sport)) || self.teredo.contains(&(dst, dport)))
+    }
+
+    /// Remembers the client end of a checked Teredo datagram to or from port 3544.
+    pub fn teredo_client(&mut self, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) {
+        let client = if dport == PORT_TEREDO {
+            (src, sport)
+        } else if sport == PORT_TEREDO {
+            (dst, dport)
+        } else {
+            return;
+        };
+        if self.teredo.len() < Self::MAX {
+            self.teredo.insert(client);
+        }
+    }
+}
+
 /// Teredo (RFC 4380): an optional authentication header (`00 01`, ID and auth lengths,
 /// client ID, authentication value, 8-byte nonce, confirmation byte) and an optional
 /// origin indication (`00 00`, port, address: 8 bytes), then an IPv6 packet. A payload
 /// that does not end in a whole IPv6 header is not Teredo. A bubble (no next header, no
 /// payload) is counted and carries nothing.
-fn teredo<'a>(
+pub fn teredo<'a>(
     mut b: &'a [u8],
     counts: &mut EncapCounts,
 ) -> Option<Result<(EncapLayer, Carried<'a>), LayerError>> {

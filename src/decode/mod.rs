@@ -102,6 +102,8 @@ pub struct Decoder {
     pub defrag: defrag::Defragmenter,
     /// The encapsulation layers of the packet decoded last (reused).
     chain: EncapChain,
+    /// Teredo clients learned from checked exchanges with a Teredo server.
+    learned: encap::Learned,
 }
 
 const IPPROTO_IPIP: u8 = 4;
@@ -127,6 +129,7 @@ impl Decoder {
             counts: ProtocolCounts::default(),
             defrag,
             chain: EncapChain::default(),
+            learned: encap::Learned::default(),
         }
     }
 
@@ -146,9 +149,10 @@ impl Decoder {
             counts,
             defrag,
             chain,
+            learned,
         } = self;
         chain.clear();
-        let mut decoded = walk(counts, defrag, chain, pkt);
+        let mut decoded = walk(counts, learned, defrag, chain, pkt);
         if let Decoded::Tcp { ip, segment, .. } = &mut decoded
             && !ip.reassembled
         {
@@ -178,6 +182,7 @@ fn malformed<'a>(
 /// so no input can grow the stack).
 fn walk<'a>(
     counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
     defrag: &'a mut defrag::Defragmenter,
     chain: &mut EncapChain,
     pkt: &RawPacket<'a>,
@@ -209,11 +214,27 @@ fn walk<'a>(
         let step = match net {
             Network::Ipv4(b) => {
                 counts.ipv4 += 1;
-                decode_ip(counts, &mut defrag, &mut rebuilt, b, pkt.index, pkt.ts)
+                decode_ip(
+                    counts,
+                    learned,
+                    &mut defrag,
+                    &mut rebuilt,
+                    b,
+                    pkt.index,
+                    pkt.ts,
+                )
             }
             Network::Ipv6(b) => {
                 counts.ipv6 += 1;
-                decode_ip(counts, &mut defrag, &mut rebuilt, b, pkt.index, pkt.ts)
+                decode_ip(
+                    counts,
+                    learned,
+                    &mut defrag,
+                    &mut rebuilt,
+                    b,
+                    pkt.index,
+                    pkt.ts,
+                )
             }
             Network::Encap(encap::ETHERTYPE_PPPOE_DISCOVERY, _) => {
                 counts.encap.pppoe_discovery += 1;
@@ -281,8 +302,10 @@ fn walk<'a>(
 
 /// One IP header and what follows it. `defrag` is taken once a datagram has been rebuilt
 /// (what is inside lies in its buffer): fragments inside it are counted and dropped.
+#[allow(clippy::too_many_arguments)]
 fn decode_ip<'a>(
     counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
     defrag: &mut Option<&'a mut defrag::Defragmenter>,
     rebuilt: &mut bool,
     bytes: &'a [u8],
@@ -290,7 +313,7 @@ fn decode_ip<'a>(
     ts: Timestamp,
 ) -> Step<'a> {
     if let Some(v4) = plain_ipv4(bytes) {
-        return transport(counts, v4.meta, v4.proto, v4.payload, v4.declared);
+        return transport(counts, learned, v4.meta, v4.proto, v4.payload, v4.declared);
     }
     let ip = match LaxIpSlice::from_slice(bytes) {
         Ok((ip, _ext_err)) => ip,
@@ -363,7 +386,7 @@ fn decode_ip<'a>(
                     ip_len: len + if src.is_ipv4() { 20 } else { 40 },
                     ..meta
                 };
-                transport(counts, meta, proto, d.completed(), len)
+                transport(counts, learned, meta, proto, d.completed(), len)
             }
             Ok(None) => Step::Done(Decoded::Fragment),
             Err(reason) => Step::Done(malformed(counts, "bad_fragment", || reason)),
@@ -374,7 +397,7 @@ fn decode_ip<'a>(
     } else {
         declared_payload
     };
-    transport(counts, meta, proto, payload.payload, declared)
+    transport(counts, learned, meta, proto, payload.payload, declared)
 }
 
 /// An unfragmented IPv4 packet whose header states its length, sliced.
@@ -425,6 +448,7 @@ fn plain_ipv4(bytes: &[u8]) -> Option<PlainIpv4<'_>> {
 /// are ignored, missing ones are a snap-length cut.
 fn transport<'a>(
     counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
     ip: IpMeta,
     proto: u8,
     bytes: &'a [u8],
@@ -470,8 +494,11 @@ fn transport<'a>(
             };
             let payload = &body[..body.len().min(wire_len)];
             let missing = wire_len.saturating_sub(payload.len()) as u32;
-            if encap::is_encap_port(dport) || encap::is_encap_port(sport) {
-                return udp_encap(counts, ip, sport, dport, payload, missing);
+            if encap::is_encap_port(dport)
+                || encap::is_encap_port(sport)
+                || learned.knows(ip.src, sport, ip.dst, dport)
+            {
+                return udp_encap(counts, learned, ip, sport, dport, payload, missing);
             }
             Decoded::Udp {
                 ip,
@@ -542,6 +569,7 @@ fn outer_layer(kind: EncapKind, ip: IpMeta) -> EncapLayer {
 #[inline(never)]
 fn udp_encap<'a>(
     counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
     ip: IpMeta,
     sport: u16,
     dport: u16,
@@ -554,7 +582,18 @@ fn udp_encap<'a>(
         outer_payload_len: payload.len() as u32 + missing,
         ..outer_layer(kind, ip)
     };
-    match encap::udp(sport, dport, payload, missing > 0, &mut counts.encap) {
+    let read = if encap::is_encap_port(dport) || encap::is_encap_port(sport) {
+        let read = encap::udp(sport, dport, payload, missing > 0, &mut counts.encap);
+        if let Some(Ok((l, _))) = &read
+            && l.kind == EncapKind::Teredo
+        {
+            learned.teredo_client(ip.src, sport, ip.dst, dport);
+        }
+        read
+    } else {
+        encap::teredo(payload, &mut counts.encap)
+    };
+    match read {
         None => Step::Done(Decoded::Udp {
             ip,
             sport,
