@@ -974,4 +974,124 @@ mod tests {
             }
         }
     }
+
+    /// An IPv4 header (no options) of protocol `proto` around `payload`.
+    fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let total = (20 + payload.len()) as u16;
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn inner_udp() -> Vec<u8> {
+        let mut p = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(1000, 53)
+            .write(&mut p, b"q")
+            .unwrap();
+        p
+    }
+
+    #[test]
+    fn nesting_is_capped_without_recursion() {
+        // 8 IP-in-IP layers decode; a 9th is `encap_too_deep`.
+        for (layers, ok) in [(8, true), (9, false), (5000, false)] {
+            let mut pkt = inner_udp();
+            for _ in 0..layers {
+                pkt = ipv4(4, &pkt);
+            }
+            let mut d = Decoder::default();
+            let (decoded, chain) = d.decode_layers(&raw(LinkType::RAW, &pkt));
+            match decoded {
+                Decoded::Udp { sport, dport, .. } if ok => {
+                    assert_eq!((sport, dport), (1000, 53));
+                    assert_eq!(chain.layers().len(), 8);
+                    assert!(chain.layers().iter().all(|l| l.kind == EncapKind::IpInIp));
+                }
+                Decoded::Malformed { kind, .. } if !ok => assert_eq!(kind, "encap_too_deep"),
+                other => panic!("{layers} layers: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_layers_are_anomalies_through_the_decoder() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (ipv4(47, &[0, 0, 8]), "gre_truncated"),
+            (ipv4(47, &[0, 2, 8, 0, 0x45]), "gre_bad_version"),
+            (ipv4(4, &[0x60; 20]), "ipip_wrong_version"),
+            (ipv4(41, &[]), "ipip_truncated"),
+        ];
+        for (pkt, want) in cases {
+            let mut d = Decoder::default();
+            match d.decode(&raw(LinkType::RAW, &pkt)) {
+                Decoded::Malformed { kind, .. } => assert_eq!(kind, want),
+                other => panic!("{want}: {other:?}"),
+            }
+            assert_eq!(d.counts.malformed, 1);
+        }
+        // A GENEVE header with a version it does not know: ordinary UDP, no anomaly.
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(5000, 6081)
+            .write(&mut udp, &[0x40, 0, 0x65, 0x58, 0, 0, 1, 0])
+            .unwrap();
+        let mut d = Decoder::default();
+        let (decoded, chain) = d.decode_layers(&raw(LinkType::RAW, &udp));
+        assert!(matches!(decoded, Decoded::Udp { dport: 6081, .. }));
+        assert!(chain.is_empty());
+        // A truncated VXLAN header: an anomaly, yet the outer datagram is a layer (so the
+        // outer UDP flow is still counted).
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(5000, 4789)
+            .write(&mut udp, &[0x08, 0, 0])
+            .unwrap();
+        let (decoded, chain) = d.decode_layers(&raw(LinkType::RAW, &udp));
+        assert!(matches!(
+            decoded,
+            Decoded::Malformed {
+                kind: "vxlan_truncated",
+                ..
+            }
+        ));
+        assert_eq!(chain.layers()[0].kind, EncapKind::Vxlan);
+        assert_eq!(chain.layers()[0].sport, Some(5000));
+    }
+
+    #[test]
+    fn gre_inner_tcp_payload_keeps_its_stored_position() {
+        use crate::capture::{Store, StoredAt};
+        use std::sync::Arc;
+        let mut inner = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1, 2, 3, 4)
+            .write(&mut inner, b"hi")
+            .unwrap();
+        let mut gre = vec![0, 0, 0x08, 0];
+        gre.extend_from_slice(&inner);
+        let pkt = ipv4(47, &gre);
+        let store: Store = Arc::new(pkt.clone());
+        let data = store.recall(0, pkt.len()).unwrap();
+        let raw = RawPacket {
+            stored_at: Some(StoredAt {
+                store: &store,
+                offset: 0,
+            }),
+            ..raw(LinkType::RAW, data)
+        };
+        let mut d = Decoder::default();
+        match d.decode(&raw) {
+            Decoded::Tcp { segment, ip, .. } => {
+                assert_eq!(segment.payload, b"hi");
+                assert_eq!(ip.ip_len, 42);
+                assert_eq!(segment.payload_at.map(|a| a.offset), Some(20 + 4 + 40));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.counts.encap.layers.get("gre"), Some(&1));
+        assert_eq!(d.counts.ipv4, 2);
+    }
 }

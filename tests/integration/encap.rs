@@ -395,3 +395,107 @@ fn tunnelled_connections_match_zeek_conn_logs() {
         failures.join("\n")
     );
 }
+
+/// A classic pcap (Ethernet) of `frames`, one millisecond apart.
+fn pcap_of(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut f = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    // The second word is version 2.4 as two little-endian u16s.
+    f[4..8].copy_from_slice(&[2, 0, 4, 0]);
+    for (i, fr) in frames.iter().enumerate() {
+        for v in [
+            1_700_000_000u32,
+            i as u32 * 1000,
+            fr.len() as u32,
+            fr.len() as u32,
+        ] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend_from_slice(fr);
+    }
+    f
+}
+
+/// An Ethernet/IPv4/UDP frame to port 4789 from `sport` carrying VXLAN `vni` around
+/// `inner` (an Ethernet frame).
+fn vxlan_frame(outer: ([u8; 4], [u8; 4]), sport: u16, vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0x08, 0, 0, 0];
+    payload.extend_from_slice(&(vni << 8).to_be_bytes());
+    payload.extend_from_slice(inner);
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4(outer.0, outer.1, 64)
+        .udp(sport, 4789)
+        .write(&mut frame, &payload)
+        .unwrap();
+    frame
+}
+
+fn inner_tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, syn_ack: bool) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([3; 6], [4; 6])
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, if syn_ack { 5000 } else { 1000 }, 1000)
+        .syn();
+    let b = if syn_ack { b.ack(1001) } else { b };
+    let mut f = Vec::new();
+    b.write(&mut f, &[]).unwrap();
+    f
+}
+
+/// The same inner 5-tuple in two VNIs is two connections; both directions of one, through
+/// different outer source ports, are one; every outer UDP flow is listed; records carry
+/// their chain. Truth: the bytes built here.
+#[test]
+fn two_vnis_are_two_connections_and_both_directions_meet() {
+    let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let (vtep1, vtep2) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let frames = vec![
+        vxlan_frame(
+            (vtep1, vtep2),
+            50000,
+            100,
+            &inner_tcp(a, b, 1234, 80, false),
+        ),
+        vxlan_frame((vtep2, vtep1), 40000, 100, &inner_tcp(b, a, 80, 1234, true)),
+        vxlan_frame(
+            (vtep1, vtep2),
+            50000,
+            200,
+            &inner_tcp(a, b, 1234, 80, false),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vxlan.pcap");
+    std::fs::write(&path, pcap_of(&frames)).unwrap();
+    let run = run_analyze([path.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    let conns = doc["connections"].as_array().unwrap();
+    let tcp: Vec<_> = conns.iter().filter(|c| c["proto"] == "tcp").collect();
+    assert_eq!(tcp.len(), 2, "{conns:#?}");
+    let mut by_vni: Vec<(u64, u64)> = tcp
+        .iter()
+        .map(|c| {
+            assert_eq!(c["client"], "10.0.0.1:1234");
+            assert_eq!(c["server"], "10.0.0.2:80");
+            let layers = c["encap"].as_array().expect("an encap chain");
+            assert_eq!(layers.len(), 1);
+            assert_eq!(layers[0]["kind"], "vxlan");
+            assert_eq!(layers[0]["src"], "192.0.2.1");
+            assert_eq!(layers[0]["dport"], 4789);
+            let packets = c["packets_c2s"].as_u64().unwrap() + c["packets_s2c"].as_u64().unwrap();
+            (layers[0]["id"].as_u64().unwrap(), packets)
+        })
+        .collect();
+    by_vni.sort_unstable();
+    assert_eq!(by_vni, [(100, 2), (200, 1)]);
+    let udp: Vec<_> = conns.iter().filter(|c| c["proto"] == "udp").collect();
+    assert_eq!(udp.len(), 2, "two outer source ports: {udp:#?}");
+    assert!(
+        udp.iter().all(|c| c.get("encap").is_none()),
+        "outer flows are bare"
+    );
+    assert_eq!(doc["capture"]["protocols"]["encap"]["layers"]["vxlan"], 3);
+}
