@@ -10,7 +10,15 @@
 //!   decoded like any other packet, at the time of its last fragment.
 //! - A malformed packet becomes [`Decoded::Malformed`] with a reason; the caller records it
 //!   as an anomaly and skips the packet. Nothing here panics on any input.
-//! - Every packet is counted once in [`ProtocolCounts`].
+//! - Encapsulation ([`encap`]): an IP protocol (GRE, IP-in-IP), a UDP port (VXLAN, GENEVE,
+//!   Teredo, L2TP, GTP-U, GRE-in-UDP, AYIYA) or an EtherType (MPLS, PPPoE, NSH) leads to a
+//!   layer whose content is decoded again, in a loop of at most [`encap::MAX_DEPTH`]
+//!   layers (more is `encap_too_deep`). The inner packet is the result;
+//!   [`Decoder::decode_layers`] gives its layers too (outer endpoints, identifiers), for
+//!   the flow key and the records. Fragments inside a datagram that was itself rebuilt are
+//!   counted and dropped.
+//! - Every packet is counted in [`ProtocolCounts`]: each header once (a tunnelled packet's
+//!   inner IPv4 header counts in `ipv4` beside its outer one).
 
 pub mod defrag;
 pub mod encap;
