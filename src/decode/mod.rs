@@ -122,13 +122,44 @@ const IPPROTO_IPV6: u8 = 41;
 const IPPROTO_GRE: u8 = 47;
 const IPPROTO_ICMPV6: u8 = 58;
 
-/// What one IP header led to: a result, or an encapsulation layer and what it carries
-/// (`Broken`: a UDP encapsulation whose header is malformed; the layer still counts for
-/// the outer flow).
+/// What one header led to: a result, or (its layer already on the chain) the network
+/// layer it carries. Small on purpose: the bare path moves it once per packet.
 enum Step<'a> {
     Done(Decoded<'a>),
-    Inner(EncapLayer, encap::Carried<'a>),
-    Broken(EncapLayer, encap::LayerError),
+    Inner(Network<'a>),
+}
+
+/// Puts `layer` on the chain and goes on with what it carries: `read` is the carried
+/// network layer (or nothing), or the layer's format error (the layer still counts, so a
+/// UDP encapsulation's outer flow is listed).
+#[cold]
+#[inline(never)]
+fn enter<'a>(
+    counts: &mut ProtocolCounts,
+    chain: &mut EncapChain,
+    layer: EncapLayer,
+    read: Result<encap::Carried<'a>, encap::LayerError>,
+) -> Step<'a> {
+    if !chain.push(layer) {
+        return Step::Done(malformed(counts, "encap_too_deep", || {
+            format!(
+                "more than {} encapsulation layers ({} inside)",
+                encap::MAX_DEPTH,
+                chain
+                    .layers()
+                    .iter()
+                    .map(|l| l.kind.name())
+                    .collect::<Vec<_>>()
+                    .join(" > ")
+            )
+        }));
+    }
+    counts.encap.layer(layer.kind);
+    match read {
+        Ok(Some(n)) => Step::Inner(n),
+        Ok(None) => Step::Done(Decoded::Other),
+        Err(e) => Step::Done(malformed(counts, e.kind, || e.detail)),
+    }
 }
 
 impl Decoder {
@@ -225,6 +256,7 @@ fn walk<'a>(
                 decode_ip(
                     counts,
                     learned,
+                    chain,
                     &mut defrag,
                     &mut rebuilt,
                     b,
@@ -237,6 +269,7 @@ fn walk<'a>(
                 decode_ip(
                     counts,
                     learned,
+                    chain,
                     &mut defrag,
                     &mut rebuilt,
                     b,
@@ -255,7 +288,7 @@ fn walk<'a>(
                     _ => encap::mpls(b),
                 };
                 match read {
-                    Ok((layer, carried)) => Step::Inner(layer, carried),
+                    Ok((layer, carried)) => enter(counts, chain, layer, Ok(carried)),
                     Err(e) => return malformed(counts, e.kind, || e.detail),
                 }
             }
@@ -275,35 +308,14 @@ fn walk<'a>(
                 return Decoded::Other;
             }
         };
-        let (layer, carried) = match step {
+        match step {
             Step::Done(mut d) => {
                 if rebuilt && let Decoded::Tcp { ip, .. } | Decoded::Udp { ip, .. } = &mut d {
                     ip.reassembled = true;
                 }
                 return d;
             }
-            Step::Inner(layer, carried) => (layer, Ok(carried)),
-            Step::Broken(layer, e) => (layer, Err(e)),
-        };
-        if !chain.push(layer) {
-            return malformed(counts, "encap_too_deep", || {
-                format!(
-                    "more than {} encapsulation layers ({} inside)",
-                    encap::MAX_DEPTH,
-                    chain
-                        .layers()
-                        .iter()
-                        .map(|l| l.kind.name())
-                        .collect::<Vec<_>>()
-                        .join(" > ")
-                )
-            });
-        }
-        counts.encap.layer(layer.kind);
-        match carried {
-            Ok(Some(n)) => net = n,
-            Ok(None) => return Decoded::Other,
-            Err(e) => return malformed(counts, e.kind, || e.detail),
+            Step::Inner(n) => net = n,
         }
     }
 }
@@ -314,6 +326,7 @@ fn walk<'a>(
 fn decode_ip<'a>(
     counts: &mut ProtocolCounts,
     learned: &mut encap::Learned,
+    chain: &mut EncapChain,
     defrag: &mut Option<&'a mut defrag::Defragmenter>,
     rebuilt: &mut bool,
     bytes: &'a [u8],
@@ -321,7 +334,15 @@ fn decode_ip<'a>(
     ts: Timestamp,
 ) -> Step<'a> {
     if let Some(v4) = plain_ipv4(bytes) {
-        return transport(counts, learned, v4.meta, v4.proto, v4.payload, v4.declared);
+        return transport(
+            counts,
+            learned,
+            chain,
+            v4.meta,
+            v4.proto,
+            v4.payload,
+            v4.declared,
+        );
     }
     let ip = match LaxIpSlice::from_slice(bytes) {
         Ok((ip, _ext_err)) => ip,
@@ -394,7 +415,7 @@ fn decode_ip<'a>(
                     ip_len: len + if src.is_ipv4() { 20 } else { 40 },
                     ..meta
                 };
-                transport(counts, learned, meta, proto, d.completed(), len)
+                transport(counts, learned, chain, meta, proto, d.completed(), len)
             }
             Ok(None) => Step::Done(Decoded::Fragment),
             Err(reason) => Step::Done(malformed(counts, "bad_fragment", || reason)),
@@ -405,7 +426,15 @@ fn decode_ip<'a>(
     } else {
         declared_payload
     };
-    transport(counts, learned, meta, proto, payload.payload, declared)
+    transport(
+        counts,
+        learned,
+        chain,
+        meta,
+        proto,
+        payload.payload,
+        declared,
+    )
 }
 
 /// An unfragmented IPv4 packet whose header states its length, sliced.
@@ -454,9 +483,11 @@ fn plain_ipv4(bytes: &[u8]) -> Option<PlainIpv4<'_>> {
 /// Decodes TCP or UDP from an IP payload, or finds an encapsulation in it. `declared` is
 /// the payload length the IP header claims; captured bytes beyond it (Ethernet padding)
 /// are ignored, missing ones are a snap-length cut.
+#[allow(clippy::too_many_arguments)]
 fn transport<'a>(
     counts: &mut ProtocolCounts,
     learned: &mut encap::Learned,
+    chain: &mut EncapChain,
     ip: IpMeta,
     proto: u8,
     bytes: &'a [u8],
@@ -506,7 +537,7 @@ fn transport<'a>(
                 || encap::is_encap_port(sport)
                 || learned.knows(ip.src, sport, ip.dst, dport)
             {
-                return udp_encap(counts, learned, ip, sport, dport, payload, missing);
+                return udp_encap(counts, learned, chain, ip, sport, dport, payload, missing);
             }
             Decoded::Udp {
                 ip,
@@ -520,13 +551,15 @@ fn transport<'a>(
             let want = if proto == IPPROTO_IPIP { 4 } else { 6 };
             let layer = outer_layer(EncapKind::IpInIp, ip);
             return match bytes.first().map(|b| b >> 4) {
-                Some(v) if v == want => Step::Inner(
+                Some(v) if v == want => enter(
+                    counts,
+                    chain,
                     layer,
-                    Some(if want == 4 {
+                    Ok(Some(if want == 4 {
                         Network::Ipv4(bytes)
                     } else {
                         Network::Ipv6(bytes)
-                    }),
+                    })),
                 ),
                 Some(v) => Step::Done(malformed(counts, "ipip_wrong_version", || {
                     format!("IP protocol {proto} carries an IP version {v} header")
@@ -542,7 +575,7 @@ fn transport<'a>(
                     let mut outer = outer_layer(layer.kind, ip);
                     outer.id = layer.id;
                     outer.keyed = layer.keyed;
-                    Step::Inner(outer, carried)
+                    enter(counts, chain, outer, Ok(carried))
                 }
                 Err(e) => Step::Done(malformed(counts, e.kind, || e.detail)),
             };
@@ -575,9 +608,11 @@ fn outer_layer(kind: EncapKind, ip: IpMeta) -> EncapLayer {
 /// A datagram on an encapsulation port: the layer when its header passes the format's
 /// check, else an ordinary datagram.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn udp_encap<'a>(
     counts: &mut ProtocolCounts,
     learned: &mut encap::Learned,
+    chain: &mut EncapChain,
     ip: IpMeta,
     sport: u16,
     dport: u16,
@@ -609,16 +644,21 @@ fn udp_encap<'a>(
             payload,
             missing,
         }),
-        Some(Ok((layer, carried))) => Step::Inner(
+        Some(Ok((layer, carried))) => enter(
+            counts,
+            chain,
             EncapLayer {
                 id: layer.id,
                 keyed: layer.keyed,
                 options: layer.options,
                 ..udp_layer(layer.kind)
             },
-            carried,
+            Ok(carried),
         ),
-        Some(Err(e)) => Step::Broken(udp_layer(encap::kind_of_port(sport, dport)), e),
+        Some(Err(e)) => {
+            let layer = udp_layer(encap::kind_of_port(sport, dport));
+            enter(counts, chain, layer, Err(e))
+        }
     }
 }
 
