@@ -11,6 +11,14 @@ pub const ETHERTYPE_VLAN: u16 = 0x8100;
 pub const ETHERTYPE_QINQ: u16 = 0x88a8;
 pub const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// IEEE 802.1BR E-tag (port extender).
+pub const ETHERTYPE_ETAG: u16 = 0x893f;
+/// Cisco HDLC (`LINKTYPE_C_HDLC`).
+pub const LINKTYPE_C_HDLC: LinkType = LinkType(104);
+/// 802.11 without radiotap.
+pub const LINKTYPE_IEEE802_11: LinkType = LinkType(105);
+/// 802.11 with a radiotap header.
+pub const LINKTYPE_RADIOTAP: LinkType = LinkType(127);
 /// More stacked VLAN tags than this is treated as malformed.
 const MAX_VLAN_TAGS: usize = 8;
 
@@ -27,6 +35,9 @@ pub enum Network<'a> {
     OtherPpp(u16),
     /// A BSD loopback address family that is not IP.
     OtherFamily(u32),
+    /// An encapsulation below IP (MPLS, PPPoE), by EtherType, with the bytes after it:
+    /// the decoder looks inside (see [`super::encap`]).
+    Encap(u16, &'a [u8]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,31 +99,83 @@ pub fn strip<'a>(
                 other => Ok(Network::OtherFamily(other)),
             }
         }
-        LinkType::PPP | LinkType::PPP_HDLC => {
-            // Optional HDLC address/control bytes ff 03, then a 1- or 2-byte protocol.
-            let rest = data.strip_prefix(&[0xff, 0x03]).unwrap_or(data);
-            let first = *rest.first().ok_or(truncated(1, rest))?;
-            let (proto, body) = if first & 1 == 1 {
-                (u16::from(first), &rest[1..])
-            } else {
-                (be16(rest, 0).ok_or(truncated(2, rest))?, &rest[2..])
-            };
-            match proto {
-                0x0021 => Ok(Network::Ipv4(body)),
-                0x0057 => Ok(Network::Ipv6(body)),
-                other => Ok(Network::OtherPpp(other)),
-            }
+        // Optional HDLC address/control bytes ff 03, then a 1- or 2-byte protocol.
+        LinkType::PPP | LinkType::PPP_HDLC => super::encap::ppp(data),
+        LINKTYPE_C_HDLC => {
+            // address | control | protocol (an EtherType)
+            let proto = be16(data, 2).ok_or(truncated(4, data))?;
+            by_ethertype(proto, &data[4..], vlan_tags)
+        }
+        LINKTYPE_IEEE802_11 => ieee80211(data, vlan_tags),
+        LINKTYPE_RADIOTAP => {
+            // version u8 | pad u8 | length u16 (little-endian) | present flags ...
+            let len = data
+                .get(2..4)
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+                .ok_or(truncated(4, data))?;
+            let rest = data.get(len..).ok_or(truncated(len, data))?;
+            ieee80211(rest, vlan_tags)
         }
         other => Err(LinkError::Unsupported(other)),
     }
 }
 
-fn ethernet<'a>(data: &'a [u8], vlan_tags: &mut u8) -> Result<Network<'a>, LinkError> {
+/// An 802.11 frame: data frames (with QoS, four addresses, HT control, A-MSDU's first
+/// subframe) through LLC/SNAP to their EtherType; management, control and null data
+/// frames are [`Network::Llc`] (counted as other link frames). Radiotap's FCS flag is not
+/// read: an FCS after the payload lies past the IP length and is ignored like padding.
+pub(crate) fn ieee80211<'a>(data: &'a [u8], vlan_tags: &mut u8) -> Result<Network<'a>, LinkError> {
+    let (Some(&fc0), Some(&fc1)) = (data.first(), data.get(1)) else {
+        return Err(truncated(2, data));
+    };
+    let frame_type = (fc0 >> 2) & 0x03;
+    let subtype = fc0 >> 4;
+    if frame_type != 2 || subtype & 0x04 != 0 {
+        return Ok(Network::Llc);
+    }
+    let qos = subtype & 0x08 != 0;
+    let mut len = 24;
+    if fc1 & 0x03 == 0x03 {
+        len += 6;
+    }
+    let mut amsdu = false;
+    if qos {
+        amsdu = data.get(len).is_some_and(|q| q & 0x80 != 0);
+        len += 2;
+        if fc1 & 0x80 != 0 {
+            len += 4;
+        }
+    }
+    if fc1 & 0x40 != 0 {
+        // Protected: encrypted payload.
+        return Ok(Network::Llc);
+    }
+    let mut body = data.get(len..).ok_or(truncated(len, data))?;
+    if amsdu {
+        // First A-MSDU subframe: DA | SA | length, then LLC/SNAP.
+        body = body.get(14..).ok_or(truncated(len + 14, data))?;
+    }
+    llc_snap(body, vlan_tags)
+}
+
+/// LLC/SNAP (`aa aa 03`, OUI, EtherType) to what it carries; other LLC is [`Network::Llc`].
+pub(crate) fn llc_snap<'a>(body: &'a [u8], vlan_tags: &mut u8) -> Result<Network<'a>, LinkError> {
+    match body.get(..8) {
+        Some([0xaa, 0xaa, 0x03, _, _, _, hi, lo]) => {
+            by_ethertype(u16::from_be_bytes([*hi, *lo]), &body[8..], vlan_tags)
+        }
+        Some(_) => Ok(Network::Llc),
+        None => Err(truncated(8, body)),
+    }
+}
+
+/// An Ethernet II frame (with any VLAN tags) to what it carries.
+pub(crate) fn ethernet<'a>(data: &'a [u8], vlan_tags: &mut u8) -> Result<Network<'a>, LinkError> {
     let ethertype = be16(data, 12).ok_or(truncated(14, data))?;
     by_ethertype(ethertype, &data[14..], vlan_tags)
 }
 
-fn by_ethertype<'a>(
+pub(crate) fn by_ethertype<'a>(
     mut ethertype: u16,
     mut rest: &'a [u8],
     vlan_tags: &mut u8,
@@ -131,8 +194,18 @@ fn by_ethertype<'a>(
     }
     *vlan_tags = tags as u8;
     match ethertype {
+        ETHERTYPE_ETAG => {
+            // 802.1BR E-tag: 6 bytes of tag, then the next EtherType.
+            let next = be16(rest, 6).ok_or(truncated(8, rest))?;
+            by_ethertype(next, &rest[8..], vlan_tags)
+        }
         ETHERTYPE_IPV4 => Ok(Network::Ipv4(rest)),
         ETHERTYPE_IPV6 => Ok(Network::Ipv6(rest)),
+        t @ (super::encap::ETHERTYPE_MPLS
+        | super::encap::ETHERTYPE_MPLS_MC
+        | super::encap::ETHERTYPE_PPPOE_SESSION
+        | super::encap::ETHERTYPE_PPPOE_DISCOVERY
+        | super::encap::ETHERTYPE_NSH) => Ok(Network::Encap(t, rest)),
         t if t < 0x0600 => Ok(Network::Llc),
         t => Ok(Network::OtherEtherType(t)),
     }

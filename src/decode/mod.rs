@@ -10,16 +10,26 @@
 //!   decoded like any other packet, at the time of its last fragment.
 //! - A malformed packet becomes [`Decoded::Malformed`] with a reason; the caller records it
 //!   as an anomaly and skips the packet. Nothing here panics on any input.
-//! - Every packet is counted once in [`ProtocolCounts`].
+//! - Encapsulation ([`encap`]): an IP protocol (GRE, IP-in-IP), a UDP port (VXLAN, GENEVE,
+//!   Teredo, L2TP, GTP-U, GRE-in-UDP, AYIYA) or an EtherType (MPLS, PPPoE, NSH) leads to a
+//!   layer whose content is decoded again, in a loop of at most [`encap::MAX_DEPTH`]
+//!   layers (more is `encap_too_deep`). The inner packet is the result;
+//!   [`Decoder::decode_layers`] gives its layers too (outer endpoints, identifiers), for
+//!   the flow key and the records. Fragments inside a datagram that was itself rebuilt are
+//!   counted and dropped.
+//! - Every packet is counted in [`ProtocolCounts`]: each header once (a tunnelled packet's
+//!   inner IPv4 header counts in `ipv4` beside its outer one).
 
 pub mod defrag;
+pub mod encap;
 pub mod link;
 pub mod tcp;
 
 pub use tcp::{TcpFlags, TcpSegment};
 
-use crate::capture::{LinkType, RawPacket};
+use crate::capture::RawPacket;
 use crate::timestamp::Timestamp;
+use encap::{EncapChain, EncapCounts, EncapKind, EncapLayer};
 use etherparse::{LaxIpSlice, LenSource};
 use link::{LinkError, Network};
 use serde::Serialize;
@@ -87,6 +97,10 @@ pub struct ProtocolCounts {
     pub unsupported_link_types: BTreeMap<String, u64>,
     /// Non-IP frames of other kinds (LLC, PPP control, non-IP loopback families).
     pub other_link_frames: u64,
+    /// Encapsulation headers looked inside, and tunnel messages with nothing inside. Not
+    /// in outputs when nothing was counted.
+    #[serde(skip_serializing_if = "EncapCounts::is_empty")]
+    pub encap: EncapCounts,
 }
 
 /// Decodes packets, holding fragment state between calls.
@@ -94,18 +108,67 @@ pub struct ProtocolCounts {
 pub struct Decoder {
     pub counts: ProtocolCounts,
     pub defrag: defrag::Defragmenter,
+    /// The encapsulation layers of the packet decoded last (reused).
+    chain: EncapChain,
+    /// Teredo clients learned from checked exchanges with a Teredo server.
+    learned: encap::Learned,
 }
 
+const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_IPV6: u8 = 41;
+const IPPROTO_GRE: u8 = 47;
 const IPPROTO_ICMPV6: u8 = 58;
+
+/// What one header led to: a result, or (its layer already on the chain) the network
+/// layer it carries. Small on purpose: the bare path moves it once per packet.
+enum Step<'a> {
+    Done(Decoded<'a>),
+    Inner(Network<'a>),
+}
+
+/// Puts `layer` on the chain and goes on with what it carries: `read` is the carried
+/// network layer (or nothing), or the layer's format error (the layer still counts, so a
+/// UDP encapsulation's outer flow is listed).
+#[cold]
+#[inline(never)]
+fn enter<'a>(
+    counts: &mut ProtocolCounts,
+    chain: &mut EncapChain,
+    layer: EncapLayer,
+    read: Result<encap::Carried<'a>, encap::LayerError>,
+) -> Step<'a> {
+    if !chain.push(layer) {
+        return Step::Done(malformed(counts, "encap_too_deep", || {
+            format!(
+                "more than {} encapsulation layers ({} inside)",
+                encap::MAX_DEPTH,
+                chain
+                    .layers()
+                    .iter()
+                    .map(|l| l.kind.name())
+                    .collect::<Vec<_>>()
+                    .join(" > ")
+            )
+        }));
+    }
+    counts.encap.layer(layer.kind);
+    match read {
+        Ok(Some(n)) => Step::Inner(n),
+        Ok(None) => Step::Done(Decoded::Other),
+        Err(e) => Step::Done(malformed(counts, e.kind, || e.detail)),
+    }
+}
 
 impl Decoder {
     pub fn new(defrag: defrag::Defragmenter) -> Self {
         Decoder {
             counts: ProtocolCounts::default(),
             defrag,
+            chain: EncapChain::default(),
+            learned: encap::Learned::default(),
         }
     }
 
@@ -114,7 +177,21 @@ impl Decoder {
     /// packet gets its position from [`RawPacket::stored_at`]; one in the reassembly
     /// buffer gets none.
     pub fn decode<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Decoded<'a> {
-        let mut decoded = self.decode_frame(pkt);
+        self.decode_layers(pkt).0
+    }
+
+    /// [`Decoder::decode`], with the encapsulation layers the packet was found inside
+    /// (outermost first; empty for a bare packet). The layers are there for every result,
+    /// a malformed inner packet's included, so outer UDP flows can be counted.
+    pub fn decode_layers<'a>(&'a mut self, pkt: &RawPacket<'a>) -> (Decoded<'a>, &'a EncapChain) {
+        let Decoder {
+            counts,
+            defrag,
+            chain,
+            learned,
+        } = self;
+        chain.clear();
+        let mut decoded = walk(counts, learned, defrag, chain, pkt);
         if let Decoded::Tcp { ip, segment, .. } = &mut decoded
             && !ip.reassembled
         {
@@ -122,169 +199,242 @@ impl Decoder {
                 .stored_at
                 .and_then(|at| at.locate(pkt.data, segment.payload));
         }
-        decoded
+        (decoded, chain)
     }
+}
 
-    fn decode_frame<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Decoded<'a> {
-        let mut vlan_tags = 0;
-        let net = match link::strip(pkt.link, pkt.data, &mut vlan_tags) {
-            Ok(n) => n,
-            Err(LinkError::Unsupported(lt)) => {
-                *self
-                    .counts
-                    .unsupported_link_types
-                    .entry(lt.name())
-                    .or_insert(0) += 1;
-                return Decoded::Other;
-            }
-            Err(LinkError::Truncated { need, have }) => {
-                return self.malformed("truncated_link_header", || {
-                    format!("{} header needs {need} bytes, frame has {have}", pkt.link)
-                });
-            }
-            Err(LinkError::TooManyVlanTags) => {
-                return self.malformed("too_many_vlan_tags", || {
-                    "more than 8 stacked VLAN tags".into()
-                });
-            }
-        };
-        if vlan_tags > 0 {
-            self.counts.vlan_tagged += 1;
+/// Counts and describes a malformed packet.
+fn malformed<'a>(
+    counts: &mut ProtocolCounts,
+    kind: &'static str,
+    detail: impl FnOnce() -> String,
+) -> Decoded<'a> {
+    counts.malformed += 1;
+    Decoded::Malformed {
+        kind,
+        detail: detail(),
+    }
+}
+
+/// The link layer, then network layers in a loop: each encapsulation found adds a layer to
+/// `chain` and continues with what it carries, up to [`encap::MAX_DEPTH`] layers (a loop,
+/// so no input can grow the stack).
+fn walk<'a>(
+    counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
+    defrag: &'a mut defrag::Defragmenter,
+    chain: &mut EncapChain,
+    pkt: &RawPacket<'a>,
+) -> Decoded<'a> {
+    let mut vlan_tags = 0;
+    let mut net = match link::strip(pkt.link, pkt.data, &mut vlan_tags) {
+        Ok(n) => n,
+        Err(LinkError::Unsupported(lt)) => {
+            *counts.unsupported_link_types.entry(lt.name()).or_insert(0) += 1;
+            return Decoded::Other;
         }
-        let ip_bytes = match net {
+        Err(LinkError::Truncated { need, have }) => {
+            return malformed(counts, "truncated_link_header", || {
+                format!("{} header needs {need} bytes, frame has {have}", pkt.link)
+            });
+        }
+        Err(LinkError::TooManyVlanTags) => {
+            return malformed(counts, "too_many_vlan_tags", || {
+                "more than 8 stacked VLAN tags".into()
+            });
+        }
+    };
+    if vlan_tags > 0 {
+        counts.vlan_tagged += 1;
+    }
+    let mut defrag = Some(defrag);
+    let mut rebuilt = false;
+    loop {
+        let step = match net {
             Network::Ipv4(b) => {
-                self.counts.ipv4 += 1;
-                b
+                counts.ipv4 += 1;
+                decode_ip(
+                    counts,
+                    learned,
+                    chain,
+                    &mut defrag,
+                    &mut rebuilt,
+                    b,
+                    pkt.index,
+                    pkt.ts,
+                )
             }
             Network::Ipv6(b) => {
-                self.counts.ipv6 += 1;
-                b
+                counts.ipv6 += 1;
+                decode_ip(
+                    counts,
+                    learned,
+                    chain,
+                    &mut defrag,
+                    &mut rebuilt,
+                    b,
+                    pkt.index,
+                    pkt.ts,
+                )
+            }
+            Network::Encap(encap::ETHERTYPE_PPPOE_DISCOVERY, _) => {
+                counts.encap.pppoe_discovery += 1;
+                return Decoded::Other;
+            }
+            Network::Encap(t, b) => {
+                let read = match t {
+                    encap::ETHERTYPE_PPPOE_SESSION => encap::pppoe(b),
+                    encap::ETHERTYPE_NSH => encap::nsh(b),
+                    _ => encap::mpls(b),
+                };
+                match read {
+                    Ok((layer, carried)) => enter(counts, chain, layer, Ok(carried)),
+                    Err(e) => return malformed(counts, e.kind, || e.detail),
+                }
             }
             Network::OtherEtherType(link::ETHERTYPE_ARP) => {
-                self.counts.arp += 1;
+                counts.arp += 1;
                 return Decoded::Other;
             }
             Network::OtherEtherType(t) => {
-                *self
-                    .counts
+                *counts
                     .other_ethertypes
                     .entry(format!("{t:#06x}"))
                     .or_insert(0) += 1;
                 return Decoded::Other;
             }
             Network::Llc | Network::OtherPpp(_) | Network::OtherFamily(_) => {
-                self.counts.other_link_frames += 1;
+                counts.other_link_frames += 1;
                 return Decoded::Other;
             }
         };
-        self.decode_ip(ip_bytes, pkt.index, pkt.ts, pkt.link)
-    }
-
-    fn malformed<'a>(
-        &mut self,
-        kind: &'static str,
-        detail: impl FnOnce() -> String,
-    ) -> Decoded<'a> {
-        self.counts.malformed += 1;
-        Decoded::Malformed {
-            kind,
-            detail: detail(),
-        }
-    }
-
-    fn decode_ip<'a>(
-        &'a mut self,
-        bytes: &'a [u8],
-        index: u64,
-        ts: Timestamp,
-        _link: LinkType,
-    ) -> Decoded<'a> {
-        if let Some(v4) = plain_ipv4(bytes) {
-            return transport(&mut self.counts, v4.meta, v4.proto, v4.payload, v4.declared);
-        }
-        let ip = match LaxIpSlice::from_slice(bytes) {
-            Ok((ip, _ext_err)) => ip,
-            Err(e) => return self.malformed("bad_ip_header", || e.to_string()),
-        };
-        let payload = ip.payload();
-        let proto = payload.ip_number.0;
-        let (src, dst) = (ip.source_addr(), ip.destination_addr());
-        // The length the IP header claims for its payload, to tell snap-length cuts apart.
-        // Headers (with options and extension headers) span from the start of `bytes` to
-        // the start of the payload slice.
-        let headers_len =
-            (payload.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u32;
-        let ip_len = match &ip {
-            LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
-            LaxIpSlice::Ipv6(v6) => u32::from(v6.header().payload_length()) + 40,
-        };
-        let declared_payload = ip_len.saturating_sub(headers_len);
-        let meta = IpMeta {
-            src,
-            dst,
-            ip_len,
-            reassembled: false,
-        };
-        if payload.fragmented {
-            self.counts.ip_fragments += 1;
-            let frag = match &ip {
-                LaxIpSlice::Ipv4(v4) => {
-                    let h = v4.header();
-                    defrag::FragmentInfo {
-                        id: u32::from(h.identification()),
-                        offset: h.fragments_offset(),
-                        more: h.more_fragments(),
-                    }
+        match step {
+            Step::Done(mut d) => {
+                if rebuilt && let Decoded::Tcp { ip, .. } | Decoded::Udp { ip, .. } = &mut d {
+                    ip.reassembled = true;
                 }
-                LaxIpSlice::Ipv6(v6) => {
-                    let Some(fh) = v6.extensions().clone().into_iter().find_map(|e| match e {
-                        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.to_header()),
-                        _ => None,
-                    }) else {
-                        return self.malformed("bad_fragment", || {
-                            "IPv6 fragment without a fragment header".into()
-                        });
-                    };
-                    defrag::FragmentInfo {
-                        id: fh.identification,
-                        offset: fh.fragment_offset,
-                        more: fh.more_fragments,
-                    }
-                }
-            };
-            if payload.incomplete {
-                return self.malformed("truncated_fragment", || {
-                    "fragment cut by the snap length".into()
-                });
+                return d;
             }
-            let payload_bytes = payload.payload;
-            return match self
-                .defrag
-                .add(src, dst, proto, frag, payload_bytes, ts, index)
-            {
-                Ok(Some(())) => {
-                    self.counts.reassembled_datagrams += 1;
-                    let meta = IpMeta {
-                        reassembled: true,
-                        ip_len: self.defrag.completed().len() as u32
-                            + if src.is_ipv4() { 20 } else { 40 },
-                        ..meta
-                    };
-                    let len = self.defrag.completed().len() as u32;
-                    let Decoder { counts, defrag } = self;
-                    transport(counts, meta, proto, defrag.completed(), len)
-                }
-                Ok(None) => Decoded::Fragment,
-                Err(reason) => self.malformed("bad_fragment", || reason),
-            };
+            Step::Inner(n) => net = n,
         }
-        let declared = if payload.len_source == LenSource::Slice && !payload.incomplete {
-            payload.payload.len() as u32
-        } else {
-            declared_payload
-        };
-        transport(&mut self.counts, meta, proto, payload.payload, declared)
     }
+}
+
+/// One IP header and what follows it. `defrag` is taken once a datagram has been rebuilt
+/// (what is inside lies in its buffer): fragments inside it are counted and dropped.
+#[allow(clippy::too_many_arguments)]
+fn decode_ip<'a>(
+    counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
+    chain: &mut EncapChain,
+    defrag: &mut Option<&'a mut defrag::Defragmenter>,
+    rebuilt: &mut bool,
+    bytes: &'a [u8],
+    index: u64,
+    ts: Timestamp,
+) -> Step<'a> {
+    if let Some(v4) = plain_ipv4(bytes) {
+        return transport(
+            counts,
+            learned,
+            chain,
+            v4.meta,
+            v4.proto,
+            v4.payload,
+            v4.declared,
+        );
+    }
+    let ip = match LaxIpSlice::from_slice(bytes) {
+        Ok((ip, _ext_err)) => ip,
+        Err(e) => return Step::Done(malformed(counts, "bad_ip_header", || e.to_string())),
+    };
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    let (src, dst) = (ip.source_addr(), ip.destination_addr());
+    // The length the IP header claims for its payload, to tell snap-length cuts apart.
+    // Headers (with options and extension headers) span from the start of `bytes` to
+    // the start of the payload slice.
+    let headers_len =
+        (payload.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u32;
+    let ip_len = match &ip {
+        LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+        LaxIpSlice::Ipv6(v6) => u32::from(v6.header().payload_length()) + 40,
+    };
+    let declared_payload = ip_len.saturating_sub(headers_len);
+    let meta = IpMeta {
+        src,
+        dst,
+        ip_len,
+        reassembled: false,
+    };
+    if payload.fragmented {
+        counts.ip_fragments += 1;
+        let frag = match &ip {
+            LaxIpSlice::Ipv4(v4) => {
+                let h = v4.header();
+                defrag::FragmentInfo {
+                    id: u32::from(h.identification()),
+                    offset: h.fragments_offset(),
+                    more: h.more_fragments(),
+                }
+            }
+            LaxIpSlice::Ipv6(v6) => {
+                let Some(fh) = v6.extensions().clone().into_iter().find_map(|e| match e {
+                    etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.to_header()),
+                    _ => None,
+                }) else {
+                    return Step::Done(malformed(counts, "bad_fragment", || {
+                        "IPv6 fragment without a fragment header".into()
+                    }));
+                };
+                defrag::FragmentInfo {
+                    id: fh.identification,
+                    offset: fh.fragment_offset,
+                    more: fh.more_fragments,
+                }
+            }
+        };
+        if payload.incomplete {
+            return Step::Done(malformed(counts, "truncated_fragment", || {
+                "fragment cut by the snap length".into()
+            }));
+        }
+        let Some(d) = defrag.take() else {
+            counts.encap.inner_fragments_dropped += 1;
+            return Step::Done(Decoded::Fragment);
+        };
+        let payload_bytes = payload.payload;
+        return match d.add(src, dst, proto, frag, payload_bytes, ts, index) {
+            Ok(Some(())) => {
+                counts.reassembled_datagrams += 1;
+                *rebuilt = true;
+                let d: &'a defrag::Defragmenter = d;
+                let len = d.completed().len() as u32;
+                let meta = IpMeta {
+                    reassembled: true,
+                    ip_len: len + if src.is_ipv4() { 20 } else { 40 },
+                    ..meta
+                };
+                transport(counts, learned, chain, meta, proto, d.completed(), len)
+            }
+            Ok(None) => Step::Done(Decoded::Fragment),
+            Err(reason) => Step::Done(malformed(counts, "bad_fragment", || reason)),
+        };
+    }
+    let declared = if payload.len_source == LenSource::Slice && !payload.incomplete {
+        payload.payload.len() as u32
+    } else {
+        declared_payload
+    };
+    transport(
+        counts,
+        learned,
+        chain,
+        meta,
+        proto,
+        payload.payload,
+        declared,
+    )
 }
 
 /// An unfragmented IPv4 packet whose header states its length, sliced.
@@ -330,19 +480,22 @@ fn plain_ipv4(bytes: &[u8]) -> Option<PlainIpv4<'_>> {
     })
 }
 
-/// Decodes TCP or UDP from an IP payload. `declared` is the payload length the IP header
-/// claims; captured bytes beyond it (Ethernet padding) are ignored, missing ones are a
-/// snap-length cut.
+/// Decodes TCP or UDP from an IP payload, or finds an encapsulation in it. `declared` is
+/// the payload length the IP header claims; captured bytes beyond it (Ethernet padding)
+/// are ignored, missing ones are a snap-length cut.
+#[allow(clippy::too_many_arguments)]
 fn transport<'a>(
     counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
+    chain: &mut EncapChain,
     ip: IpMeta,
     proto: u8,
     bytes: &'a [u8],
     declared: u32,
-) -> Decoded<'a> {
+) -> Step<'a> {
     let bytes = &bytes[..bytes.len().min(declared as usize)];
     let missing_total = (declared as usize).saturating_sub(bytes.len()) as u32;
-    match proto {
+    Step::Done(match proto {
         IPPROTO_TCP => {
             counts.tcp += 1;
             match parse_tcp(bytes, missing_total) {
@@ -362,10 +515,10 @@ fn transport<'a>(
             counts.udp += 1;
             let Some(h) = bytes.get(0..8) else {
                 counts.malformed += 1;
-                return Decoded::Malformed {
+                return Step::Done(Decoded::Malformed {
                     kind: "truncated_udp_header",
                     detail: format!("UDP header needs 8 bytes, {} captured", bytes.len()),
-                };
+                });
             };
             let sport = u16::from_be_bytes([h[0], h[1]]);
             let dport = u16::from_be_bytes([h[2], h[3]]);
@@ -380,6 +533,12 @@ fn transport<'a>(
             };
             let payload = &body[..body.len().min(wire_len)];
             let missing = wire_len.saturating_sub(payload.len()) as u32;
+            if encap::is_encap_port(dport)
+                || encap::is_encap_port(sport)
+                || learned.knows(ip.src, sport, ip.dst, dport)
+            {
+                return udp_encap(counts, learned, chain, ip, sport, dport, payload, missing);
+            }
             Decoded::Udp {
                 ip,
                 sport,
@@ -387,6 +546,39 @@ fn transport<'a>(
                 payload,
                 missing,
             }
+        }
+        IPPROTO_IPIP | IPPROTO_IPV6 => {
+            let want = if proto == IPPROTO_IPIP { 4 } else { 6 };
+            let layer = outer_layer(EncapKind::IpInIp, ip);
+            return match bytes.first().map(|b| b >> 4) {
+                Some(v) if v == want => enter(
+                    counts,
+                    chain,
+                    layer,
+                    Ok(Some(if want == 4 {
+                        Network::Ipv4(bytes)
+                    } else {
+                        Network::Ipv6(bytes)
+                    })),
+                ),
+                Some(v) => Step::Done(malformed(counts, "ipip_wrong_version", || {
+                    format!("IP protocol {proto} carries an IP version {v} header")
+                })),
+                None => Step::Done(malformed(counts, "ipip_truncated", || {
+                    format!("IP protocol {proto} with no inner header captured")
+                })),
+            };
+        }
+        IPPROTO_GRE => {
+            return match encap::gre(bytes, false, &mut counts.encap) {
+                Ok((layer, carried)) => {
+                    let mut outer = outer_layer(layer.kind, ip);
+                    outer.id = layer.id;
+                    outer.keyed = layer.keyed;
+                    enter(counts, chain, outer, Ok(carried))
+                }
+                Err(e) => Step::Done(malformed(counts, e.kind, || e.detail)),
+            };
         }
         IPPROTO_ICMP => {
             counts.icmp += 1;
@@ -399,6 +591,73 @@ fn transport<'a>(
         other => {
             *counts.other_ip_protocols.entry(other).or_insert(0) += 1;
             Decoded::Other
+        }
+    })
+}
+
+/// A layer of `kind` over the outer IP header `ip`.
+fn outer_layer(kind: EncapKind, ip: IpMeta) -> EncapLayer {
+    EncapLayer {
+        src: Some(ip.src),
+        dst: Some(ip.dst),
+        outer_ip_len: ip.ip_len,
+        ..EncapLayer::new(kind)
+    }
+}
+
+/// A datagram on an encapsulation port: the layer when its header passes the format's
+/// check, else an ordinary datagram.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn udp_encap<'a>(
+    counts: &mut ProtocolCounts,
+    learned: &mut encap::Learned,
+    chain: &mut EncapChain,
+    ip: IpMeta,
+    sport: u16,
+    dport: u16,
+    payload: &'a [u8],
+    missing: u32,
+) -> Step<'a> {
+    let udp_layer = |kind| EncapLayer {
+        sport: Some(sport),
+        dport: Some(dport),
+        outer_payload_len: payload.len() as u32 + missing,
+        ..outer_layer(kind, ip)
+    };
+    let read = if encap::is_encap_port(dport) || encap::is_encap_port(sport) {
+        let read = encap::udp(sport, dport, payload, missing > 0, &mut counts.encap);
+        if let Some(Ok((l, _))) = &read
+            && l.kind == EncapKind::Teredo
+        {
+            learned.teredo_client(ip.src, sport, ip.dst, dport);
+        }
+        read
+    } else {
+        encap::teredo(payload, &mut counts.encap)
+    };
+    match read {
+        None => Step::Done(Decoded::Udp {
+            ip,
+            sport,
+            dport,
+            payload,
+            missing,
+        }),
+        Some(Ok((layer, carried))) => enter(
+            counts,
+            chain,
+            EncapLayer {
+                id: layer.id,
+                keyed: layer.keyed,
+                options: layer.options,
+                ..udp_layer(layer.kind)
+            },
+            Ok(carried),
+        ),
+        Some(Err(e)) => {
+            let layer = udp_layer(encap::kind_of_port(sport, dport));
+            enter(counts, chain, layer, Err(e))
         }
     }
 }
@@ -491,6 +750,7 @@ fn mss_option(mut opts: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::LinkType;
     use etherparse::PacketBuilder;
 
     fn raw(link: LinkType, data: &[u8]) -> RawPacket<'_> {
@@ -761,5 +1021,125 @@ mod tests {
                 let _ = d.decode(&raw(link, &buf));
             }
         }
+    }
+
+    /// An IPv4 header (no options) of protocol `proto` around `payload`.
+    fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let total = (20 + payload.len()) as u16;
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn inner_udp() -> Vec<u8> {
+        let mut p = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(1000, 53)
+            .write(&mut p, b"q")
+            .unwrap();
+        p
+    }
+
+    #[test]
+    fn nesting_is_capped_without_recursion() {
+        // 8 IP-in-IP layers decode; a 9th is `encap_too_deep`.
+        for (layers, ok) in [(8, true), (9, false), (5000, false)] {
+            let mut pkt = inner_udp();
+            for _ in 0..layers {
+                pkt = ipv4(4, &pkt);
+            }
+            let mut d = Decoder::default();
+            let (decoded, chain) = d.decode_layers(&raw(LinkType::RAW, &pkt));
+            match decoded {
+                Decoded::Udp { sport, dport, .. } if ok => {
+                    assert_eq!((sport, dport), (1000, 53));
+                    assert_eq!(chain.layers().len(), 8);
+                    assert!(chain.layers().iter().all(|l| l.kind == EncapKind::IpInIp));
+                }
+                Decoded::Malformed { kind, .. } if !ok => assert_eq!(kind, "encap_too_deep"),
+                other => panic!("{layers} layers: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_layers_are_anomalies_through_the_decoder() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (ipv4(47, &[0, 0, 8]), "gre_truncated"),
+            (ipv4(47, &[0, 2, 8, 0, 0x45]), "gre_bad_version"),
+            (ipv4(4, &[0x60; 20]), "ipip_wrong_version"),
+            (ipv4(41, &[]), "ipip_truncated"),
+        ];
+        for (pkt, want) in cases {
+            let mut d = Decoder::default();
+            match d.decode(&raw(LinkType::RAW, &pkt)) {
+                Decoded::Malformed { kind, .. } => assert_eq!(kind, want),
+                other => panic!("{want}: {other:?}"),
+            }
+            assert_eq!(d.counts.malformed, 1);
+        }
+        // A GENEVE header with a version it does not know: ordinary UDP, no anomaly.
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(5000, 6081)
+            .write(&mut udp, &[0x40, 0, 0x65, 0x58, 0, 0, 1, 0])
+            .unwrap();
+        let mut d = Decoder::default();
+        let (decoded, chain) = d.decode_layers(&raw(LinkType::RAW, &udp));
+        assert!(matches!(decoded, Decoded::Udp { dport: 6081, .. }));
+        assert!(chain.is_empty());
+        // A truncated VXLAN header: an anomaly, yet the outer datagram is a layer (so the
+        // outer UDP flow is still counted).
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(5000, 4789)
+            .write(&mut udp, &[0x08, 0, 0])
+            .unwrap();
+        let (decoded, chain) = d.decode_layers(&raw(LinkType::RAW, &udp));
+        assert!(matches!(
+            decoded,
+            Decoded::Malformed {
+                kind: "vxlan_truncated",
+                ..
+            }
+        ));
+        assert_eq!(chain.layers()[0].kind, EncapKind::Vxlan);
+        assert_eq!(chain.layers()[0].sport, Some(5000));
+    }
+
+    #[test]
+    fn gre_inner_tcp_payload_keeps_its_stored_position() {
+        use crate::capture::{Store, StoredAt};
+        use std::sync::Arc;
+        let mut inner = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1, 2, 3, 4)
+            .write(&mut inner, b"hi")
+            .unwrap();
+        let mut gre = vec![0, 0, 0x08, 0];
+        gre.extend_from_slice(&inner);
+        let pkt = ipv4(47, &gre);
+        let store: Store = Arc::new(pkt.clone());
+        let data = store.recall(0, pkt.len()).unwrap();
+        let raw = RawPacket {
+            stored_at: Some(StoredAt {
+                store: &store,
+                offset: 0,
+            }),
+            ..raw(LinkType::RAW, data)
+        };
+        let mut d = Decoder::default();
+        match d.decode(&raw) {
+            Decoded::Tcp { segment, ip, .. } => {
+                assert_eq!(segment.payload, b"hi");
+                assert_eq!(ip.ip_len, 42);
+                assert_eq!(segment.payload_at.map(|a| a.offset), Some(20 + 4 + 40));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.counts.encap.layers.get("gre"), Some(&1));
+        assert_eq!(d.counts.ipv4, 2);
     }
 }

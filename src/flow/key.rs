@@ -1,5 +1,20 @@
-//! Flow keys: endpoints, the canonical (direction-free) key, and directions.
+//! Flow keys: endpoints, the canonical (direction-free) key, directions, and the
+//! encapsulation context a flow lives in.
+//!
+//! # Encapsulation context
+//!
+//! A flow inside a tunnel is keyed by its 5-tuple and an [`EncapId`]: a small number
+//! [`EncapContexts`] hands out for each distinct chain of layers, so a key stays three
+//! words and a bare packet pays one comparison. A context is, per layer outermost first,
+//! the kind, the identifier when it names a segment the same way in both directions (a
+//! VXLAN or GENEVE VNI, a GRE key, an ERSPAN or PPPoE session) and the two outer IP
+//! addresses in either order. Per-direction or per-hop values (outer UDP source ports,
+//! GTP TEIDs, MPLS labels, L2TP and PPTP IDs) are left out, so both directions of an inner
+//! connection meet in one flow. Two VNIs carrying the same 5-tuple are two flows; so are
+//! two tunnel endpoint pairs. The number of contexts is capped ([`EncapContexts::new`]):
+//! past it, new chains share [`EncapId::OVERFLOW`] and are counted.
 
+use crate::decode::encap::{EncapKind, EncapLayer, MAX_DEPTH};
 use crate::util::Ipv4Text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -125,6 +140,110 @@ impl Direction {
     }
 }
 
+/// An encapsulation context (see the module doc): 0 for a bare packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EncapId(pub u32);
+
+impl EncapId {
+    /// No encapsulation.
+    pub const BARE: EncapId = EncapId(0);
+    /// The context every chain shares once [`EncapContexts`] is full.
+    pub const OVERFLOW: EncapId = EncapId(u32::MAX);
+}
+
+/// What tells two encapsulation layers' flows apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ContextLayer {
+    kind: EncapKind,
+    id: u32,
+    lo: Option<IpAddr>,
+    hi: Option<IpAddr>,
+}
+
+impl ContextLayer {
+    fn of(l: &EncapLayer) -> Self {
+        let (lo, hi) = if l.src <= l.dst {
+            (l.src, l.dst)
+        } else {
+            (l.dst, l.src)
+        };
+        ContextLayer {
+            kind: l.kind,
+            id: if l.keyed { l.id.unwrap_or(0) } else { 0 },
+            lo,
+            hi,
+        }
+    }
+}
+
+/// Interns chains of encapsulation layers as [`EncapId`]s.
+#[derive(Debug)]
+pub struct EncapContexts {
+    ids: hashbrown::HashMap<Box<[ContextLayer]>, EncapId, foldhash::fast::RandomState>,
+    max: usize,
+    /// Chains that got [`EncapId::OVERFLOW`] because the table was full.
+    pub overflowed: u64,
+}
+
+impl Default for EncapContexts {
+    fn default() -> Self {
+        EncapContexts::new(EncapContexts::DEFAULT_MAX)
+    }
+}
+
+impl EncapContexts {
+    /// Contexts kept by default (each at most [`MAX_DEPTH`] small layers).
+    pub const DEFAULT_MAX: usize = 65_536;
+
+    /// A table holding at most `max` contexts.
+    pub fn new(max: usize) -> Self {
+        EncapContexts {
+            ids: hashbrown::HashMap::default(),
+            max,
+            overflowed: 0,
+        }
+    }
+
+    /// The context of `layers` ([`EncapId::BARE`] for none); allocates only for a chain
+    /// not seen before.
+    pub fn intern(&mut self, layers: &[EncapLayer]) -> EncapId {
+        if layers.is_empty() {
+            return EncapId::BARE;
+        }
+        let blank = ContextLayer {
+            kind: EncapKind::Gre,
+            id: 0,
+            lo: None,
+            hi: None,
+        };
+        let mut key = [blank; MAX_DEPTH];
+        let n = layers.len().min(MAX_DEPTH);
+        for (k, l) in key.iter_mut().zip(layers) {
+            *k = ContextLayer::of(l);
+        }
+        if let Some(&id) = self.ids.get(&key[..n]) {
+            return id;
+        }
+        if self.ids.len() >= self.max {
+            self.overflowed += 1;
+            return EncapId::OVERFLOW;
+        }
+        let id = EncapId(self.ids.len() as u32 + 1);
+        self.ids.insert(Box::from(&key[..n]), id);
+        id
+    }
+
+    /// How many contexts there are.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when no encapsulated packet has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 /// A direction-free key: both directions of a conversation map to the same value.
 /// `lo` is the smaller endpoint in (address, port) order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,6 +251,8 @@ pub struct FlowKey {
     pub l4: L4,
     pub lo: Endpoint,
     pub hi: Endpoint,
+    /// The encapsulation context ([`EncapId::BARE`] for a bare flow).
+    pub encap: EncapId,
 }
 
 /// Hashed once per packet: three fixed-width words instead of the derived walk over two
@@ -160,6 +281,10 @@ impl std::hash::Hash for FlowKey {
                 | hi_family << 16
                 | l4,
         );
+        // Bare keys hash as before; a context adds one word.
+        if self.encap != EncapId::BARE {
+            state.write_u32(self.encap.0);
+        }
     }
 }
 
@@ -167,13 +292,14 @@ impl FlowKey {
     /// The canonical key of a packet from `src` to `dst`, and whether the packet travels
     /// from `lo` to `hi`.
     #[inline]
-    pub fn canonical(l4: L4, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
+    pub fn canonical(l4: L4, src: Endpoint, dst: Endpoint, encap: EncapId) -> (FlowKey, bool) {
         if src.order_key() <= dst.order_key() {
             (
                 FlowKey {
                     l4,
                     lo: src,
                     hi: dst,
+                    encap,
                 },
                 true,
             )
@@ -183,6 +309,7 @@ impl FlowKey {
                     l4,
                     lo: dst,
                     hi: src,
+                    encap,
                 },
                 false,
             )
@@ -192,7 +319,11 @@ impl FlowKey {
 
 impl fmt::Display for FlowKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} <-> {}", self.l4.name(), self.lo, self.hi)
+        write!(f, "{} {} <-> {}", self.l4.name(), self.lo, self.hi)?;
+        if self.encap != EncapId::BARE {
+            write!(f, " (encapsulation context {})", self.encap.0)?;
+        }
+        Ok(())
     }
 }
 
@@ -225,13 +356,13 @@ mod tests {
         for &a in &eps {
             for &b in &eps {
                 assert_eq!(a.order_key().cmp(&b.order_key()), a.cmp(&b), "{a} vs {b}");
-                let (k1, fwd) = FlowKey::canonical(L4::Tcp, a, b);
-                let (k2, _) = FlowKey::canonical(L4::Tcp, b, a);
+                let (k1, fwd) = FlowKey::canonical(L4::Tcp, a, b, EncapId::BARE);
+                let (k2, _) = FlowKey::canonical(L4::Tcp, b, a, EncapId::BARE);
                 assert_eq!(k1, k2);
                 assert_eq!(hasher.hash_one(k1), hasher.hash_one(k2));
                 assert_eq!(fwd, a <= b);
                 assert!(k1.lo <= k1.hi);
-                let udp = FlowKey::canonical(L4::Udp, a, b).0;
+                let udp = FlowKey::canonical(L4::Udp, a, b, EncapId::BARE).0;
                 assert_ne!(hasher.hash_one(k1), hasher.hash_one(udp));
             }
         }
@@ -241,8 +372,8 @@ mod tests {
     fn both_directions_meet_in_one_key() {
         let a = ep([10, 0, 0, 2], 40000);
         let b = ep([10, 0, 0, 1], 80);
-        let (k1, fwd1) = FlowKey::canonical(L4::Tcp, a, b);
-        let (k2, fwd2) = FlowKey::canonical(L4::Tcp, b, a);
+        let (k1, fwd1) = FlowKey::canonical(L4::Tcp, a, b, EncapId::BARE);
+        let (k2, fwd2) = FlowKey::canonical(L4::Tcp, b, a, EncapId::BARE);
         assert_eq!(k1, k2);
         assert_ne!(fwd1, fwd2);
         assert_eq!(k1.lo, b);
@@ -253,5 +384,51 @@ mod tests {
         assert_eq!(ep([1, 2, 3, 4], 80).to_string(), "1.2.3.4:80");
         let v6 = Endpoint::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 443);
         assert_eq!(v6.to_string(), "[::1]:443");
+    }
+
+    #[test]
+    fn contexts_split_by_vni_and_endpoints_not_by_direction_or_port() {
+        use crate::decode::encap::{EncapKind, EncapLayer};
+        let vtep = |a: u8, b: u8, sport: u16, vni: u32| EncapLayer {
+            src: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, a))),
+            dst: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, b))),
+            sport: Some(sport),
+            dport: Some(4789),
+            id: Some(vni),
+            keyed: true,
+            ..EncapLayer::new(EncapKind::Vxlan)
+        };
+        let mut ctx = EncapContexts::new(3);
+        assert_eq!(ctx.intern(&[]), EncapId::BARE);
+        let a = ctx.intern(&[vtep(1, 2, 50000, 10)]);
+        assert_ne!(a, EncapId::BARE);
+        assert_eq!(
+            ctx.intern(&[vtep(2, 1, 40000, 10)]),
+            a,
+            "the reverse direction"
+        );
+        let b = ctx.intern(&[vtep(1, 2, 50000, 11)]);
+        assert_ne!(a, b, "another VNI");
+        let c = ctx.intern(&[vtep(1, 3, 50000, 10)]);
+        assert_ne!(c, a, "another endpoint pair");
+        // TEIDs differ by direction: not part of the context.
+        let gtp = |teid| EncapLayer {
+            id: Some(teid),
+            keyed: false,
+            ..EncapLayer::new(EncapKind::GtpU)
+        };
+        assert_eq!(ctx.len(), 3);
+        assert_eq!(ctx.intern(&[gtp(1)]), EncapId::OVERFLOW, "table full");
+        assert_eq!(ctx.overflowed, 1);
+        let mut ctx = EncapContexts::default();
+        assert_eq!(ctx.intern(&[gtp(1)]), ctx.intern(&[gtp(2)]));
+        // The same inner 5-tuple in two contexts: two keys, whose hashes differ.
+        use std::hash::BuildHasher;
+        let h = foldhash::fast::FixedState::with_seed(1);
+        let (x, y) = (ep([10, 0, 0, 1], 1), ep([10, 0, 0, 2], 2));
+        let k1 = FlowKey::canonical(L4::Udp, x, y, a).0;
+        let k2 = FlowKey::canonical(L4::Udp, x, y, b).0;
+        assert_ne!(k1, k2);
+        assert_ne!(h.hash_one(k1), h.hash_one(k2));
     }
 }

@@ -2,7 +2,7 @@
 
 pub mod key;
 
-pub use key::{Direction, Endpoint, FlowKey, L4};
+pub use key::{Direction, EncapContexts, EncapId, Endpoint, FlowKey, L4};
 
 use serde::{Deserialize, Serialize};
 

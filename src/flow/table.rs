@@ -26,7 +26,7 @@
 //!   retransmission of its SYN, not a new connection: [`Placement::late_syn`] is set, no
 //!   flow is made, and the caller counts the packet as an anomaly only.
 
-use super::{Direction, Endpoint, FlowId, FlowKey, L4};
+use super::{Direction, EncapId, Endpoint, FlowId, FlowKey, L4};
 use crate::decode::TcpFlags;
 use crate::timestamp::Timestamp;
 use hashbrown::HashMap;
@@ -150,6 +150,7 @@ struct Lru {
 #[derive(Clone, Copy)]
 struct LastLookup {
     l4: L4,
+    encap: EncapId,
     src: Endpoint,
     dst: Endpoint,
     slot: u32,
@@ -182,6 +183,8 @@ pub struct PacketFacts {
     pub payload_len: u32,
     /// TCP flags and sequence number, for roles and port reuse.
     pub tcp: Option<(TcpFlags, u32)>,
+    /// The encapsulation context the packet was found in ([`EncapId::BARE`] for none).
+    pub encap: EncapId,
 }
 
 pub struct FlowTable {
@@ -268,6 +271,7 @@ impl FlowTable {
         let found = match self.last {
             Some(last)
                 if last.l4 == p.l4
+                    && last.encap == p.encap
                     && ((last.src == p.src && last.dst == p.dst)
                         || (last.src == p.dst && last.dst == p.src)) =>
             {
@@ -275,7 +279,7 @@ impl FlowTable {
             }
             _ => self
                 .map
-                .get(&FlowKey::canonical(p.l4, p.src, p.dst).0)
+                .get(&FlowKey::canonical(p.l4, p.src, p.dst, p.encap).0)
                 .copied(),
         };
         let slot = match found {
@@ -284,11 +288,11 @@ impl FlowTable {
                     ended.push((f, CloseReason::PortReuse));
                 }
                 created = true;
-                self.insert(FlowKey::canonical(p.l4, p.src, p.dst).0, p, ended)
+                self.insert(FlowKey::canonical(p.l4, p.src, p.dst, p.encap).0, p, ended)
             }
             Some(slot) => slot,
             None => {
-                let key = FlowKey::canonical(p.l4, p.src, p.dst).0;
+                let key = FlowKey::canonical(p.l4, p.src, p.dst, p.encap).0;
                 if let Some(id) = self.late_syn(&key, p) {
                     self.late_syns += 1;
                     return Placement {
@@ -304,6 +308,7 @@ impl FlowTable {
         };
         self.last = Some(LastLookup {
             l4: p.l4,
+            encap: p.encap,
             src: p.src,
             dst: p.dst,
             slot,
@@ -707,6 +712,7 @@ mod tests {
             frame_len: 60,
             ip_len: 40,
             payload_len: 0,
+            encap: EncapId::BARE,
             tcp: tcp.map(|(f, s)| (TcpFlags(f), s)),
         }
     }

@@ -18,8 +18,11 @@ use crate::assembly::{
 };
 use crate::capture::{CaptureError, LinkType, PacketSource, RawPacket};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
+use crate::decode::encap::{EncapChain, EncapLayer};
 use crate::decode::{Decoded, Decoder};
+use crate::flow::slots::FlowSlots;
 use crate::flow::{Direction, Endpoint, Flow, FlowConfig, FlowId, FlowTable, L4, PacketFacts};
+use crate::flow::{EncapContexts, EncapId};
 use crate::report::spool::{self, Recent, RecordSpool};
 use crate::report::throughput::ThroughputAccumulator;
 use crate::report::{CaptureSummary, ConnectionRecord, FlowStats, Summary};
@@ -154,6 +157,10 @@ struct Downstream {
     /// so a short list beats a map on the per-packet path).
     link_types: Vec<(LinkType, u64)>,
     throughput: ThroughputAccumulator,
+    /// Encapsulation contexts of inner flows (see `flow::key`).
+    encap_contexts: EncapContexts,
+    /// The layers of each encapsulated flow's first packet, for its record.
+    flow_encap: FlowSlots<Box<[EncapLayer]>>,
 }
 
 impl Pipeline {
@@ -192,6 +199,8 @@ impl Pipeline {
                 first_ts: None,
                 last_ts: None,
                 link_types: Vec::new(),
+                encap_contexts: EncapContexts::default(),
+                flow_encap: FlowSlots::default(),
             },
         }
     }
@@ -205,8 +214,8 @@ impl Pipeline {
     /// Processes one packet.
     pub fn process(&mut self, pkt: &RawPacket<'_>) {
         self.down.count(pkt);
-        let decoded = self.decoder.decode(pkt);
-        self.down.handle(decoded, pkt);
+        let (decoded, chain) = self.decoder.decode_layers(pkt);
+        self.down.handle(decoded, chain, pkt);
     }
 
     /// A read-only view of the run so far, for rolling summaries (`tunscope live`).
@@ -270,7 +279,50 @@ impl Downstream {
         self.flush_ended();
     }
 
-    fn handle(&mut self, decoded: Decoded<'_>, pkt: &RawPacket<'_>) {
+    /// Counts the outer UDP flows of a tunnelled packet (each UDP encapsulation layer is a
+    /// flow of its own, keyed in the context of the layers outside it, as Zeek's conn.log
+    /// lists them; analyzers do not see them) and gives the inner packet's context.
+    #[inline(never)]
+    fn outer_flows(&mut self, chain: &EncapChain, pkt: &RawPacket<'_>) -> EncapId {
+        let layers = chain.layers();
+        for (i, layer) in layers.iter().enumerate() {
+            let (Some(src), Some(dst), Some(sport), Some(dport)) =
+                (layer.src, layer.dst, layer.sport, layer.dport)
+            else {
+                continue;
+            };
+            let outside = &layers[..i];
+            let facts = PacketFacts {
+                l4: L4::Udp,
+                src: Endpoint::new(src, sport),
+                dst: Endpoint::new(dst, dport),
+                ts: pkt.ts,
+                index: pkt.index,
+                frame_len: pkt.data.len() as u32,
+                ip_len: layer.outer_ip_len,
+                payload_len: layer.outer_payload_len,
+                tcp: None,
+                encap: self.encap_contexts.intern(outside),
+            };
+            let placement = self.table.lookup(&facts, &mut self.ended);
+            self.flush_ended();
+            if placement.created {
+                self.udp_flows += 1;
+                if !outside.is_empty() {
+                    self.flow_encap
+                        .get_or_insert_with(placement.id, || Box::from(outside));
+                }
+            }
+        }
+        self.encap_contexts.intern(layers)
+    }
+
+    fn handle(&mut self, decoded: Decoded<'_>, chain: &EncapChain, pkt: &RawPacket<'_>) {
+        let encap = if chain.is_empty() {
+            EncapId::BARE
+        } else {
+            self.outer_flows(chain, pkt)
+        };
         let mut udp_payload: &[u8] = &[];
         let mut tcp_segment = None;
         let facts = match decoded {
@@ -291,6 +343,7 @@ impl Downstream {
                     ip_len: ip.ip_len,
                     payload_len: segment.wire_len(),
                     tcp: Some((segment.flags, segment.seq)),
+                    encap,
                 }
             }
             Decoded::Udp {
@@ -311,6 +364,7 @@ impl Downstream {
                     ip_len: ip.ip_len,
                     payload_len: payload.len() as u32 + missing,
                     tcp: None,
+                    encap,
                 }
             }
             Decoded::Malformed { kind, detail } => {
@@ -337,6 +391,10 @@ impl Downstream {
                     )
                 });
             return;
+        }
+        if placement.created && encap != EncapId::BARE {
+            self.flow_encap
+                .get_or_insert_with(placement.id, || Box::from(chain.layers()));
         }
         match facts.l4 {
             L4::Tcp => {
@@ -422,10 +480,18 @@ impl Downstream {
             if flow.key.l4 == L4::Udp {
                 findings = Some(self.udp.finish(&flow));
             }
+            let encap = if flow.key.encap == EncapId::BARE {
+                None
+            } else {
+                self.flow_encap.remove(flow.id)
+            };
             if listed {
                 self.listed += 1;
-                let record =
+                let mut record =
                     ConnectionRecord::from_flow(&flow, reason, tcp, findings.unwrap_or_default());
+                if let Some(layers) = encap {
+                    record.encap = layers.into_vec();
+                }
                 self.throughput.on_record(&record, peak);
                 if let Some(old) = self.recent.push(record) {
                     self.connections.push(old.first_packet, old);

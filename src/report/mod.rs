@@ -28,6 +28,7 @@ use crate::assembly::TcpConnRecord;
 use crate::capture::{FileInfo, LinkType};
 use crate::decode::ProtocolCounts;
 use crate::decode::defrag::DefragStats;
+use crate::decode::encap::EncapLayer;
 use crate::flow::{CloseReason, Endpoint, Flow, L4, RoleRule};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -278,6 +279,10 @@ pub struct ConnectionRecord {
     /// in JSON when absent.
     #[serde(default)]
     pub tcp: Option<TcpConnRecord>,
+    /// The encapsulation layers of the flow's first packet, outermost first (kind, outer
+    /// endpoints, key/VNI/TEID/label/session). Not in JSON when the flow was bare.
+    #[serde(default)]
+    pub encap: Vec<EncapLayer>,
 }
 
 impl Serialize for ConnectionRecord {
@@ -307,10 +312,13 @@ impl Serialize for ConnectionRecord {
             first_packet,
             app_chain,
             tcp,
+            encap,
         } = self;
         let readable = s.is_human_readable();
         let skip_tcp = tcp.is_none() && readable;
-        let mut st = s.serialize_struct("ConnectionRecord", if skip_tcp { 19 } else { 20 })?;
+        let skip_encap = encap.is_empty() && readable;
+        let fields = 21 - usize::from(skip_tcp) - usize::from(skip_encap);
+        let mut st = s.serialize_struct("ConnectionRecord", fields)?;
         st.serialize_field("proto", proto)?;
         st.serialize_field("client", client)?;
         st.serialize_field("server", server)?;
@@ -339,6 +347,11 @@ impl Serialize for ConnectionRecord {
             st.skip_field("tcp")?;
         } else {
             st.serialize_field("tcp", tcp)?;
+        }
+        if skip_encap {
+            st.skip_field("encap")?;
+        } else {
+            st.serialize_field("encap", encap)?;
         }
         st.end()
     }
@@ -372,6 +385,7 @@ impl ConnectionRecord {
             first_packet: f.first_packet,
             app_chain,
             tcp,
+            encap: Vec::new(),
         }
     }
 

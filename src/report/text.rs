@@ -296,6 +296,9 @@ pub fn render_with(s: &Summary, o: &TextOptions) -> String {
     for (t, n) in &p.unsupported_link_types {
         let _ = writeln!(out, "  {:<14}{n}  (link type not decoded)", t);
     }
+    for (kind, n) in &p.encap.layers {
+        let _ = writeln!(out, "  {:<14}{n}  (decapsulated)", kind);
+    }
 
     let _ = writeln!(out, "\nAnomalies     {}", c.anomalies.total);
     for (kind, n) in &c.anomalies.by_kind {

@@ -7,6 +7,7 @@ mod apps;
 mod apps_fixtures;
 mod bad_input;
 mod corpus;
+mod encap;
 mod fixtures;
 mod floods;
 mod formats;

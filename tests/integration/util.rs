@@ -54,6 +54,7 @@ pub(crate) const CLAIMED_CATEGORIES: &[&str] = &[
     "Redis",
     "TCP reassembly edge cases",
     "Tunnels / proxies / VPN",
+    "Encapsulation tunnels / VPN",
 ];
 
 /// The corpus captures of the claimed categories, as listed in its MANIFEST

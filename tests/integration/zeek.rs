@@ -31,7 +31,7 @@ const PAIRS: &[(&str, &str)] = &[
 ];
 
 /// Zeek TSV (`#fields` header) or zeek-cut output (one plain header line) into rows.
-fn parse_zeek_log(text: &str) -> Vec<HashMap<String, String>> {
+pub(crate) fn parse_zeek_log(text: &str) -> Vec<HashMap<String, String>> {
     let mut fields: Vec<String> = Vec::new();
     let mut rows = Vec::new();
     for line in text.lines() {

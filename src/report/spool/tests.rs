@@ -95,6 +95,7 @@ fn connection(n: u64) -> ConnectionRecord {
         end: CloseReason::PortReuse,
         first_packet: n,
         app_chain: AppChain(vec!["socks5".into(), Cow::Owned(s("tls"))]),
+        encap: sample_encap(n),
         tcp: Some(TcpConnRecord {
             conn: FlowId {
                 slot: 7,
@@ -550,4 +551,30 @@ fn endpoints_are_text_in_json_and_address_and_port_in_binary() {
         assert!(bin.len() <= 1 + 16 + 3, "{bin:?}");
         assert_eq!(postcard::from_bytes::<Endpoint>(&bin).unwrap(), e);
     }
+}
+
+/// Every other record inside VXLAN inside GRE, so the spool carries encap chains (all
+/// fields, `None` ones included) as well as empty ones.
+fn sample_encap(n: u64) -> Vec<crate::decode::encap::EncapLayer> {
+    use crate::decode::encap::{EncapKind, EncapLayer};
+    if n.is_multiple_of(2) {
+        return Vec::new();
+    }
+    vec![
+        EncapLayer {
+            src: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+            dst: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2))),
+            id: Some(7),
+            ..EncapLayer::new(EncapKind::Gre)
+        },
+        EncapLayer {
+            src: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            dst: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            sport: Some(50000),
+            dport: Some(4789),
+            id: Some(0xab_cdef),
+            options: Some((2, 12)),
+            ..EncapLayer::new(EncapKind::Vxlan)
+        },
+    ]
 }
