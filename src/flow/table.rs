@@ -365,7 +365,26 @@ impl FlowTable {
     /// nothing and does not extend its flow's `last_ts`, so
     /// a lone one neither ends every flow nor splits its own;
     /// [`FlowTable::take_time_outlier`] names it once the next packet has not confirmed it.
+    #[inline]
     pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, CloseReason)>) {
+        // The usual packet: no jump held, and near the clock.
+        if self.pending_jump.is_none()
+            && let Some(c) = self.clock
+            && now.0.abs_diff(c.0) <= TIME_OUTLIER_NS as u64
+        {
+            if now > c {
+                self.clock = Some(now);
+            }
+            self.outlier = false;
+            self.expire_idle(now, ended);
+            return;
+        }
+        self.expire_outlying(now, ended);
+    }
+
+    /// [`FlowTable::expire`] for a packet far from the clock, or after one.
+    #[inline(never)]
+    fn expire_outlying(&mut self, now: Timestamp, ended: &mut Vec<(Flow, CloseReason)>) {
         let held = self.pending_jump;
         let mut jumped = false;
         self.outlier = match self.clock {
@@ -408,6 +427,12 @@ impl FlowTable {
         if self.outlier {
             return;
         }
+        self.expire_idle(now, ended);
+    }
+
+    /// Ends every flow idle for longer than its protocol's timeout at `now`.
+    #[inline]
+    fn expire_idle(&mut self, now: Timestamp, ended: &mut Vec<(Flow, CloseReason)>) {
         for (class, timeout) in [
             (CLASS_TCP, self.cfg.tcp_idle_ns),
             (CLASS_UDP, self.cfg.udp_idle_ns),
