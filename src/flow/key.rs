@@ -181,6 +181,9 @@ impl ContextLayer {
 pub struct EncapContexts {
     ids: hashbrown::HashMap<Box<[ContextLayer]>, EncapId, foldhash::fast::RandomState>,
     max: usize,
+    /// The context interned last, and its id: consecutive packets of a tunnel mostly
+    /// share it, and comparing is cheaper than hashing.
+    last: Option<([ContextLayer; MAX_DEPTH], usize, EncapId)>,
     /// Chains that got [`EncapId::OVERFLOW`] because the table was full.
     pub overflowed: u64,
 }
@@ -200,6 +203,7 @@ impl EncapContexts {
         EncapContexts {
             ids: hashbrown::HashMap::default(),
             max,
+            last: None,
             overflowed: 0,
         }
     }
@@ -221,7 +225,14 @@ impl EncapContexts {
         for (k, l) in key.iter_mut().zip(layers) {
             *k = ContextLayer::of(l);
         }
+        if let Some((k, len, id)) = &self.last
+            && *len == n
+            && k[..n] == key[..n]
+        {
+            return *id;
+        }
         if let Some(&id) = self.ids.get(&key[..n]) {
+            self.last = Some((key, n, id));
             return id;
         }
         if self.ids.len() >= self.max {
@@ -230,6 +241,7 @@ impl EncapContexts {
         }
         let id = EncapId(self.ids.len() as u32 + 1);
         self.ids.insert(Box::from(&key[..n]), id);
+        self.last = Some((key, n, id));
         id
     }
 
