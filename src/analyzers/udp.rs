@@ -228,16 +228,30 @@ mod tests {
 
     #[test]
     fn finished_flows_past_the_cap_are_counted_not_kept() {
-        // No QUIC here, so nothing is kept; the cap's counters stay at zero and a
-        // WireGuard flow (which leaves nothing for records across flows) is not refused.
+        // QUIC flows (the RFC 9001 A.3 server Initial) leave a finished flow each; with
+        // room for one, the second is refused and counted under `quic_flows`.
+        let quic =
+            crate::analyzers::quic::tests::h(crate::analyzers::quic::tests::V1_SERVER_PACKET);
         let mut ctx = UdpContext::new(&UdpOptions::default());
-        ctx.set_caps(0, 0);
-        let mut flow = UdpState::default();
-        ctx.on_datagram(&mut flow, C, &wg_initiation(), Timestamp(0));
-        assert_eq!(ctx.finish(flow, meta()), Some("wireguard"));
+        ctx.set_caps(1, usize::MAX);
+        for _ in 0..2 {
+            let mut flow = UdpState::default();
+            ctx.on_datagram(&mut flow, C, &quic, Timestamp(0));
+            assert_eq!(ctx.finish(flow, meta()), Some("quic"));
+        }
+        assert_eq!(ctx.quic_since(0).count(), 1);
         let mut limits = crate::limits::LimitsReport::default();
         ctx.count_limits(&mut limits);
-        assert!(limits.records_omitted.is_empty() && limits.dropped_for_memory.is_empty());
+        assert_eq!(limits.records_omitted.get("quic_flows"), Some(&1));
+        // A byte cap below one flow's estimate refuses it for memory instead.
+        let mut ctx = UdpContext::new(&UdpOptions::default());
+        ctx.set_caps(usize::MAX, 1);
+        let mut flow = UdpState::default();
+        ctx.on_datagram(&mut flow, C, &quic, Timestamp(0));
+        ctx.finish(flow, meta());
+        let mut limits = crate::limits::LimitsReport::default();
+        ctx.count_limits(&mut limits);
+        assert_eq!(limits.dropped_for_memory.get("quic_flows"), Some(&1));
         assert_eq!(ctx.flows_ended(), 1);
     }
 }

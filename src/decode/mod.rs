@@ -764,6 +764,25 @@ mod tests {
         }
     }
 
+    /// The `len` bytes at `offset` of `store`, as a packet of a mapped capture.
+    fn stored(
+        store: &crate::capture::Store,
+        offset: usize,
+        len: usize,
+        link: LinkType,
+    ) -> RawPacket<'_> {
+        RawPacket {
+            stored_at: Some(crate::capture::StoredAt {
+                store,
+                offset: offset as u64,
+            }),
+            ..raw(
+                link,
+                store.recall(offset as u64, len).expect("stored bytes"),
+            )
+        }
+    }
+
     #[test]
     fn tcp_over_ethernet() {
         let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
@@ -843,14 +862,7 @@ mod tests {
         let mut file = vec![0xee; 10];
         file.extend_from_slice(&frame);
         let store: Store = Arc::new(file);
-        let data = store.recall(10, frame.len()).unwrap();
-        let pkt = RawPacket {
-            stored_at: Some(StoredAt {
-                store: &store,
-                offset: 10,
-            }),
-            ..raw(LinkType::ETHERNET, data)
-        };
+        let pkt = stored(&store, 10, frame.len(), LinkType::ETHERNET);
         let mut d = Decoder::default();
         match d.decode(&pkt) {
             Decoded::Tcp { segment, .. } => {
@@ -1111,7 +1123,7 @@ mod tests {
 
     #[test]
     fn gre_inner_tcp_payload_keeps_its_stored_position() {
-        use crate::capture::{Store, StoredAt};
+        use crate::capture::Store;
         use std::sync::Arc;
         let mut inner = Vec::new();
         PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
@@ -1122,14 +1134,7 @@ mod tests {
         gre.extend_from_slice(&inner);
         let pkt = ipv4(47, &gre);
         let store: Store = Arc::new(pkt.clone());
-        let data = store.recall(0, pkt.len()).unwrap();
-        let raw = RawPacket {
-            stored_at: Some(StoredAt {
-                store: &store,
-                offset: 0,
-            }),
-            ..raw(LinkType::RAW, data)
-        };
+        let raw = stored(&store, 0, pkt.len(), LinkType::RAW);
         let mut d = Decoder::default();
         match d.decode(&raw) {
             Decoded::Tcp { segment, ip, .. } => {

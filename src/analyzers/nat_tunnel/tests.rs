@@ -62,6 +62,26 @@ fn session() -> TunnelSession {
     TunnelSession::default()
 }
 
+/// The server's side of a login: authentication accepted at `at.0`, then the client's
+/// UID and exposed port (`USER_INFORMATION`) at `at.1`.
+fn server_accepts<A: StreamAnalyzer>(
+    s: &mut TunnelSession<A>,
+    at: (Timestamp, Timestamp),
+    uid: i64,
+    port: i32,
+) {
+    s.on_data(
+        S2C,
+        &frame(BE, MsgId::UserAuthenticationSuccessfully, b""),
+        at.0,
+    );
+    s.on_data(
+        S2C,
+        &frame(BE, MsgId::UserInformation, &conn_info(uid, port)),
+        at.1,
+    );
+}
+
 // ---- detection ------------------------------------------------------------------------
 
 #[test]
@@ -307,16 +327,7 @@ fn control_auth_off_server_speaks_first() {
 fn control_auth_bypass_is_flagged() {
     let mut s = session();
     s.on_data(C2S, &keep_alive(BE), t(0.0));
-    s.on_data(
-        S2C,
-        &frame(BE, MsgId::UserAuthenticationSuccessfully, b""),
-        t(0.001),
-    );
-    s.on_data(
-        S2C,
-        &frame(BE, MsgId::UserInformation, &conn_info(2, 60000)),
-        t(0.002),
-    );
+    server_accepts(&mut s, (t(0.001), t(0.002)), 2, 60000);
     let c = s.control_summary().expect("control");
     assert_eq!(c.auth, AuthOutcome::Bypassed);
     assert_eq!(c.user, None);
@@ -339,16 +350,7 @@ fn regression_absurd_user_info_lengths_still_followed() {
     assert_eq!(first_frame_kind(&auth, C2S), Some(ConnKind::Control));
     let mut s = session();
     s.on_data(C2S, &auth, t(0.0));
-    s.on_data(
-        S2C,
-        &frame(BE, MsgId::UserAuthenticationSuccessfully, b""),
-        t(0.001),
-    );
-    s.on_data(
-        S2C,
-        &frame(BE, MsgId::UserInformation, &conn_info(7, 60002)),
-        t(0.002),
-    );
+    server_accepts(&mut s, (t(0.001), t(0.002)), 7, 60002);
     s.on_data(S2C, &keep_alive(BE), t(1.0));
     assert_eq!(s.kind(), ConnKind::Control);
     assert_eq!(s.anomaly_counts().get("bad_user_info"), Some(&1));
@@ -365,16 +367,7 @@ fn regression_absurd_user_info_lengths_still_followed() {
 fn control_queued_for_a_port() {
     let mut s = session();
     s.on_data(C2S, &auth_request(BE), t(0.0));
-    s.on_data(
-        S2C,
-        &frame(BE, MsgId::UserAuthenticationSuccessfully, b""),
-        t(0.001),
-    );
-    s.on_data(
-        S2C,
-        &frame(BE, MsgId::UserInformation, &conn_info(5, 60002)),
-        t(7.5),
-    );
+    server_accepts(&mut s, (t(0.001), t(7.5)), 5, 60002);
     let c = s.control_summary().expect("control");
     assert!((c.queued_s.expect("queued") - 7.499).abs() < 1e-6);
     assert!((c.steps_ms.reply_to_user_information.expect("step") - 7499.0).abs() < 1e-3);

@@ -99,4 +99,4 @@ impl crate::analyzers::api::UdpProtocol for Udp {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
